@@ -1,0 +1,1 @@
+"""Checkout backend-for-frontend in front of Instacart Connect."""

@@ -1,0 +1,48 @@
+"""Every Prometheus metric of the service, defined once."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+HTTP_SERVER_DURATION = Histogram(
+    "http_server_request_duration_seconds",
+    "Time to answer a storefront request, by route template.",
+    ["method", "route", "status"],
+    buckets=_LATENCY_BUCKETS,
+)
+
+UPSTREAM_DURATION = Histogram(
+    "bff_upstream_request_duration_seconds",
+    "Time of one HTTP attempt against Instacart Connect, by operation and status.",
+    ["operation", "status"],
+    buckets=_LATENCY_BUCKETS,
+)
+UPSTREAM_RETRIES = Counter(
+    "bff_upstream_retries_total",
+    "Upstream attempts made after a retryable failure, by operation.",
+    ["operation"],
+)
+UPSTREAM_CIRCUIT_OPEN = Gauge(
+    "bff_upstream_circuit_open",
+    "1 while the circuit breaker of an operation class is open, else 0.",
+    ["operation_class"],
+)
+TOKEN_REFRESHES = Counter(
+    "bff_instacart_token_refreshes_total",
+    "Instacart access-token requests made by this process, by result.",
+    ["result"],
+)
+
+CACHE_REQUESTS = Counter(
+    "bff_cache_requests_total",
+    "Shared cache look-ups, by cache and result (hit, miss, stale, coalesced, bypass).",
+    ["cache", "result"],
+)
+
+ORDERS_PLACED = Counter(
+    "bff_orders_total",
+    "Order placements, by outcome (created, failed, unknown, replayed, reconciled).",
+    ["outcome"],
+)

@@ -1,0 +1,73 @@
+"""Service configuration, read from the environment (prefix ``BFF_``) or an ``.env`` file."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Defaults run locally against the sandbox with no set-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BFF_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    # None means: JSON when stderr is not a terminal, readable console output when it is.
+    log_json: bool | None = None
+
+    # --- storage ---
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/bff"
+    database_pool_size: int = Field(default=10, ge=1)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # A blocking pool: callers wait for a connection instead of failing with
+    # "Too many connections" when a burst exceeds the pool.
+    redis_max_connections: int = Field(default=64, ge=1)
+    redis_pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    redis_socket_timeout_seconds: float = Field(default=1.0, gt=0)
+    readiness_timeout_seconds: float = Field(default=0.5, gt=0)
+
+    # --- Instacart Connect (the local defaults match the sandbox's) ---
+    instacart_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8081")
+    instacart_client_id: str = "sandbox-client"
+    instacart_client_secret: SecretStr = SecretStr("sandbox-secret")
+    instacart_scope: str = "connect:fulfillment"
+    instacart_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    instacart_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    instacart_max_read_connections: int = Field(default=50, ge=1)
+    instacart_max_create_connections: int = Field(default=20, ge=1)
+
+    # --- end-user authentication ---
+    # The development default only exists so that `python -m app token` works out of the box;
+    # production refuses to start with it.
+    auth_jwt_secret: SecretStr | None = SecretStr("dev-only-jwt-secret-change-me-in-production")
+    auth_jwks_url: AnyHttpUrl | None = None
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_algorithms: Annotated[list[str], NoDecode] = ["HS256", "RS256", "ES256"]
+    auth_staff_claim: str = "roles"
+    auth_staff_role: str = "staff"
+
+    # --- HTTP ---
+    cors_origins: Annotated[list[str], NoDecode] = []
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("auth_algorithms", "cors_origins", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, value: list[str]) -> list[str]:
+        # Credentials are allowed on CORS requests, and a wildcard with credentials would let any
+        # site act as the signed-in user.
+        if "*" in value:
+            raise ValueError("BFF_CORS_ORIGINS must list origins explicitly, never '*'")
+        return value
