@@ -8,7 +8,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import redis.asyncio as redis
 import structlog
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.api import ops
@@ -67,7 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Checkout BFF for Instacart Connect",
         version="1.0.0",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     app.state.settings = settings
     install_error_handlers(app)
