@@ -1,0 +1,243 @@
+"""Shared Redis cache of ready-to-send JSON bodies: get-or-load with single-flight.
+
+A value is the exact response body (JSON bytes) plus its ETag, so a hit is served without
+parsing or re-serialising anything. Three tiers, cheapest first:
+
+1. a tiny in-process tier (a second or two) that absorbs hot keys without a Redis round trip;
+2. Redis, shared by every replica, holding each value for its TTL plus a bounded stale window;
+3. the loader (the upstream call), run once per key at a time across the whole fleet: an
+   in-process future for callers in this process and a Redis lock for the other replicas,
+   whose callers wait for the key to be filled instead of calling upstream themselves.
+
+When Redis is down, the cache steps aside: callers go to the loader, still coalesced in-process
+and under a concurrency cap, and never see an error because of the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.metrics import CACHE_REQUESTS
+
+log = structlog.get_logger("app.cache")
+
+Loader = Callable[[], Awaitable[bytes]]
+
+# Releases a lock only when it still holds our value: a lock that expired and was taken by
+# another replica must not be deleted by us.
+_RELEASE_LOCK = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    body: bytes
+    etag: str
+    fresh_until: float
+
+
+def etag_for(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+class SharedCache:
+    """One named cache (``stores``, ``slots``) over a shared Redis."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        name: str,
+        *,
+        ttl_seconds: float,
+        stale_seconds: float = 0.0,
+        local_ttl_seconds: float = 1.0,
+        local_max_entries: int = 4096,
+        lock_seconds: float = 10.0,
+        wait_seconds: float = 5.0,
+        bypass_concurrency: int = 16,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.name = name
+        self.ttl = ttl_seconds
+        self.stale = stale_seconds
+        self.local_ttl = local_ttl_seconds
+        self.local_max = local_max_entries
+        self.lock_ms = int(lock_seconds * 1000)
+        self.wait_seconds = wait_seconds
+        self.clock = clock
+        self._local: OrderedDict[str, tuple[CacheEntry, float]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[tuple[CacheEntry, str]]] = {}
+        self._refreshing: set[asyncio.Task[None]] = set()
+        self._bypass_slots = asyncio.Semaphore(bypass_concurrency)
+        self._release = redis.register_script(_RELEASE_LOCK)
+        self._redis_down_logged_at = 0.0
+        self._counters = {
+            result: CACHE_REQUESTS.labels(name, result)
+            for result in ("hit", "miss", "stale", "coalesced", "bypass")
+        }
+
+    # --- keys -----------------------------------------------------------------------------
+
+    def _key(self, key: str) -> str:
+        return f"bff:cache:{self.name}:{key}"
+
+    def _group_key(self, group: str) -> str:
+        return f"bff:cache:{self.name}:group:{group}"
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def get_or_load(
+        self, key: str, loader: Loader, *, group: str | None = None
+    ) -> tuple[CacheEntry, str]:
+        """The cached body for ``key``, loading it at most once fleet-wide when missing.
+
+        Returns the entry and how it was served: hit, stale, miss, coalesced or bypass.
+        """
+        now = self.clock()
+        local = self._local.get(key)
+        if local is not None and local[1] > now:
+            self._counters["hit"].inc()
+            return local[0], "hit"
+
+        inflight = self._inflight.get(key)
+        if inflight is not None:
+            entry, _ = await asyncio.shield(inflight)
+            self._counters["coalesced"].inc()
+            return entry, "coalesced"
+
+        future: asyncio.Future[tuple[CacheEntry, str]] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            result = await self._fetch(key, loader, group)
+        except BaseException as exc:
+            future.set_exception(exc)
+            # Waiters get the error; nobody else needs to retrieve it.
+            future.exception()
+            raise
+        else:
+            future.set_result(result)
+        finally:
+            del self._inflight[key]
+        self._counters[result[1]].inc()
+        return result
+
+    async def _fetch(self, key: str, loader: Loader, group: str | None) -> tuple[CacheEntry, str]:
+        try:
+            entry = await self._read(key)
+            if entry is not None:
+                if entry.fresh_until > self.clock():
+                    self._remember(key, entry)
+                    return entry, "hit"
+                self._refresh_in_background(key, loader, group)
+                return entry, "stale"
+            return await self._load_once_fleetwide(key, loader, group), "miss"
+        except (RedisError, OSError) as exc:
+            self._note_redis_down(exc)
+            async with self._bypass_slots:
+                body = await loader()
+            return CacheEntry(body, etag_for(body), self.clock() + self.ttl), "bypass"
+
+    async def _read(self, key: str) -> CacheEntry | None:
+        fields = await self.redis.hmget(self._key(key), ("body", "etag", "fresh_until"))
+        body, etag, fresh_until = fields
+        if body is None or etag is None or fresh_until is None:
+            return None
+        return CacheEntry(bytes(body), etag.decode(), float(fresh_until))
+
+    async def _load_once_fleetwide(self, key: str, loader: Loader, group: str | None) -> CacheEntry:
+        lock_key = self._key(key) + ":lock"
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            if await self.redis.set(lock_key, token, nx=True, px=self.lock_ms):
+                try:
+                    return await self._load_and_store(key, loader, group)
+                finally:
+                    await self._release(keys=[lock_key], args=[token])
+            # Another replica is loading this key: wait for it rather than call upstream too.
+            await asyncio.sleep(0.02)
+            entry = await self._read(key)
+            if entry is not None:
+                self._remember(key, entry)
+                return entry
+            if time.monotonic() > deadline:
+                # The holder is stuck or gone without a result; serve this caller ourselves.
+                return await self._load_and_store(key, loader, group)
+
+    async def _load_and_store(self, key: str, loader: Loader, group: str | None) -> CacheEntry:
+        body = await loader()
+        entry = CacheEntry(body, etag_for(body), self.clock() + self.ttl)
+        redis_key = self._key(key)
+        ttl_ms = max(1, int((self.ttl + self.stale) * 1000))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                redis_key,
+                mapping={"body": body, "etag": entry.etag, "fresh_until": repr(entry.fresh_until)},
+            )
+            pipe.pexpire(redis_key, ttl_ms)
+            if group is not None:
+                pipe.sadd(self._group_key(group), key)
+                pipe.pexpire(self._group_key(group), ttl_ms)
+            await pipe.execute()
+        self._remember(key, entry)
+        return entry
+
+    def _refresh_in_background(self, key: str, loader: Loader, group: str | None) -> None:
+        async def refresh() -> None:
+            try:
+                await self._load_once_fleetwide(key, loader, group)
+            except Exception as exc:  # the stale value keeps serving; the next caller retries
+                log.warning("cache.refresh_failed", cache=self.name, error=type(exc).__name__)
+
+        task = asyncio.create_task(refresh())
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
+
+    def _remember(self, key: str, entry: CacheEntry) -> None:
+        expires = min(self.clock() + self.local_ttl, entry.fresh_until)
+        self._local[key] = (entry, expires)
+        self._local.move_to_end(key)
+        while len(self._local) > self.local_max:
+            self._local.popitem(last=False)
+
+    def _note_redis_down(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._redis_down_logged_at > 30:
+            self._redis_down_logged_at = now
+            log.warning("cache.redis_unavailable", cache=self.name, error=type(exc).__name__)
+
+    # --- invalidation ---------------------------------------------------------------------
+
+    async def invalidate_group(self, group: str) -> None:
+        """Drops every key filled under ``group`` (say, all slot previews of one store)."""
+        group_key = self._group_key(group)
+        try:
+            members = [m.decode() for m in await self.redis.smembers(group_key)]
+            if members:
+                await self.redis.delete(*(self._key(m) for m in members), group_key)
+        except (RedisError, OSError) as exc:
+            self._note_redis_down(exc)
+            members = []
+        for member in members:
+            self._local.pop(member, None)
+        prefix = group + ":"
+        for local_key in [k for k in self._local if k.startswith(prefix)]:
+            self._local.pop(local_key, None)
+
+    async def aclose(self) -> None:
+        for task in list(self._refreshing):
+            task.cancel()
+        await asyncio.gather(*self._refreshing, return_exceptions=True)

@@ -1,0 +1,122 @@
+"""The shared cache against a real Redis: single-flight across replicas, TTL, invalidation."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import redis.asyncio as redis
+
+from app.cache import SharedCache, etag_for
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def replicas():
+    """Two Redis clients standing for two replicas of the service."""
+    clients = [redis.Redis.from_url(REDIS_URL) for _ in range(2)]
+    yield clients
+    for client in clients:
+        await client.aclose()
+
+
+def counting_loader(body: bytes = b'{"slots":[]}', delay: float = 0.05):
+    calls = {"n": 0}
+
+    async def load() -> bytes:
+        calls["n"] += 1
+        await asyncio.sleep(delay)
+        return body
+
+    return load, calls
+
+
+async def test_200_cold_requests_from_two_replicas_cost_one_load(replicas) -> None:
+    name = f"t{uuid.uuid4().hex}"
+    caches = [SharedCache(r, name, ttl_seconds=30) for r in replicas]
+    load, calls = counting_loader(delay=0.1)
+    results = await asyncio.gather(
+        *(caches[i % 2].get_or_load("delivery:s1:addr", load) for i in range(200))
+    )
+    assert calls["n"] == 1
+    assert {entry.body for entry, _ in results} == {b'{"slots":[]}'}
+    assert {entry.etag for entry, _ in results} == {etag_for(b'{"slots":[]}')}
+    assert {how for _, how in results} <= {"miss", "coalesced", "hit"}
+
+
+async def test_after_the_ttl_one_more_load_and_stale_is_served_meanwhile(replicas) -> None:
+    name = f"t{uuid.uuid4().hex}"
+    cache = SharedCache(replicas[0], name, ttl_seconds=0.3, stale_seconds=5, local_ttl_seconds=0.1)
+    load, calls = counting_loader()
+    await cache.get_or_load("k", load)
+    await asyncio.sleep(0.4)
+    entry, how = await cache.get_or_load("k", load)
+    assert how == "stale"
+    assert entry.body == b'{"slots":[]}'
+    await asyncio.sleep(0.2)  # the background refresh finishes
+    assert calls["n"] == 2
+    _, how = await cache.get_or_load("k", load)
+    assert how == "hit"
+    assert calls["n"] == 2
+    await cache.aclose()
+
+
+async def test_invalidating_a_group_drops_its_keys_everywhere(replicas) -> None:
+    name = f"t{uuid.uuid4().hex}"
+    a, b = (SharedCache(r, name, ttl_seconds=30) for r in replicas)
+    load, calls = counting_loader()
+    await a.get_or_load("delivery:s1:x", load, group="delivery:s1")
+    await a.get_or_load("delivery:s1:y", load, group="delivery:s1")
+    await a.get_or_load("delivery:s2:x", load, group="delivery:s2")
+    assert calls["n"] == 3
+    await b.invalidate_group("delivery:s1")
+    await a.invalidate_group("delivery:s1")
+    _, how = await a.get_or_load("delivery:s1:x", load, group="delivery:s1")
+    assert how == "miss"
+    _, how = await a.get_or_load("delivery:s2:x", load, group="delivery:s2")
+    assert how == "hit"
+    assert calls["n"] == 4
+
+
+async def test_local_tier_serves_without_redis_for_its_short_life(replicas) -> None:
+    name = f"t{uuid.uuid4().hex}"
+    cache = SharedCache(replicas[0], name, ttl_seconds=30, local_ttl_seconds=0.3)
+    load, calls = counting_loader()
+    await cache.get_or_load("k", load)
+    await replicas[0].delete(f"bff:cache:{name}:k")
+    _, how = await cache.get_or_load("k", load)
+    assert how == "hit" and calls["n"] == 1
+    await asyncio.sleep(0.35)
+    _, how = await cache.get_or_load("k", load)
+    assert how == "miss" and calls["n"] == 2
+
+
+async def test_redis_down_goes_to_the_loader_coalesced() -> None:
+    dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    cache = SharedCache(dead, f"t{uuid.uuid4().hex}", ttl_seconds=30)
+    load, calls = counting_loader(delay=0.1)
+    results = await asyncio.gather(*(cache.get_or_load("k", load) for _ in range(50)))
+    assert calls["n"] == 1
+    assert {how for _, how in results} == {"bypass", "coalesced"}
+    await dead.aclose()
+
+
+async def test_a_failed_load_reaches_every_waiter_and_is_not_cached(replicas) -> None:
+    cache = SharedCache(replicas[0], f"t{uuid.uuid4().hex}", ttl_seconds=30)
+    attempts = {"n": 0}
+
+    async def failing() -> bytes:
+        attempts["n"] += 1
+        await asyncio.sleep(0.05)
+        raise RuntimeError("upstream down")
+
+    results = await asyncio.gather(
+        *(cache.get_or_load("k", failing) for _ in range(10)), return_exceptions=True
+    )
+    assert all(isinstance(r, RuntimeError) for r in results)
+    assert attempts["n"] == 1
+    load, calls = counting_loader()
+    _, how = await cache.get_or_load("k", load)
+    assert how == "miss" and calls["n"] == 1
