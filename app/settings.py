@@ -52,9 +52,30 @@ class Settings(BaseSettings):
     auth_staff_claim: str = "roles"
     auth_staff_role: str = "staff"
 
+    # --- checkout ---
+    store_cache_ttl_seconds: float = Field(default=300, gt=0)
+    slot_cache_ttl_seconds: float = Field(default=20, gt=0)
+    # How long an expired preview may still be served while one caller refreshes it.
+    slot_cache_stale_seconds: float = Field(default=30, ge=0)
+    # The in-process tier in front of Redis; other replicas see an invalidation this late at most.
+    slot_cache_local_seconds: float = Field(default=1.0, ge=0)
+    # A reservation outlives its 10-minute hold: an expired hold still books while capacity lasts.
+    reservation_ttl_seconds: int = Field(default=3600, ge=60)
+    rate_limit_reservations_per_minute: int = Field(default=30, ge=1)
+    rate_limit_orders_per_minute: int = Field(default=10, ge=1)
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    # An in-flight claim older than this is taken to be a crashed request and may be resumed.
+    idempotency_lock_seconds: int = Field(default=60, ge=1)
+    reconcile_grace_seconds: float = Field(default=60, ge=0)
+    reconcile_interval_seconds: float = Field(default=30, gt=0)
+    reconciler_enabled: bool = True
+    # A stored order status younger than this is shown as is; older ones are refreshed upstream.
+    order_refresh_seconds: float = Field(default=5, ge=0)
+
     # --- HTTP ---
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    access_log: bool = True
 
     @field_validator("auth_algorithms", "cors_origins", mode="before")
     @classmethod

@@ -1,0 +1,1 @@
+"""The checkout domain: services that orchestrate the cache, Instacart and Postgres."""

@@ -1,0 +1,149 @@
+"""The storefront's shapes (API.md): what the storefront sends and what it gets back."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Fulfillment = Literal["delivery", "pickup", "last_mile"]
+
+MAX_DELIVERY_UNITS = 250
+MAX_LINES = 100
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
+]
+PostalCode = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=10, pattern=r"^[A-Za-z0-9 \-]+$"
+    ),
+]
+StateCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=40)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Address(_In):
+    address_line_1: ShortText | None = None
+    address_line_2: ShortText | None = None
+    city: ShortText | None = None
+    state: StateCode | None = None
+    postal_code: PostalCode | None = None
+
+
+class Item(_In):
+    upc: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,14}$")] | None = None
+    product_id: Identifier | None = None
+    quantity: int = Field(ge=1, le=MAX_DELIVERY_UNITS)
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> Item:
+        if (self.upc is None) == (self.product_id is None):
+            raise ValueError("give exactly one of upc or product_id")
+        return self
+
+
+Items = Annotated[list[Item], Field(min_length=1, max_length=MAX_LINES)]
+
+
+def check_delivery_units(fulfillment: str, items: list[Item] | None) -> None:
+    """Instacart refuses delivery orders over 250 units; say so before asking it."""
+    if fulfillment == "delivery" and items:
+        units = sum(item.quantity for item in items)
+        if units > MAX_DELIVERY_UNITS:
+            raise ValueError(
+                f"delivery orders carry at most {MAX_DELIVERY_UNITS} units in total, not {units}"
+            )
+
+
+class StoreAddress(_Out):
+    address_line_1: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+
+
+class Store(_Out):
+    id: str
+    name: str | None = None
+    address: StoreAddress | None = None
+    distance: float | None = None
+
+
+class StoreList(_Out):
+    stores: list[Store]
+
+
+class Slot(_Out):
+    id: str
+    date: date | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    fulfillment: Fulfillment
+
+
+class SlotList(_Out):
+    slots: list[Slot]
+
+
+class ReservationRequest(_In):
+    fulfillment: Fulfillment
+    store_id: Identifier
+    slot_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    items: Items | None = None
+    address: Address | None = None
+
+    @model_validator(mode="after")
+    def _units(self) -> ReservationRequest:
+        check_delivery_units(self.fulfillment, self.items)
+        return self
+
+
+class Reservation(_Out):
+    id: str
+    expires_at: datetime | None = None
+    fulfillment: Fulfillment
+    store_id: str
+    slot: Slot
+
+
+class OrderRequest(_In):
+    reservation_id: Identifier
+    items: Items
+    address: Address | None = None
+    instructions: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class OrderItem(_Out):
+    upc: str | None = None
+    product_id: str | None = None
+    name: str | None = None
+    quantity: int
+    status: str | None = None
+
+
+class Order(_Out):
+    id: str
+    status: str
+    fulfillment: Fulfillment
+    store_id: str
+    slot: Slot | None = None
+    items: list[OrderItem]
+    created_at: datetime
+    updated_at: datetime
+    cancelable: bool
+
+
+class OrderPage(_Out):
+    orders: list[Order]
+    next_cursor: str | None = None
