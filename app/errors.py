@@ -1,24 +1,11 @@
-"""The AppError family and the RFC 9457 problem+json handlers for everything FastAPI raises."""
+"""The AppError family: errors with a status and a stable ``code`` the storefront branches on.
+
+Free of FastAPI, so the domain can raise them; ``app.problems`` renders them as problem+json.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from http import HTTPStatus
-from typing import Any
-
-import orjson
-import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError, ResponseValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
-
-from app.request_context import current_request_id
-
-log = structlog.get_logger("app.errors")
-
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://errors.checkout-bff.dev/"
 
 
 class AppError(Exception):
@@ -75,107 +62,48 @@ class DependencyUnavailable(AppError):
     status, code, title = 503, "dependency_unavailable", "A dependency of the service is down"
 
 
-def problem_response(
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    *,
-    instance: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    errors: Sequence[Mapping[str, str]] | None = None,
-) -> Response:
-    """Build an ``application/problem+json`` response with the request id in it."""
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + code,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        "request_id": current_request_id(),
-    }
-    if instance:
-        body["instance"] = instance
-    if errors:
-        body["errors"] = list(errors)
-    return Response(
-        orjson.dumps(body), status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=headers
+class IdempotencyKeyMissing(AppError):
+    status, code, title = 400, "idempotency_key_missing", "An Idempotency-Key header is required"
+
+
+class SlotUnavailable(AppError):
+    status, code, title = 409, "slot_unavailable", "The time slot is full or gone"
+
+
+class ReservationExpired(AppError):
+    status, code, title = 409, "reservation_expired", "The reservation expired"
+
+
+class OrderNotCancelable(AppError):
+    status, code, title = 409, "order_not_cancelable", "The order can no longer be canceled"
+
+
+class OrderNotStageable(AppError):
+    status, code, title = 409, "order_not_stageable", "The order cannot be staged"
+
+
+class RequestInProgress(AppError):
+    status, code, title = 409, "request_in_progress", "The same request is still being processed"
+
+
+class IdempotencyKeyReused(AppError):
+    status, code, title = (
+        422,
+        "idempotency_key_reused",
+        "The Idempotency-Key was used for another request",
     )
 
 
-def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
-    out = []
-    for err in exc.errors():
-        loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
-        out.append({"field": ".".join(loc) or "body", "message": str(err.get("msg", "invalid"))})
-    return out
+class UpstreamError(AppError):
+    status, code, title = 502, "upstream_error", "Instacart answered with an error"
 
 
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-}
+class UpstreamUnavailable(AppError):
+    status, code, title = 503, "upstream_unavailable", "Instacart is unavailable"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Make every error the framework or the service raises answer in problem+json."""
-
-    async def on_app_error(request: Request, exc: AppError) -> Response:
-        return problem_response(
-            exc.status,
-            exc.code,
-            exc.title,
-            exc.detail,
-            instance=request.url.path,
-            headers=exc.headers,
-            errors=exc.errors,
-        )
-
-    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return problem_response(
-            422,
-            ValidationFailed.code,
-            ValidationFailed.title,
-            "One or more fields are missing or invalid.",
-            instance=request.url.path,
-            errors=_validation_errors(exc),
-        )
-
-    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        status = exc.status_code
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-        detail = exc.detail if isinstance(exc.detail, str) else phrase
-        return problem_response(
-            status,
-            _HTTP_CODES.get(status, "http_error"),
-            phrase,
-            detail,
-            instance=request.url.path,
-            headers=getattr(exc, "headers", None),
-        )
-
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
-        # A bug, not bad input: log it with its traceback, tell the caller nothing internal.
-        log.error("request.unhandled_error", exc_info=exc, path=request.url.path)
-        return problem_response(
-            500,
-            "internal_error",
-            "Internal error",
-            "The service failed unexpectedly; the request id identifies it in the logs.",
-            instance=request.url.path,
-        )
-
-    async def on_response_validation(request: Request, exc: ResponseValidationError) -> Response:
-        return await on_unexpected(request, exc)
-
-    app.add_exception_handler(AppError, on_app_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, on_http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(ResponseValidationError, on_response_validation)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, on_unexpected)
+class UpstreamTimeout(AppError):
+    status, code, title = 504, "upstream_timeout", "Instacart did not answer in time"

@@ -13,8 +13,9 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, problem_response
+from app.errors import PayloadTooLarge
 from app.metrics import HTTP_SERVER_DURATION
+from app.problems import problem_response
 from app.request_context import reset_request_id, set_request_id
 
 access_log = structlog.get_logger("app.access")
