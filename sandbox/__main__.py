@@ -1,0 +1,37 @@
+"""`python -m sandbox --port N [--host H]`: serve the sandbox with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import uvicorn
+
+from sandbox.app import create_sandbox_app
+from sandbox.config import SandboxConfig
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--slot-capacity", type=int, default=None)
+    parser.add_argument("--token-ttl-seconds", type=int, default=None)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    config = SandboxConfig.from_env(
+        seed=args.seed, slot_capacity=args.slot_capacity, token_ttl_seconds=args.token_ttl_seconds
+    )
+    uvicorn.run(
+        create_sandbox_app(config),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=2,
+    )
+
+
+if __name__ == "__main__":
+    main()

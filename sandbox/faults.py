@@ -1,0 +1,92 @@
+"""Fault injection per operationId: latency, errors, hangs and lost answers.
+
+The shape set by `PUT /sandbox/faults` (every field optional):
+
+    {"operations": {"<operationId>" | "*": {"latency_ms": 0, "error_rate": 0.0,
+                                             "status": 503, "fail_next": 0, "hang": false,
+                                             "hang_after_create": false, "hang_seconds": null}},
+     "token_ttl_seconds": null}
+
+An operation without an entry of its own uses the "*" entry, if any.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+
+from sandbox.models import FaultsConfig, FaultSpec
+
+CREATE_OPERATIONS = frozenset({"createDeliveryOrder", "createPickupOrder", "createLastMileOrder"})
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPlan:
+    """What to do to one call: wait, then fail with `error_status`, or hang."""
+
+    latency_seconds: float = 0.0
+    error_status: int | None = None
+    error_reason: str = ""
+    hang_seconds: float | None = None
+    hang_after_create_seconds: float | None = None
+
+
+NO_FAULT = FaultPlan()
+
+
+class Faults:
+    """The current fault configuration and its counters; deterministic for a given seed."""
+
+    def __init__(self, seed: int, default_hang_seconds: float) -> None:
+        self._seed = seed
+        self._default_hang = default_hang_seconds
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.config = FaultsConfig()
+            self._fail_left: dict[str, int] = {}
+            self._rng = random.Random(self._seed)
+
+    def set(self, config: FaultsConfig) -> None:
+        with self._lock:
+            self.config = config
+            self._fail_left = {op: spec.fail_next for op, spec in config.operations.items()}
+
+    def as_json(self) -> dict:
+        with self._lock:
+            body = self.config.model_dump(mode="json")
+            for op, left in self._fail_left.items():
+                body["operations"][op]["fail_next"] = left
+            return body
+
+    @property
+    def token_ttl_seconds(self) -> int | None:
+        return self.config.token_ttl_seconds
+
+    def plan(self, operation_id: str) -> FaultPlan:
+        with self._lock:
+            key = operation_id if operation_id in self.config.operations else "*"
+            spec: FaultSpec | None = self.config.operations.get(key)
+            if spec is None:
+                return NO_FAULT
+            error_status, reason = None, ""
+            if self._fail_left.get(key, 0) > 0:
+                self._fail_left[key] -= 1
+                error_status, reason = spec.status, "fail_next"
+            elif spec.error_rate > 0 and self._rng.random() < spec.error_rate:
+                error_status, reason = spec.status, "error_rate"
+            hang_for = spec.hang_seconds if spec.hang_seconds is not None else self._default_hang
+            return FaultPlan(
+                latency_seconds=spec.latency_ms / 1000,
+                error_status=error_status,
+                error_reason=reason,
+                hang_seconds=hang_for if spec.hang else None,
+                hang_after_create_seconds=(
+                    hang_for
+                    if spec.hang_after_create and operation_id in CREATE_OPERATIONS
+                    else None
+                ),
+            )

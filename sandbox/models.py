@@ -1,0 +1,117 @@
+"""Request bodies of the specification, validated strictly.
+
+Strict mode means a number is not a string and `true` is not a number. Optional fields must be
+absent rather than null: the specification declares none of them nullable.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in cls.model_fields:
+                if name in data and data[name] is None:
+                    raise ValueError(f"{name} must not be null")
+        return data
+
+
+class TokenRequest(_Body):
+    grant_type: Literal["client_credentials"]
+    client_id: str
+    client_secret: str
+    scope: str
+
+
+class FindStoresRequest(_Body):
+    address_line_1: str | None = None
+    address_line_2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class Address(_Body):
+    address_line_1: str | None = None
+    address_line_2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+
+
+class PreviewServiceOptionsRequest(_Body):
+    store_id: str | None = None
+    address: Address | None = None
+
+
+class CartItem(_Body):
+    upc: str | None = None
+    quantity: int | None = Field(default=None, ge=1)
+    product_id: str | None = None
+
+
+class Cart(_Body):
+    items: list[CartItem] | None = None
+
+
+class ReserveTimeSlotRequest(_Body):
+    service_option_id: str
+    cart: Cart | None = None
+
+
+class CreateOrderRequest(_Body):
+    hold_id: str
+    # extension: the retailer's own order id, used as the order's id (UPSTREAM.md 2.1)
+    order_id: str | None = None
+    cart: Cart | None = None
+    delivery_address: Address | None = None
+    delivery_instructions: str | None = None
+
+
+class FaultSpec(BaseModel):
+    """Faults for one operation (or "*" for every operation without its own entry)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: int = Field(default=0, ge=0, le=600_000)
+    error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    status: Literal[408, 429, 500, 503] = 503
+    fail_next: int = Field(default=0, ge=0)
+    hang: bool = False
+    hang_after_create: bool = False
+    hang_seconds: float | None = Field(default=None, ge=0.0, le=86_400.0)
+
+
+class FaultsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    operations: dict[str, FaultSpec] = Field(default_factory=dict)
+    token_ttl_seconds: int | None = Field(default=None, ge=1)
+
+
+class AdvanceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: str | None = Field(default=None, pattern=r"^[a-z][a-z_]{0,39}$")
+
+
+def describe(error: ValidationError) -> str:
+    """A short message naming each invalid field, without echoing any input value."""
+    parts = []
+    for err in error.errors(include_input=False, include_url=False)[:5]:
+        loc = ".".join(str(p) for p in err["loc"] if p != "function-before[_no_nulls(), ...]")
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "invalid request body: " + "; ".join(parts)
