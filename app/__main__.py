@@ -1,18 +1,31 @@
-"""Command line: ``python -m app [serve] [--host H] [--port N]``."""
+"""Command line of the service.
+
+    python -m app [serve] [--host H] [--port N]    run the HTTP service
+    python -m app token --user alice [--staff]     print a signed development token
+    python -m app reconcile                        finish placements left pending or unknown
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m app", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the HTTP service (the default)")
     for p in (parser, serve):
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8080)
+    token = sub.add_parser("token", help="print an HS256 token signed with BFF_AUTH_JWT_SECRET")
+    token.add_argument("--user", required=True, help="the user id (the token's sub)")
+    token.add_argument("--staff", action="store_true", help="add the staff role")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    sub.add_parser("reconcile", help="resolve pending/unknown placements once, then exit")
     args = parser.parse_args(argv)
 
     if args.command in (None, "serve"):
@@ -29,6 +42,18 @@ def main(argv: list[str] | None = None) -> int:
             access_log=False,
             lifespan="on",
         )
+        return 0
+    if args.command == "token":
+        from app.auth import mint_token
+        from app.settings import Settings
+
+        print(mint_token(Settings(), args.user, staff=args.staff, ttl_seconds=args.ttl))
+        return 0
+    if args.command == "reconcile":
+        from app.checkout.reconciler import reconcile_once_from_settings
+
+        summary = asyncio.run(reconcile_once_from_settings())
+        print(summary)
         return 0
     parser.print_help()
     return 2

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production"
 
 
 class Settings(BaseSettings):
@@ -44,7 +46,7 @@ class Settings(BaseSettings):
     # --- end-user authentication ---
     # The development default only exists so that `python -m app token` works out of the box;
     # production refuses to start with it.
-    auth_jwt_secret: SecretStr | None = SecretStr("dev-only-jwt-secret-change-me-in-production")
+    auth_jwt_secret: SecretStr | None = SecretStr(DEV_JWT_SECRET)
     auth_jwks_url: AnyHttpUrl | None = None
     auth_issuer: str | None = None
     auth_audience: str | None = None
@@ -92,3 +94,17 @@ class Settings(BaseSettings):
         if "*" in value:
             raise ValueError("BFF_CORS_ORIGINS must list origins explicitly, never '*'")
         return value
+
+    @model_validator(mode="after")
+    def _no_development_secret_beside_real_keys(self) -> Settings:
+        uses_dev_secret = (
+            self.auth_jwt_secret is not None
+            and self.auth_jwt_secret.get_secret_value() == DEV_JWT_SECRET
+        )
+        if uses_dev_secret and self.auth_jwks_url is not None:
+            # A retailer who configured its identity provider's keys must not also accept
+            # tokens signed with a secret printed in this repository.
+            self.auth_jwt_secret = None
+        elif uses_dev_secret and self.environment == "production":
+            raise ValueError("set BFF_AUTH_JWT_SECRET or BFF_AUTH_JWKS_URL in production")
+        return self

@@ -1,0 +1,33 @@
+"""Annotated dependency aliases for the routers, and the small functions behind them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.auth import Principal
+from app.errors import Forbidden, Unauthenticated
+
+# auto_error=False: a missing header is our 401 problem (with WWW-Authenticate), not FastAPI's.
+_bearer = HTTPBearer(auto_error=False, description="The end user's JWT from the retailer's IdP")
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("a bearer token is required")
+    return await request.app.state.verifier.verify(credentials.credentials)
+
+
+async def staff_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_staff:
+        raise Forbidden("this route is for store staff")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+StaffDep = Annotated[Principal, Depends(staff_principal)]
