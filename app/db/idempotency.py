@@ -1,0 +1,194 @@
+"""Statements on `idempotency_keys`. The caller owns the transaction: nothing here commits."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import DateTime, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import IdempotencyKey
+
+
+class ClaimOutcome(enum.StrEnum):
+    CLAIMED = "claimed"  # a new key: the caller owns it and places the order
+    IN_PROGRESS = "in_progress"  # same body, another request holds a live claim: 409
+    COMPLETED = "completed"  # same body, finished: replay the stored response
+    MISMATCH = "mismatch"  # another body under this key: 422
+    RECLAIMABLE = "reclaimable"  # same body, the earlier attempt's claim expired (it crashed)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    outcome: ClaimOutcome
+    # CLAIMED: the order id passed in. RECLAIMABLE, IN_PROGRESS, COMPLETED: the order the key
+    # already refers to (resolve it; never create another). MISMATCH: None.
+    order_id: str | None = None
+    response_status: int | None = None
+    response_body: Any = None
+
+
+class IdempotencyClaimError(RuntimeError):
+    """The key kept appearing and disappearing under us; practically never happens."""
+
+
+def _now() -> Any:
+    # The wall clock, not now(): a long transaction must not see locks as fresher than they are.
+    return func.clock_timestamp(type_=DateTime(timezone=True))
+
+
+class IdempotencyRepository:
+    """Idempotency records, one per (user, key)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(
+        self,
+        user_id: str,
+        key: str,
+        fingerprint: str,
+        order_id: str,
+        lock_seconds: float,
+        ttl_seconds: float,
+    ) -> ClaimResult:
+        """Claim the key for a request, or say why not.
+
+        CLAIMED and RECLAIMABLE leave the caller holding the claim (row locked until its
+        transaction ends, and `locked_until` refreshed). After CLAIMED the caller must insert the
+        order `order_id` in the same transaction (the foreign key is checked at commit).
+        """
+        lock = timedelta(seconds=lock_seconds)
+        ttl = timedelta(seconds=ttl_seconds)
+        # A concurrent insert of the same key makes ours wait for that transaction; once it
+        # commits we fall through to the SELECT, and if it rolled back our insert wins. The
+        # loop only repeats when the row vanished in between (released or purged).
+        for _ in range(3):
+            inserted = await self.session.execute(
+                insert(IdempotencyKey)
+                .values(
+                    user_id=user_id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    state="in_progress",
+                    order_id=order_id,
+                    locked_until=_now() + lock,
+                    created_at=_now(),
+                    expires_at=_now() + ttl,
+                )
+                .on_conflict_do_nothing(index_elements=["user_id", "key"])
+                .returning(IdempotencyKey.order_id)
+            )
+            if inserted.first() is not None:
+                return ClaimResult(ClaimOutcome.CLAIMED, order_id=order_id)
+
+            existing = (
+                await self.session.execute(
+                    select(
+                        IdempotencyKey.fingerprint,
+                        IdempotencyKey.state,
+                        IdempotencyKey.order_id,
+                        IdempotencyKey.response_status,
+                        IdempotencyKey.response_body,
+                        (IdempotencyKey.locked_until > _now()).label("locked"),
+                        (IdempotencyKey.expires_at <= _now()).label("expired"),
+                    )
+                    .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+                    .with_for_update()
+                )
+            ).first()
+            if existing is None:
+                continue
+
+            if existing.expired:
+                # Past its retention: the key is new again (the old order stays as it is).
+                await self._overwrite(user_id, key, fingerprint, order_id, lock, ttl)
+                return ClaimResult(ClaimOutcome.CLAIMED, order_id=order_id)
+            if existing.fingerprint != fingerprint:
+                return ClaimResult(ClaimOutcome.MISMATCH)
+            if existing.state == "completed":
+                return ClaimResult(
+                    ClaimOutcome.COMPLETED,
+                    order_id=existing.order_id,
+                    response_status=existing.response_status,
+                    response_body=existing.response_body,
+                )
+            if existing.locked:
+                return ClaimResult(ClaimOutcome.IN_PROGRESS, order_id=existing.order_id)
+            await self.session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+                .values(locked_until=_now() + lock)
+                .execution_options(synchronize_session=False)
+            )
+            return ClaimResult(ClaimOutcome.RECLAIMABLE, order_id=existing.order_id)
+        raise IdempotencyClaimError("idempotency key could not be claimed")
+
+    async def complete(self, user_id: str, key: str, status: int, body: Any) -> bool:
+        """Store the final response to replay; False if there is no such key."""
+        result = await self.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+            .values(state="completed", response_status=status, response_body=body)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    async def release(self, user_id: str, key: str) -> bool:
+        """Forget an in-progress claim (the request failed before anything reached Instacart)."""
+        result = await self.session.execute(
+            delete(IdempotencyKey)
+            .where(
+                IdempotencyKey.user_id == user_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.state == "in_progress",
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    async def get(self, user_id: str, key: str) -> IdempotencyKey | None:
+        stmt = select(IdempotencyKey).where(
+            IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
+        )
+        return (
+            await self.session.execute(stmt.execution_options(populate_existing=True))
+        ).scalar_one_or_none()
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete records past their retention; returns how many."""
+        result = await self.session.execute(
+            delete(IdempotencyKey)
+            .where(IdempotencyKey.expires_at <= now)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount
+
+    async def _overwrite(
+        self,
+        user_id: str,
+        key: str,
+        fingerprint: str,
+        order_id: str,
+        lock: timedelta,
+        ttl: timedelta,
+    ) -> None:
+        await self.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+            .values(
+                fingerprint=fingerprint,
+                state="in_progress",
+                order_id=order_id,
+                response_status=None,
+                response_body=None,
+                locked_until=_now() + lock,
+                created_at=_now(),
+                expires_at=_now() + ttl,
+            )
+            .execution_options(synchronize_session=False)
+        )
