@@ -1,0 +1,571 @@
+"""The Instacart Connect client: one typed async method per upstream operation.
+
+Free of FastAPI, of slot cache keys and of Postgres. Build it once per process (in the app's
+lifespan) and share it; it holds two connection pools, so that slow order creation can never
+starve store searches and slot previews.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+import orjson
+import pydantic
+import structlog
+from pydantic import SecretStr
+
+from app.instacart.errors import (
+    InstacartAuthError,
+    InstacartError,
+    InstacartInvalidResponse,
+    InstacartTimeout,
+    InstacartUnavailable,
+    error_from_response,
+)
+from app.instacart.models import (
+    CreateOrderRequest,
+    FindStoresRequest,
+    FulfillmentType,
+    Order,
+    PreviewServiceOptionsRequest,
+    ReserveTimeSlotRequest,
+    ServiceOption,
+    ServiceOptionHold,
+    ServiceOptionsResponse,
+    Store,
+    StoresResponse,
+    TokenRequest,
+    TokenResponse,
+    _Request,
+)
+from app.instacart.policy import (
+    Backoff,
+    BreakerConfig,
+    CircuitBreaker,
+    OperationPolicy,
+    build_policies,
+)
+from app.instacart.tokens import RefreshPolicy, TokenProvider
+from app.metrics import UPSTREAM_DURATION, UPSTREAM_RETRIES
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from app.settings import Settings
+
+log = structlog.get_logger("app.instacart")
+
+T = TypeVar("T")
+
+try:
+    _VERSION = importlib.metadata.version("instacart-checkout-bff")
+except importlib.metadata.PackageNotFoundError:
+    _VERSION = "0.1.0"
+USER_AGENT = f"instacart-checkout-bff/{_VERSION}"
+
+_STORE_PATHS: Mapping[str, tuple[str, str]] = {
+    "delivery": ("findDeliveryStores", "/v2/fulfillment/stores/delivery"),
+    "pickup": ("findPickupStores", "/v2/fulfillment/stores/pickup"),
+    "last_mile": ("findLastMileStores", "/v2/fulfillment/stores/last_mile"),
+}
+
+
+def _seg(value: str) -> str:
+    """One path segment: ids come from users and must not add segments or a query."""
+    return quote(value, safe="")
+
+
+@dataclass
+class _CallState:
+    """What the deadline handler needs to know about the attempt it interrupted."""
+
+    inflight: tuple[int, float, bool] | None = None  # (attempt, started, is breaker probe)
+    maybe_sent: bool = False
+
+
+class InstacartClient:
+    """Async client for Instacart Connect Fulfillment v2, with shared token, retries, breaker."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        client_id: str,
+        client_secret: SecretStr | str,
+        scope: str = "connect:fulfillment",
+        redis: aioredis.Redis | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout | None = None,
+        limits: httpx.Limits | None = None,
+        create_limits: httpx.Limits | None = None,
+        policies: Mapping[str, OperationPolicy] | None = None,
+        breaker: BreakerConfig | None = None,
+        backoff: Backoff | None = None,
+        token_key_prefix: str = "bff:instacart:token",  # noqa: S107
+        token_refresh: RefreshPolicy | None = None,
+        user_agent: str = USER_AGENT,
+    ) -> None:
+        self._client_id = client_id
+        self._client_secret = (
+            client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
+        )
+        self._scope = scope
+        timeout = timeout or httpx.Timeout(connect=2.0, read=10.0, write=10.0, pool=10.0)
+        common: dict[str, Any] = {
+            "base_url": base_url.rstrip("/"),
+            "timeout": timeout,
+            "headers": {"User-Agent": user_agent, "Accept": "application/json"},
+            "transport": transport,
+            "follow_redirects": False,
+        }
+        # Two pools sharing the same settings: order creation takes seconds upstream and must
+        # not hold every connection while the storefront previews slots.
+        self._http = httpx.AsyncClient(
+            limits=limits or httpx.Limits(max_connections=50, max_keepalive_connections=50),
+            **common,
+        )
+        self._create_http = httpx.AsyncClient(
+            limits=create_limits or httpx.Limits(max_connections=20, max_keepalive_connections=20),
+            **common,
+        )
+        self._policies = build_policies(policies)
+        breaker_config = breaker or BreakerConfig()
+        self.breakers: dict[str, CircuitBreaker] = {
+            name: CircuitBreaker(name, breaker_config)
+            for name in sorted({p.operation_class for p in self._policies.values()})
+        }
+        self._backoff = backoff or Backoff()
+        self.tokens = TokenProvider(
+            self.generate_access_token,
+            redis,
+            client_id=client_id,
+            key_prefix=token_key_prefix,
+            refresh=token_refresh,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        redis: aioredis.Redis | None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **overrides: Any,
+    ) -> InstacartClient:
+        """The client as configured by ``Settings``; keyword overrides go to the constructor."""
+        timeout = httpx.Timeout(
+            connect=settings.instacart_connect_timeout_seconds,
+            read=settings.instacart_read_timeout_seconds,
+            write=settings.instacart_read_timeout_seconds,
+            pool=settings.instacart_read_timeout_seconds,
+        )
+        kwargs: dict[str, Any] = {
+            "base_url": str(settings.instacart_base_url),
+            "client_id": settings.instacart_client_id,
+            "client_secret": settings.instacart_client_secret,
+            "scope": settings.instacart_scope,
+            "redis": redis,
+            "transport": transport,
+            "timeout": timeout,
+            "limits": httpx.Limits(
+                max_connections=settings.instacart_max_read_connections,
+                max_keepalive_connections=settings.instacart_max_read_connections,
+            ),
+            "create_limits": httpx.Limits(
+                max_connections=settings.instacart_max_create_connections,
+                max_keepalive_connections=settings.instacart_max_create_connections,
+            ),
+        }
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self._create_http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def policy(self, operation: str) -> OperationPolicy:
+        return self._policies[operation]
+
+    # --- authentication ---
+
+    async def generate_access_token(self) -> TokenResponse:
+        """generateAccessToken. Used by the token provider; other callers rarely need it."""
+        body = TokenRequest(
+            client_id=self._client_id,
+            client_secret=self._client_secret.get_secret_value(),
+            scope=self._scope,
+        )
+        return await self._call(
+            "generateAccessToken",
+            "POST",
+            "/v2/oauth/token",
+            body=body,
+            parse=TokenResponse.model_validate_json,
+            auth=False,
+        )
+
+    # --- stores ---
+
+    async def find_stores(
+        self, fulfillment: FulfillmentType, location: FindStoresRequest
+    ) -> list[Store]:
+        """findDeliveryStores / findPickupStores / findLastMileStores, closest store first."""
+        operation, path = _STORE_PATHS[fulfillment]
+        return await self._call(operation, "POST", path, body=location, parse=_parse_stores)
+
+    async def find_delivery_stores(self, location: FindStoresRequest) -> list[Store]:
+        return await self.find_stores("delivery", location)
+
+    async def find_pickup_stores(self, location: FindStoresRequest) -> list[Store]:
+        return await self.find_stores("pickup", location)
+
+    async def find_last_mile_stores(self, location: FindStoresRequest) -> list[Store]:
+        return await self.find_stores("last_mile", location)
+
+    # --- time slots and holds ---
+
+    async def preview_delivery_time_slots(
+        self, user_id: str, request: PreviewServiceOptionsRequest
+    ) -> list[ServiceOption]:
+        """previewDeliveryTimeSlots: not binding, only a hold proves capacity."""
+        return await self._call(
+            "previewDeliveryTimeSlots",
+            "POST",
+            f"/v2/fulfillment/users/{_seg(user_id)}/service_options/delivery",
+            body=request,
+            parse=_parse_service_options,
+        )
+
+    async def preview_pickup_time_slots(
+        self, user_id: str, request: PreviewServiceOptionsRequest
+    ) -> list[ServiceOption]:
+        """previewPickupTimeSlots."""
+        return await self._call(
+            "previewPickupTimeSlots",
+            "POST",
+            f"/v2/fulfillment/users/{_seg(user_id)}/service_options/pickup",
+            body=request,
+            parse=_parse_service_options,
+        )
+
+    async def preview_last_mile_service_options(
+        self, user_id: str, request: PreviewServiceOptionsRequest
+    ) -> list[ServiceOption]:
+        """previewLastMileServiceOptions: previews *and holds*; each option id is a hold id."""
+        return await self._call(
+            "previewLastMileServiceOptions",
+            "POST",
+            f"/v2/fulfillment/lastmile/users/{_seg(user_id)}/service_options",
+            body=request,
+            parse=_parse_service_options,
+        )
+
+    async def reserve_delivery_time_slot(
+        self, user_id: str, request: ReserveTimeSlotRequest
+    ) -> ServiceOptionHold:
+        """reserveDeliveryTimeSlot: a 10-minute hold that replaces the user's previous one."""
+        return await self._call(
+            "reserveDeliveryTimeSlot",
+            "POST",
+            f"/v2/fulfillment/users/{_seg(user_id)}/service_options/delivery/hold",
+            body=request,
+            parse=ServiceOptionHold.model_validate_json,
+        )
+
+    async def reserve_pickup_time_slot(
+        self, user_id: str, request: ReserveTimeSlotRequest
+    ) -> ServiceOptionHold:
+        """reservePickupTimeSlot (extension): shaped like the delivery hold."""
+        return await self._call(
+            "reservePickupTimeSlot",
+            "POST",
+            f"/v2/fulfillment/users/{_seg(user_id)}/service_options/pickup/hold",
+            body=request,
+            parse=ServiceOptionHold.model_validate_json,
+        )
+
+    # --- orders ---
+
+    async def create_delivery_order(self, user_id: str, request: CreateOrderRequest) -> Order:
+        """createDeliveryOrder. Never retried: resolve an ambiguous failure with ``get_order``."""
+        return await self._call(
+            "createDeliveryOrder",
+            "POST",
+            f"/v2/fulfillment/users/{_seg(user_id)}/orders/delivery",
+            body=request,
+            parse=Order.model_validate_json,
+        )
+
+    async def create_pickup_order(self, user_id: str, request: CreateOrderRequest) -> Order:
+        """createPickupOrder. Never retried."""
+        return await self._call(
+            "createPickupOrder",
+            "POST",
+            f"/v2/fulfillment/users/{_seg(user_id)}/orders/pickup",
+            body=request,
+            parse=Order.model_validate_json,
+        )
+
+    async def create_last_mile_order(self, user_id: str, request: CreateOrderRequest) -> Order:
+        """createLastMileOrder (``hold_id`` is a service option id from the last-mile preview)."""
+        return await self._call(
+            "createLastMileOrder",
+            "POST",
+            f"/v2/fulfillment/lastmile/users/{_seg(user_id)}/orders",
+            body=request,
+            parse=Order.model_validate_json,
+        )
+
+    async def get_order(self, user_id: str, order_id: str) -> Order:
+        """getOrder, by the retailer order id given at creation."""
+        return await self._call(
+            "getOrder",
+            "GET",
+            f"/v2/fulfillment/users/{_seg(user_id)}/orders/{_seg(order_id)}",
+            parse=Order.model_validate_json,
+        )
+
+    async def cancel_order(self, user_id: str, order_id: str) -> Order:
+        """cancelOrder: only in status brand_new, else ``InstacartBadRequest``."""
+        return await self._call(
+            "cancelOrder",
+            "POST",
+            f"/v2/fulfillment/users/{_seg(user_id)}/orders/{_seg(order_id)}/cancel",
+            parse=Order.model_validate_json,
+        )
+
+    async def stage_last_mile_order(self, order_id: str) -> Order:
+        """stageLastMileOrder: the pre-packed order is ready for the driver."""
+        return await self._call(
+            "stageLastMileOrder",
+            "POST",
+            f"/v2/fulfillment/lastmile/orders/{_seg(order_id)}/staged",
+            parse=Order.model_validate_json,
+        )
+
+    # --- the call machinery ---
+
+    async def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        parse: Callable[[bytes], T],
+        body: _Request | None = None,
+        auth: bool = True,
+    ) -> T:
+        policy = self._policies[operation]
+        breaker = self.breakers[policy.operation_class]
+        state = _CallState()
+        # httpx's read timeout is per chunk; this bounds the whole call, retries included.
+        deadline = asyncio.timeout(policy.deadline_seconds)
+        try:
+            async with deadline:
+                return await self._attempts(
+                    operation, policy, breaker, method, path, body, parse, auth, state, deadline
+                )
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            self._end_interrupted(operation, breaker, state, "timeout", failed=True)
+            raise InstacartTimeout(
+                operation,
+                request_sent=state.maybe_sent,
+                detail=f"no answer within the {policy.deadline_seconds:g}s deadline",
+            ) from None
+        except asyncio.CancelledError:
+            self._end_interrupted(operation, breaker, state, "cancelled", failed=False)
+            raise
+
+    async def _attempts(
+        self,
+        operation: str,
+        policy: OperationPolicy,
+        breaker: CircuitBreaker,
+        method: str,
+        path: str,
+        body: _Request | None,
+        parse: Callable[[bytes], T],
+        auth: bool,
+        state: _CallState,
+        deadline: asyncio.Timeout,
+    ) -> T:
+        http = self._create_http if policy.pool == "create" else self._http
+        content = orjson.dumps(body.to_json_dict()) if body is not None else None
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        attempt = 0  # every HTTP attempt, for logs
+        budget_used = 0  # attempts counted against policy.max_attempts
+        token_refreshed = False
+        last_error: InstacartError | None = None
+        while True:
+            attempt += 1
+            budget_used += 1
+            try:
+                probe = breaker.before_call(operation)
+            except InstacartError:
+                # The breaker opened while this call was retrying: report what actually failed.
+                if last_error is not None:
+                    raise last_error from None
+                raise
+            token: str | None = None
+            try:
+                if auth:
+                    token = await self.tokens.get()
+                    headers["Authorization"] = f"Bearer {token}"
+            except BaseException:
+                if probe:
+                    breaker.release_probe()
+                raise
+            started = time.perf_counter()
+            state.inflight = (attempt, started, probe)
+            state.maybe_sent = True
+            result: Any = None
+            error: InstacartError | None = None
+            try:
+                response = await http.request(method, path, content=content, headers=headers)
+            except httpx.TimeoutException as exc:
+                sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+                error = InstacartTimeout(operation, request_sent=sent, detail=type(exc).__name__)
+                label = "timeout"
+            except httpx.RequestError as exc:
+                sent = not isinstance(exc, httpx.ConnectError)
+                error = InstacartUnavailable(
+                    operation, request_sent=sent, detail=type(exc).__name__
+                )
+                label = "error"
+            else:
+                label = str(response.status_code)
+                if response.is_success:
+                    try:
+                        result = parse(response.content)
+                    except (pydantic.ValidationError, ValueError) as exc:
+                        # The validation message quotes the body, which may hold an address.
+                        count = (
+                            exc.error_count() if isinstance(exc, pydantic.ValidationError) else 1
+                        )
+                        error = InstacartInvalidResponse(
+                            operation,
+                            status=response.status_code,
+                            detail=f"response does not match the specification ({count} errors)",
+                        )
+                elif response.status_code == 401 and auth and not token_refreshed:
+                    error = InstacartAuthError(operation, status=401, detail="token rejected")
+                else:
+                    error = error_from_response(
+                        operation,
+                        response.status_code,
+                        response.content,
+                        token_refreshed=token_refreshed,
+                    )
+            state.inflight = None
+            self._observe(operation, label, time.perf_counter() - started, attempt, error)
+            breaker.record(error)
+            if error is None:
+                return result  # type: ignore[no-any-return]
+            last_error = error
+
+            if type(error) is InstacartAuthError and token is not None:
+                # Dropped only if it is still the token in use; then one fresh token, one retry.
+                token_refreshed = True
+                budget_used -= 1
+                await self.tokens.invalidate(token)
+                self._retrying(operation, attempt, 0.0, "token_rejected")
+                continue
+            if not policy.should_retry(error) or budget_used >= policy.max_attempts:
+                raise error
+            delay = self._backoff.delay(budget_used)
+            when = deadline.when()
+            if when is not None and asyncio.get_running_loop().time() + delay >= when:
+                raise error
+            self._retrying(operation, attempt, delay, type(error).__name__, label)
+            await asyncio.sleep(delay)
+
+    def _observe(
+        self,
+        operation: str,
+        label: str,
+        duration: float,
+        attempt: int,
+        error: InstacartError | None,
+    ) -> None:
+        UPSTREAM_DURATION.labels(operation, label).observe(duration)
+        fields: dict[str, Any] = {
+            "operation": operation,
+            "status": label,
+            "duration_ms": round(duration * 1000, 1),
+            "attempt": attempt,
+        }
+        if error is None:
+            log.info("upstream.request", **fields)
+            return
+        fields["error"] = type(error).__name__
+        if error.upstream_message:
+            fields["upstream_message"] = error.upstream_message
+        if error.upstream_code is not None:
+            fields["upstream_code"] = error.upstream_code
+        if error.counts_as_upstream_failure:
+            log.warning("upstream.request", **fields)
+        else:
+            log.info("upstream.request", **fields)
+
+    def _retrying(
+        self, operation: str, attempt: int, delay: float, reason: str, status: str | None = None
+    ) -> None:
+        UPSTREAM_RETRIES.labels(operation).inc()
+        log.info(
+            "upstream.request.retry",
+            operation=operation,
+            attempt=attempt + 1,
+            delay_ms=round(delay * 1000, 1),
+            reason=reason,
+            status=status,
+        )
+
+    def _end_interrupted(
+        self,
+        operation: str,
+        breaker: CircuitBreaker,
+        state: _CallState,
+        label: str,
+        *,
+        failed: bool,
+    ) -> None:
+        """Account for the attempt that the deadline (or the caller) interrupted, if any."""
+        if state.inflight is None:
+            return
+        attempt, started, probe = state.inflight
+        state.inflight = None
+        error = InstacartTimeout(operation) if failed else None
+        self._observe(operation, label, time.perf_counter() - started, attempt, error)
+        if failed:
+            breaker.record_failure()
+        elif probe:
+            breaker.release_probe()
+
+
+def _parse_stores(content: bytes) -> list[Store]:
+    return StoresResponse.model_validate_json(content).stores
+
+
+def _parse_service_options(content: bytes) -> list[ServiceOption]:
+    return ServiceOptionsResponse.model_validate_json(content).service_options
