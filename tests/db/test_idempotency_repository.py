@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.idempotency import ClaimOutcome, IdempotencyRepository
+from app.db.models import IdempotencyKey
+from app.db.orders import OrdersRepository
+from tests.db.factories import make_order, new_order_id
+
+LOCK = 30
+TTL = 24 * 3600
+
+
+def fingerprint(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+async def claim_and_record(session: AsyncSession, user_id: str, key: str, body: str = "a"):
+    """What the service does: claim, and insert the order only when the claim is new."""
+    order_id = new_order_id()
+    result = await IdempotencyRepository(session).claim(
+        user_id, key, fingerprint(body), order_id, lock_seconds=LOCK, ttl_seconds=TTL
+    )
+    if result.outcome is ClaimOutcome.CLAIMED:
+        await OrdersRepository(session).add(make_order(user_id, id=order_id))
+    await session.commit()
+    return result
+
+
+async def test_first_claim_of_a_key_is_claimed(db_session: AsyncSession, user_id: str) -> None:
+    result = await claim_and_record(db_session, user_id, "k1")
+
+    assert result.outcome == ClaimOutcome.CLAIMED
+    row = await IdempotencyRepository(db_session).get(user_id, "k1")
+    assert row is not None
+    assert (row.state, row.order_id, row.response_body) == ("in_progress", result.order_id, None)
+    assert row.locked_until > row.created_at
+    assert row.expires_at - row.created_at == timedelta(seconds=TTL)
+
+
+async def test_claim_while_first_request_runs_is_in_progress(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    first = await claim_and_record(db_session, user_id, "k1")
+
+    second = await claim_and_record(db_session, user_id, "k1")
+
+    assert second.outcome == ClaimOutcome.IN_PROGRESS
+    assert second.order_id == first.order_id
+
+
+async def test_claim_after_completion_returns_stored_response(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    first = await claim_and_record(db_session, user_id, "k1")
+    body = {"id": first.order_id, "status": "brand_new", "items": [{"quantity": 1}]}
+    assert await IdempotencyRepository(db_session).complete(user_id, "k1", 201, body)
+    await db_session.commit()
+
+    replay = await claim_and_record(db_session, user_id, "k1")
+
+    assert replay.outcome == ClaimOutcome.COMPLETED
+    assert (replay.response_status, replay.response_body) == (201, body)
+    assert replay.order_id == first.order_id
+
+
+async def test_claim_with_another_body_is_mismatch(db_session: AsyncSession, user_id: str):
+    await claim_and_record(db_session, user_id, "k1", body="a")
+    in_flight = await claim_and_record(db_session, user_id, "k1", body="b")
+    await IdempotencyRepository(db_session).complete(user_id, "k1", 201, {"id": "x"})
+    await db_session.commit()
+    done = await claim_and_record(db_session, user_id, "k1", body="b")
+
+    assert in_flight.outcome == ClaimOutcome.MISMATCH
+    assert done.outcome == ClaimOutcome.MISMATCH
+    assert done.response_body is None
+
+
+async def test_same_key_for_another_user_is_independent(
+    db_session: AsyncSession, user_id: str, other_user_id: str
+) -> None:
+    await claim_and_record(db_session, user_id, "k1", body="a")
+
+    other = await claim_and_record(db_session, other_user_id, "k1", body="b")
+
+    assert other.outcome == ClaimOutcome.CLAIMED
+
+
+async def test_claim_after_lock_expired_is_reclaimable_and_relocks(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    repo = IdempotencyRepository(db_session)
+    order_id = new_order_id()
+    first = await repo.claim(user_id, "k1", fingerprint("a"), order_id, 0, TTL)
+    await OrdersRepository(db_session).add(make_order(user_id, id=order_id))
+    await db_session.commit()
+    assert first.outcome == ClaimOutcome.CLAIMED
+
+    retry = await repo.claim(user_id, "k1", fingerprint("a"), new_order_id(), LOCK, TTL)
+    await db_session.commit()
+    again = await repo.claim(user_id, "k1", fingerprint("a"), new_order_id(), LOCK, TTL)
+
+    assert retry.outcome == ClaimOutcome.RECLAIMABLE
+    assert retry.order_id == order_id  # resolve the earlier order, never create another
+    assert again.outcome == ClaimOutcome.IN_PROGRESS
+
+
+async def test_claim_of_an_expired_key_starts_afresh(db_session: AsyncSession, user_id: str):
+    first = await claim_and_record(db_session, user_id, "k1", body="a")
+    await IdempotencyRepository(db_session).complete(user_id, "k1", 201, {"id": "x"})
+    await db_session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.user_id == user_id)
+        .values(expires_at=func.now() - timedelta(seconds=1))
+    )
+    await db_session.commit()
+
+    fresh = await claim_and_record(db_session, user_id, "k1", body="b")
+
+    assert fresh.outcome == ClaimOutcome.CLAIMED
+    assert fresh.order_id != first.order_id
+    row = await IdempotencyRepository(db_session).get(user_id, "k1")
+    assert (row.state, row.fingerprint, row.response_status) == (
+        "in_progress",
+        fingerprint("b"),
+        None,
+    )
+
+
+async def test_release_frees_an_in_progress_key_only(db_session: AsyncSession, user_id: str):
+    repo = IdempotencyRepository(db_session)
+    await claim_and_record(db_session, user_id, "k1")
+    await claim_and_record(db_session, user_id, "k2")
+    await repo.complete(user_id, "k2", 201, {"id": "x"})
+    await db_session.commit()
+
+    assert await repo.release(user_id, "k1")
+    assert not await repo.release(user_id, "k2")
+    await db_session.commit()
+
+    assert (await claim_and_record(db_session, user_id, "k1")).outcome == ClaimOutcome.CLAIMED
+    assert (await claim_and_record(db_session, user_id, "k2")).outcome == ClaimOutcome.COMPLETED
+
+
+async def test_claim_without_the_order_row_fails_at_commit(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    await IdempotencyRepository(db_session).claim(
+        user_id, "k1", fingerprint("a"), new_order_id(), LOCK, TTL
+    )
+    with pytest.raises(IntegrityError):
+        await db_session.commit()
+
+
+async def test_concurrent_claims_of_one_key_give_exactly_one_claimed(
+    db_sessionmaker: async_sessionmaker[AsyncSession], user_id: str
+) -> None:
+    start = asyncio.Event()
+
+    async def attempt():
+        async with db_sessionmaker() as session:
+            # Every session holds its connection before the race starts.
+            await session.connection()
+            await start.wait()
+            return await claim_and_record(session, user_id, "same-key")
+
+    tasks = [asyncio.create_task(attempt()) for _ in range(20)]
+    await asyncio.sleep(0.2)
+    start.set()
+    results = await asyncio.gather(*tasks)
+
+    outcomes = [r.outcome for r in results]
+    assert outcomes.count(ClaimOutcome.CLAIMED) == 1
+    assert outcomes.count(ClaimOutcome.IN_PROGRESS) == 19
+    claimed = next(r for r in results if r.outcome is ClaimOutcome.CLAIMED)
+    assert {r.order_id for r in results} == {claimed.order_id}
+
+
+async def test_purge_expired_deletes_only_expired_keys(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    repo = IdempotencyRepository(db_session)
+    for key in ("old-1", "old-2", "fresh"):
+        await claim_and_record(db_session, user_id, key)
+    await db_session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key.like("old-%"))
+        .values(expires_at=datetime(1970, 1, 2, tzinfo=UTC))
+    )
+    await db_session.commit()
+
+    purged = await repo.purge_expired(datetime(1970, 1, 3, tzinfo=UTC))
+    await db_session.commit()
+
+    assert purged == 2
+    keys = (
+        await db_session.scalars(
+            select(IdempotencyKey.key).where(IdempotencyKey.user_id == user_id)
+        )
+    ).all()
+    assert keys == ["fresh"]
