@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from sandbox import data
+from sandbox.callbacks import CallbackSender
 from sandbox.config import SandboxConfig
 from sandbox.data import DELIVERY, LAST_MILE, PICKUP
 from sandbox.faults import CREATE_OPERATIONS, FaultPlan, Faults
@@ -95,12 +96,11 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> FastAPI:
     state = SandboxState(config)
     faults = Faults(config.seed, config.default_hang_seconds)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
-        from sandbox.callbacks import CallbackSender
+    # callbacks start with the first status change, so in-process tests need no lifespan
+    sender = CallbackSender(config, state) if config.callback_url else None
 
-        sender = CallbackSender.start(config, state) if config.callback_url else None
-        app.state.callbacks = sender
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
@@ -117,7 +117,7 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> FastAPI:
     app.state.sandbox = state
     app.state.faults = faults
     app.state.config = config
-    app.state.callbacks = None
+    app.state.callbacks = sender
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 
 def utc_now() -> datetime:
@@ -43,6 +44,8 @@ class SandboxConfig:
     callback_client_secret: str = field(default="", repr=False)
     callback_scope: str | None = None
     retailer_id: str | None = None
+    # an httpx transport for callbacks (tests pass an ASGI transport); None means the network
+    callback_transport: Any = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, **overrides: object) -> SandboxConfig:
