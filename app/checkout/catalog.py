@@ -1,0 +1,150 @@
+"""Stores and time slots: cached reads of Instacart, shared by every replica.
+
+Values are cached as the storefront's response bytes, so a warm slot preview costs one
+in-process look-up (or one Redis round trip) and no JSON work at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import orjson
+
+from app.cache import CacheEntry, SharedCache
+from app.checkout.schemas import Address, Fulfillment
+from app.checkout.upstream_errors import translate
+from app.errors import NotFound, ValidationFailed
+from app.instacart.client import InstacartClient
+from app.instacart.errors import InstacartBadRequest, InstacartError
+from app.instacart.models import Address as UpstreamAddress
+from app.instacart.models import (
+    FindStoresRequest,
+    PreviewServiceOptionsRequest,
+    ServiceOption,
+)
+
+_SPACES = re.compile(r"\s+")
+
+
+def _normalise(value: str | None) -> str:
+    return _SPACES.sub(" ", value or "").strip().lower()
+
+
+def address_fingerprint(address: Address | None) -> str:
+    """A short, stable digest of an address: the cache key never holds the address itself."""
+    if address is None:
+        return "-"
+    parts = (
+        address.address_line_1,
+        address.address_line_2,
+        address.city,
+        address.state,
+        (address.postal_code or "").replace(" ", ""),
+    )
+    canonical = "|".join(_normalise(p) for p in parts)
+    return hashlib.blake2b(canonical.encode(), digest_size=10).hexdigest()
+
+
+def slot_group(fulfillment: str, store_id: str) -> str:
+    """Every cached preview of one store and fulfillment, invalidated together."""
+    return f"{fulfillment}:{store_id}"
+
+
+def slot_json(option: ServiceOption, fulfillment: Fulfillment) -> dict[str, object]:
+    return {
+        "id": option.id,
+        "date": option.date.isoformat() if option.date else None,
+        "starts_at": option.window_starts_at.isoformat() if option.window_starts_at else None,
+        "ends_at": option.window_ends_at.isoformat() if option.window_ends_at else None,
+        "fulfillment": option.fulfillment_type or fulfillment,
+    }
+
+
+def to_upstream_address(address: Address | None) -> UpstreamAddress | None:
+    if address is None:
+        return None
+    return UpstreamAddress(**address.model_dump(exclude_none=True))
+
+
+class Catalog:
+    """Finds stores and previews their slots through the shared caches."""
+
+    def __init__(
+        self, client: InstacartClient, store_cache: SharedCache, slot_cache: SharedCache
+    ) -> None:
+        self.client = client
+        self.store_cache = store_cache
+        self.slot_cache = slot_cache
+
+    async def stores(self, fulfillment: Fulfillment, location: FindStoresRequest) -> CacheEntry:
+        if location.latitude is not None and location.longitude is not None:
+            # ~100 m: finer precision would only split the cache between neighbours.
+            where = f"ll:{location.latitude:.3f},{location.longitude:.3f}"
+        else:
+            where = "a:" + address_fingerprint(
+                Address(
+                    address_line_1=location.address_line_1,
+                    city=location.city,
+                    state=location.state,
+                    postal_code=location.postal_code,
+                )
+            )
+
+        async def load() -> bytes:
+            try:
+                stores = await self.client.find_stores(fulfillment, location)
+            except InstacartBadRequest as exc:
+                raise ValidationFailed(
+                    f"Instacart could not search this location: {exc.upstream_message}"
+                ) from exc
+            except InstacartError as exc:
+                raise translate(exc) from exc
+            return orjson.dumps(
+                {"stores": [store.model_dump(mode="json", exclude_none=True) for store in stores]}
+            )
+
+        entry, _ = await self.store_cache.get_or_load(f"{fulfillment}:{where}", load)
+        return entry
+
+    async def slots(
+        self, user_id: str, fulfillment: Fulfillment, store_id: str, address: Address | None
+    ) -> CacheEntry:
+        # Pickup slots do not depend on where the customer lives.
+        keyed_address = None if fulfillment == "pickup" else address
+        group = slot_group(fulfillment, store_id)
+        key = f"{group}:{address_fingerprint(keyed_address)}"
+
+        async def load() -> bytes:
+            options = await self.preview(user_id, fulfillment, store_id, keyed_address)
+            return orjson.dumps({"slots": [slot_json(o, fulfillment) for o in options]})
+
+        entry, _ = await self.slot_cache.get_or_load(key, load, group=group)
+        return entry
+
+    async def preview(
+        self, user_id: str, fulfillment: Fulfillment, store_id: str, address: Address | None
+    ) -> list[ServiceOption]:
+        """Instacart's service options for this store, uncached."""
+        request = PreviewServiceOptionsRequest(
+            store_id=store_id, address=to_upstream_address(address)
+        )
+        preview = {
+            "delivery": self.client.preview_delivery_time_slots,
+            "pickup": self.client.preview_pickup_time_slots,
+            "last_mile": self.client.preview_last_mile_service_options,
+        }[fulfillment]
+        try:
+            return await preview(user_id, request)
+        except InstacartBadRequest as exc:
+            message = (exc.upstream_message or "").lower()
+            if "store" in message and "area" not in message:
+                raise NotFound("No such store for this fulfillment.") from exc
+            raise ValidationFailed(
+                f"Instacart refused the preview: {exc.upstream_message}"
+            ) from exc
+        except InstacartError as exc:
+            raise translate(exc) from exc
+
+    async def invalidate_slots(self, fulfillment: str, store_id: str) -> None:
+        await self.slot_cache.invalidate_group(slot_group(fulfillment, store_id))
