@@ -35,6 +35,8 @@ def _in_list(column: str, values: tuple[str, ...]) -> str:
 
 class Order(Base):
     __tablename__ = "orders"
+    # Server defaults (created_at, placement_state, ...) come back with the INSERT's RETURNING.
+    __mapper_args__ = {"eager_defaults": True}
 
     # The retailer order id we generate; Instacart knows the order by the same id.
     id: Mapped[str] = mapped_column(Text, primary_key=True)

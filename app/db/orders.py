@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -52,7 +52,6 @@ class OrdersRepository:
         """Insert a new order (flushed, so server defaults such as created_at are loaded)."""
         self.session.add(order)
         await self.session.flush()
-        await self.session.refresh(order)
         return order
 
     async def get_for_user(self, order_id: str, user_id: str) -> Order | None:
@@ -68,15 +67,23 @@ class OrdersRepository:
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def list_for_user(
-        self, user_id: str, limit: int, cursor: str | None = None
+        self,
+        user_id: str,
+        limit: int,
+        cursor: str | None = None,
+        *,
+        placement_states: Collection[str] | None = None,
     ) -> tuple[list[Order], str | None]:
         """One page of the user's orders, newest first, and the cursor of the next page.
 
+        `placement_states` narrows the list (e.g. ("created",)); None lists every row.
         Raises ValueError for a cursor that does not decode.
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
         stmt = select(Order).where(Order.user_id == user_id)
+        if placement_states is not None:
+            stmt = stmt.where(Order.placement_state.in_(list(placement_states)))
         if cursor is not None:
             created_at, order_id = decode_cursor(cursor)
             stmt = stmt.where(tuple_(Order.created_at, Order.id) < tuple_(created_at, order_id))

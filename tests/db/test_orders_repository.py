@@ -69,6 +69,26 @@ async def test_list_for_user_exact_page_has_no_next_cursor(
     assert cursor is None
 
 
+async def test_list_for_user_can_keep_only_placed_orders(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    repo = OrdersRepository(db_session)
+    placed = await repo.add(make_order(user_id, created_at=T0))
+    failed = await repo.add(make_order(user_id, created_at=T0 + timedelta(seconds=1)))
+    pending = await repo.add(make_order(user_id, created_at=T0 + timedelta(seconds=2)))
+    await repo.mark_created(placed.id, "brand_new")
+    await repo.mark_failed(failed.id, "slot_unavailable")
+    await db_session.commit()
+
+    only_placed, _ = await repo.list_for_user(user_id, 10, placement_states=("created",))
+    everything, _ = await repo.list_for_user(user_id, 10)
+
+    assert [o.id for o in only_placed] == [placed.id]
+    assert [o.id for o in everything] == [pending.id, failed.id, placed.id]
+    await repo.mark_failed(pending.id, "test_cleanup")
+    await db_session.commit()
+
+
 async def test_list_for_user_without_orders_is_empty(db_session: AsyncSession, user_id: str):
     assert await OrdersRepository(db_session).list_for_user(user_id, limit=10) == ([], None)
 
