@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import Principal
+from app.checkout.services import CheckoutServices
 from app.errors import Forbidden, Unauthenticated
 
 # auto_error=False: a missing header is our 401 problem (with WWW-Authenticate), not FastAPI's.
@@ -31,3 +32,10 @@ async def staff_principal(principal: Annotated[Principal, Depends(current_princi
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 StaffDep = Annotated[Principal, Depends(staff_principal)]
+
+
+def checkout_services(request: Request) -> CheckoutServices:
+    return request.app.state.checkout
+
+
+CheckoutDep = Annotated[CheckoutServices, Depends(checkout_services)]

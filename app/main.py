@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import httpx
 import redis.asyncio as redis
 import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from starlette.middleware.cors import CORSMiddleware
 
-from app.api import ops
+from app.api import ops, orders, reservations, stores
+from app.auth import TokenVerifier
+from app.checkout.reconciler import Reconciler, run_periodically
+from app.checkout.services import build_services
+from app.db.session import build_sessionmaker
+from app.instacart.client import InstacartClient
 from app.logging import configure_logging
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.problems import install_error_handlers
@@ -41,8 +50,15 @@ def build_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the service. No I/O happens here; the lifespan opens connections."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    instacart_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """Build the service. No I/O happens here; the lifespan opens connections.
+
+    ``instacart_transport`` lets tests and demos talk to the sandbox in-process.
+    """
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)
 
@@ -54,6 +70,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.push_async_callback(app.state.redis.aclose)
             app.state.engine = build_engine(settings)
             stack.push_async_callback(app.state.engine.dispose)
+            sessions = build_sessionmaker(app.state.engine)
+            app.state.instacart = InstacartClient.from_settings(
+                settings, redis=app.state.redis, transport=instacart_transport
+            )
+            stack.push_async_callback(app.state.instacart.aclose)
+            app.state.verifier = TokenVerifier.from_settings(settings)
+            stack.push_async_callback(app.state.verifier.aclose)
+            app.state.checkout = build_services(
+                settings, redis=app.state.redis, sessions=sessions, client=app.state.instacart
+            )
+            stack.push_async_callback(app.state.checkout.aclose)
+            if settings.reconciler_enabled:
+                reconciler = Reconciler(
+                    app.state.instacart, sessions, grace_seconds=settings.reconcile_grace_seconds
+                )
+                task = asyncio.create_task(
+                    run_periodically(
+                        reconciler, app.state.redis, settings.reconcile_interval_seconds
+                    )
+                )
+                stack.push_async_callback(_cancel, task)
             log.info("app.started", environment=settings.environment)
             try:
                 yield
@@ -70,7 +107,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(ops.router)
+    app.include_router(stores.router)
+    app.include_router(reservations.router)
+    app.include_router(orders.router)
+    app.include_router(orders.staff_router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-None-Match",
+                "X-Request-ID",
+            ],
+            expose_headers=["X-Request-ID", "ETag", "Retry-After", "Idempotent-Replayed"],
+            max_age=600,
+        )
     # Added last, so it runs first: every response, errors included, carries the request id.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)
     return app
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     # An in-flight claim older than this is taken to be a crashed request and may be resumed.
     idempotency_lock_seconds: int = Field(default=60, ge=1)
+    # A duplicate of a placement still running waits this long for its answer before a 409.
+    idempotency_replay_wait_seconds: float = Field(default=3.0, ge=0)
     reconcile_grace_seconds: float = Field(default=60, ge=0)
     reconcile_interval_seconds: float = Field(default=30, gt=0)
     reconciler_enabled: bool = True

@@ -13,6 +13,9 @@ from asgi_lifespan import LifespanManager
 from app.main import create_app
 from app.settings import Settings
 
+# The migrated-database fixtures live with the database tests; every package may use them.
+pytest_plugins = ["tests.db.conftest"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 DEFAULT_TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

@@ -316,8 +316,9 @@ class OrderService:
     async def list(self, user_id: str, limit: int, cursor: str | None) -> OrderPage:
         async with self.sessions() as session:
             try:
+                # Only placed orders: a pending or failed placement is not an order to the user.
                 rows, next_cursor = await OrdersRepository(session).list_for_user(
-                    user_id, limit, cursor
+                    user_id, limit, cursor, placement_states=("created",)
                 )
             except ValueError as exc:
                 raise ValidationFailed(

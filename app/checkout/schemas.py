@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -86,9 +86,9 @@ class StoreList(_Out):
 
 class Slot(_Out):
     id: str
-    date: date | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    date: dt.date | None = None
+    starts_at: dt.datetime | None = None
+    ends_at: dt.datetime | None = None
     fulfillment: Fulfillment
 
 
@@ -111,7 +111,7 @@ class ReservationRequest(_In):
 
 class Reservation(_Out):
     id: str
-    expires_at: datetime | None = None
+    expires_at: dt.datetime | None = None
     fulfillment: Fulfillment
     store_id: str
     slot: Slot
@@ -139,8 +139,8 @@ class Order(_Out):
     store_id: str
     slot: Slot | None = None
     items: list[OrderItem]
-    created_at: datetime
-    updated_at: datetime
+    created_at: dt.datetime
+    updated_at: dt.datetime
     cancelable: bool
 
 

@@ -138,6 +138,25 @@ class IdempotencyRepository:
         )
         return result.rowcount == 1
 
+    async def complete_for_order(self, order_id: str, status: int, body: Any) -> int:
+        """Store the answer on the in-progress key of an order (the reconciler settled it)."""
+        result = await self.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.order_id == order_id, IdempotencyKey.state == "in_progress")
+            .values(state="completed", response_status=status, response_body=body)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount
+
+    async def release_for_order(self, order_id: str) -> int:
+        """Give back the in-progress key of an order that was never placed."""
+        result = await self.session.execute(
+            delete(IdempotencyKey)
+            .where(IdempotencyKey.order_id == order_id, IdempotencyKey.state == "in_progress")
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount
+
     async def release(self, user_id: str, key: str) -> bool:
         """Forget an in-progress claim (the request failed before anything reached Instacart)."""
         result = await self.session.execute(

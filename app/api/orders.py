@@ -1,0 +1,98 @@
+"""Orders of the signed-in user: place (idempotently), list, read, cancel; staff staging."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from app.api.problem_docs import COMMON, problems
+from app.checkout.schemas import Order, OrderPage, OrderRequest
+from app.deps import CheckoutDep, PrincipalDep, StaffDep
+from app.errors import IdempotencyKeyMissing, ValidationFailed
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+staff_router = APIRouter(prefix="/v1/staff/orders", tags=["staff"])
+
+OrderId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+# Printable ASCII only: the key is stored and compared byte for byte.
+_KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+
+
+@router.post(
+    "",
+    operation_id="orders-create",
+    status_code=201,
+    response_model=Order,
+    responses=problems(*COMMON, 400, 409),
+    summary="Place the order for a reserved slot (requires an Idempotency-Key)",
+)
+async def place_order(
+    body: OrderRequest,
+    principal: PrincipalDep,
+    checkout: CheckoutDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Response:
+    if not idempotency_key:
+        raise IdempotencyKeyMissing("Send an Idempotency-Key header (a UUID is a good choice).")
+    if not set(idempotency_key) <= _KEY_CHARS:
+        message = "Idempotency-Key must be printable ASCII without spaces"
+        raise ValidationFailed(message, errors=[{"field": "Idempotency-Key", "message": message}])
+    placement = await checkout.orders.place(principal.user_id, idempotency_key, body)
+    headers = {"Idempotent-Replayed": "true"} if placement.replayed else None
+    return Response(
+        orjson.dumps(placement.body),
+        status_code=placement.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+@router.get(
+    "",
+    operation_id="orders-list",
+    response_model=OrderPage,
+    responses=problems(*COMMON),
+    summary="The user's orders, newest first",
+)
+async def list_orders(
+    principal: PrincipalDep,
+    checkout: CheckoutDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> OrderPage:
+    return await checkout.orders.list(principal.user_id, limit, cursor)
+
+
+@router.get(
+    "/{order_id}",
+    operation_id="orders-get",
+    response_model=Order,
+    responses=problems(*COMMON, 404),
+    summary="One of the user's orders with its current status",
+)
+async def get_order(order_id: OrderId, principal: PrincipalDep, checkout: CheckoutDep) -> Order:
+    return await checkout.orders.get(principal.user_id, order_id)
+
+
+@router.post(
+    "/{order_id}/cancel",
+    operation_id="orders-cancel",
+    response_model=Order,
+    responses=problems(*COMMON, 404, 409),
+    summary="Cancel the order while Instacart still allows it (status brand_new)",
+)
+async def cancel_order(order_id: OrderId, principal: PrincipalDep, checkout: CheckoutDep) -> Order:
+    return await checkout.orders.cancel(principal.user_id, order_id)
+
+
+@staff_router.post(
+    "/{order_id}/stage",
+    operation_id="staff-stage",
+    response_model=Order,
+    responses=problems(*COMMON, 403, 404, 409),
+    summary="Staff: mark a last-mile order staged at the store",
+)
+async def stage_order(order_id: OrderId, staff: StaffDep, checkout: CheckoutDep) -> Order:
+    return await checkout.orders.stage(order_id)

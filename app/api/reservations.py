@@ -1,0 +1,25 @@
+"""Reservations: hold a slot for the signed-in user before placing the order."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.problem_docs import COMMON, problems
+from app.checkout.schemas import Reservation, ReservationRequest
+from app.deps import CheckoutDep, PrincipalDep
+
+router = APIRouter(prefix="/v1/reservations", tags=["reservations"])
+
+
+@router.post(
+    "",
+    operation_id="reservations-create",
+    status_code=201,
+    response_model=Reservation,
+    responses=problems(*COMMON, 404, 409),
+    summary="Hold a slot for 10 minutes (replacing the user's previous hold)",
+)
+async def create_reservation(
+    body: ReservationRequest, principal: PrincipalDep, checkout: CheckoutDep
+) -> Reservation:
+    return await checkout.reservations.reserve(principal.user_id, body)

@@ -1,0 +1,104 @@
+"""Stores near a customer, and their time slots: the storefront's hot read path."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from app.api.problem_docs import COMMON, problems
+from app.cache import CacheEntry
+from app.checkout.schemas import (
+    Address,
+    Fulfillment,
+    PostalCode,
+    ShortText,
+    SlotList,
+    StateCode,
+    StoreList,
+)
+from app.deps import CheckoutDep, PrincipalDep
+from app.errors import ValidationFailed
+from app.instacart.models import FindStoresRequest
+
+router = APIRouter(prefix="/v1/stores", tags=["stores"])
+
+StoreIdPath = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
+
+
+def _cached_json(entry: CacheEntry, if_none_match: str | None) -> Response:
+    max_age = max(0, math.floor(entry.fresh_until - time.time()))
+    headers = {"ETag": entry.etag, "Cache-Control": f"private, max-age={max_age}"}
+    if if_none_match is not None and entry.etag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(entry.body, media_type="application/json", headers=headers)
+
+
+@router.get(
+    "",
+    operation_id="stores-list",
+    response_model=StoreList,
+    responses=problems(*COMMON),
+    summary="Stores offering a fulfillment near a location, nearest first",
+)
+async def list_stores(
+    principal: PrincipalDep,
+    checkout: CheckoutDep,
+    fulfillment: Fulfillment,
+    postal_code: PostalCode | None = None,
+    latitude: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    longitude: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    address_line_1: ShortText | None = None,
+    city: ShortText | None = None,
+    state: StateCode | None = None,
+    if_none_match: Annotated[str | None, Header(max_length=512)] = None,
+) -> Response:
+    has_point = latitude is not None and longitude is not None
+    if (latitude is None) != (longitude is None) or not (has_point or postal_code):
+        message = "give postal_code, or latitude and longitude together"
+        raise ValidationFailed(message, errors=[{"field": "postal_code", "message": message}])
+    location = FindStoresRequest(
+        postal_code=postal_code,
+        latitude=latitude,
+        longitude=longitude,
+        address_line_1=address_line_1,
+        city=city,
+        state=state,
+    )
+    entry = await checkout.catalog.stores(fulfillment, location)
+    return _cached_json(entry, if_none_match)
+
+
+@router.get(
+    "/{store_id}/slots",
+    operation_id="slots-list",
+    response_model=SlotList,
+    responses={304: {"description": "Not modified (If-None-Match matched the ETag)"}}
+    | problems(*COMMON, 404),
+    summary="Time slots of a store (for an address, for delivery and last mile)",
+)
+async def list_slots(
+    principal: PrincipalDep,
+    checkout: CheckoutDep,
+    store_id: Annotated[str, StoreIdPath],
+    fulfillment: Fulfillment,
+    postal_code: PostalCode | None = None,
+    address_line_1: ShortText | None = None,
+    address_line_2: ShortText | None = None,
+    city: ShortText | None = None,
+    state: StateCode | None = None,
+    if_none_match: Annotated[str | None, Header(max_length=512)] = None,
+) -> Response:
+    address = None
+    if any((postal_code, address_line_1, address_line_2, city, state)):
+        address = Address(
+            address_line_1=address_line_1,
+            address_line_2=address_line_2,
+            city=city,
+            state=state,
+            postal_code=postal_code,
+        )
+    entry = await checkout.catalog.slots(principal.user_id, fulfillment, store_id, address)
+    return _cached_json(entry, if_none_match)

@@ -1,0 +1,70 @@
+"""The checkout services, built once per process from its long-lived resources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.cache import SharedCache
+from app.checkout.catalog import Catalog
+from app.checkout.orders import OrderService
+from app.checkout.reservations import ReservationService, ReservationStore
+from app.instacart.client import InstacartClient
+from app.ratelimit import RateLimiter
+from app.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutServices:
+    catalog: Catalog
+    reservations: ReservationService
+    orders: OrderService
+
+    async def aclose(self) -> None:
+        await self.catalog.store_cache.aclose()
+        await self.catalog.slot_cache.aclose()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    redis: Redis,
+    sessions: async_sessionmaker[AsyncSession],
+    client: InstacartClient,
+) -> CheckoutServices:
+    store_cache = SharedCache(
+        redis,
+        "stores",
+        ttl_seconds=settings.store_cache_ttl_seconds,
+        stale_seconds=settings.store_cache_ttl_seconds,
+        local_ttl_seconds=settings.slot_cache_local_seconds,
+    )
+    slot_cache = SharedCache(
+        redis,
+        "slots",
+        ttl_seconds=settings.slot_cache_ttl_seconds,
+        stale_seconds=settings.slot_cache_stale_seconds,
+        local_ttl_seconds=settings.slot_cache_local_seconds,
+    )
+    catalog = Catalog(client, store_cache, slot_cache)
+    reservation_store = ReservationStore(redis, settings.reservation_ttl_seconds)
+    reservations = ReservationService(
+        client,
+        catalog,
+        reservation_store,
+        RateLimiter(redis, "reservations", settings.rate_limit_reservations_per_minute),
+    )
+    orders = OrderService(
+        client=client,
+        sessions=sessions,
+        reservations=reservation_store,
+        catalog=catalog,
+        limiter=RateLimiter(redis, "orders", settings.rate_limit_orders_per_minute),
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+        idempotency_lock_seconds=settings.idempotency_lock_seconds,
+        replay_wait_seconds=settings.idempotency_replay_wait_seconds,
+        refresh_after_seconds=settings.order_refresh_seconds,
+    )
+    return CheckoutServices(catalog, reservations, orders)
