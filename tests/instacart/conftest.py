@@ -172,3 +172,46 @@ def sandbox_process() -> Iterator[tuple[str, str]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+class LogRecorder:
+    """Stands in for a module's structlog logger and keeps every event."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def _record(self, level: str, event: str, **fields: Any) -> None:
+        self.events.append({"level": level, "event": event, **fields})
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._record("debug", event, **fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._record("info", event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._record("warning", event, **fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._record("error", event, **fields)
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == event]
+
+
+@pytest.fixture
+def logs(monkeypatch: pytest.MonkeyPatch) -> LogRecorder:
+    """Every log event of the Instacart package during the test (structlog may cache loggers,
+    so the module loggers are replaced rather than reconfigured)."""
+    from app.instacart import client, policy, tokens
+
+    recorder = LogRecorder()
+    for module in (client, policy, tokens):
+        monkeypatch.setattr(module, "log", recorder)
+    return recorder
+
+
+def metric(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
