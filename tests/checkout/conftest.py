@@ -140,4 +140,4 @@ async def checkout(make_checkout: Callable[..., Any]) -> AsyncIterator[Checkout]
             transport=httpx.ASGITransport(app=sandbox_app), base_url="http://sandbox.test"
         ) as sandbox,
     ):
-        yield Checkout(bff, sandbox, settings, manager.app)
+        yield Checkout(bff, sandbox, settings, app)
