@@ -1,0 +1,96 @@
+"""The /sandbox control routes: advance, stats, reset, catalog."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.sandbox.conftest import TOKEN_BODY
+from tests.sandbox.helpers import assert_error, place_order
+
+WORKFLOWS = {
+    "delivery": ["acknowledged", "picking", "delivering", "delivered"],
+    "pickup": ["acknowledged", "picking", "staging", "delivered"],
+    "last_mile": ["staging", "delivering", "delivered"],
+}
+
+
+@pytest.mark.parametrize("fulfillment", sorted(WORKFLOWS))
+async def test_advance_walks_the_workflow_of_each_fulfillment_type(
+    client: httpx.AsyncClient, auth: dict[str, str], fulfillment: str
+) -> None:
+    order = await place_order(client, auth, fulfillment)
+    seen = []
+    for _ in WORKFLOWS[fulfillment]:
+        response = await client.post(f"/sandbox/orders/{order['id']}/advance")
+        assert response.status_code == 200
+        seen.append(response.json()["status"])
+    assert seen == WORKFLOWS[fulfillment]
+    fetched = await client.get(f"/v2/fulfillment/users/u1/orders/{order['id']}", headers=auth)
+    assert fetched.json()["status"] == "delivered"
+    assert all(item["status"] == "found" for item in fetched.json()["items"])
+    assert_error(await client.post(f"/sandbox/orders/{order['id']}/advance"), 409)
+
+
+async def test_advance_to_a_named_status(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    order = await place_order(client, auth)
+    path = f"/sandbox/orders/{order['id']}/advance"
+    assert (await client.post(path, json={"status": "rescheduled"})).json()[
+        "status"
+    ] == "rescheduled"
+    # names outside the specification's enum are allowed here, to test clients with them
+    assert (await client.post(path, json={"status": "checkout"})).json()["status"] == "checkout"
+    assert_error(await client.post(path, json={"status": "Not A Status"}), 400)
+
+
+async def test_advance_of_unknown_order_is_404(client: httpx.AsyncClient) -> None:
+    assert_error(await client.post("/sandbox/orders/nope/advance"), 404)
+
+
+async def test_stats_count_calls_per_operation_including_failures(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    stores = "/v2/fulfillment/stores/delivery"
+    await client.post(stores, json={"postal_code": "94105"}, headers=auth)
+    await client.post(stores, json={"postal_code": "94105"})  # 401
+    await client.post(stores, content=b"{", headers=auth)  # 400
+    await client.post("/v2/oauth/token", json={**TOKEN_BODY, "client_secret": "x"})  # 401
+    stats = (await client.get("/sandbox/stats")).json()
+    assert stats["calls"] == {"findDeliveryStores": 3, "generateAccessToken": 2}
+    assert stats["responses"]["findDeliveryStores"] == {"200": 1, "400": 1, "401": 1}
+    assert stats["tokens_issued"] == 1
+
+
+async def test_reset_forgets_orders_tokens_stats_and_faults(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    order = await place_order(client, auth)
+    await client.put("/sandbox/faults", json={"operations": {"getOrder": {"fail_next": 1}}})
+    assert (await client.post("/sandbox/reset")).status_code == 200
+    stats = (await client.get("/sandbox/stats")).json()
+    assert stats == {
+        "calls": {},
+        "responses": {},
+        "tokens_issued": 0,
+        "tokens_active": 0,
+        "orders": 0,
+        "holds_active": 0,
+    }
+    assert (await client.get("/sandbox/faults")).json()["operations"] == {}
+    fresh = (await client.post("/v2/oauth/token", json=TOKEN_BODY)).json()["access_token"]
+    headers = {"Authorization": f"Bearer {fresh}"}
+    gone = await client.get(f"/v2/fulfillment/users/u1/orders/{order['id']}", headers=headers)
+    assert_error(gone, 404)
+
+
+async def test_catalog_lists_products_stores_and_postal_codes(client: httpx.AsyncClient) -> None:
+    catalog = (await client.get("/sandbox/catalog")).json()
+    assert len(catalog["products"]) >= 20
+    assert len(catalog["stores"]) >= 20
+    assert {s["metro"] for s in catalog["stores"]} >= {"sf", "ny", "chi"}
+    assert {"94105", "10001", "60601"} <= set(catalog["postal_codes"])
+    assert catalog["products"][0] == {
+        "product_id": "1001",
+        "upc": "041234100012",
+        "name": "Organic Bananas, 1 lb",
+    }

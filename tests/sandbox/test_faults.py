@@ -1,0 +1,134 @@
+"""Fault injection: latency, error rates, fail_next, hangs and lost answers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from tests.sandbox.helpers import assert_error, create, hold, options
+
+STORES = "/v2/fulfillment/stores/delivery"
+WHERE = {"postal_code": "94105"}
+
+
+async def set_faults(client: httpx.AsyncClient, body: dict) -> dict:
+    response = await client.put("/sandbox/faults", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_latency_delays_the_answer(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    await set_faults(client, {"operations": {"findDeliveryStores": {"latency_ms": 300}}})
+    started = time.monotonic()
+    response = await client.post(STORES, json=WHERE, headers=auth)
+    assert response.status_code == 200
+    assert time.monotonic() - started >= 0.3
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+async def test_error_rate_one_always_fails_with_the_status(
+    client: httpx.AsyncClient, auth: dict[str, str], status: int
+) -> None:
+    fault = {"error_rate": 1.0, "status": status}
+    await set_faults(client, {"operations": {"findDeliveryStores": fault}})
+    for _ in range(3):
+        assert_error(await client.post(STORES, json=WHERE, headers=auth), status, "sandbox fault")
+    assert "retry-after" not in (await client.post(STORES, json=WHERE, headers=auth)).headers
+
+
+async def test_error_rate_is_deterministic_for_a_seed(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    async def run() -> list[int]:
+        await client.post("/sandbox/reset")
+        await set_faults(client, {"operations": {"*": {"error_rate": 0.5, "status": 500}}})
+        return [(await client.post(STORES, json=WHERE)).status_code for _ in range(20)]
+
+    first = await run()
+    assert first == await run()
+    assert set(first) == {401, 500}  # the rest reach the (failing) auth check
+
+
+async def test_fail_next_fails_exactly_n_calls_then_succeeds(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await set_faults(client, {"operations": {"findDeliveryStores": {"fail_next": 2}}})
+    statuses = [(await client.post(STORES, json=WHERE, headers=auth)).status_code for _ in range(3)]
+    assert statuses == [503, 503, 200]
+    assert (await client.get("/sandbox/faults")).json()["operations"]["findDeliveryStores"][
+        "fail_next"
+    ] == 0
+    stats = (await client.get("/sandbox/stats")).json()
+    assert stats["responses"]["findDeliveryStores"] == {"200": 1, "503": 2}
+
+
+async def test_wildcard_applies_to_operations_without_their_own_entry(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await set_faults(
+        client,
+        {"operations": {"*": {"error_rate": 1, "status": 500}, "findDeliveryStores": {}}},
+    )
+    assert (await client.post(STORES, json=WHERE, headers=auth)).status_code == 200
+    pickup = await client.post("/v2/fulfillment/stores/pickup", json=WHERE, headers=auth)
+    assert_error(pickup, 500)
+
+
+async def test_hang_never_answers_within_a_client_timeout(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await set_faults(client, {"operations": {"findDeliveryStores": {"hang": True}}})
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(client.post(STORES, json=WHERE, headers=auth), timeout=0.3)
+
+
+async def test_hang_with_hang_seconds_ends_in_503_without_doing_the_work(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    slot = (await options(client, auth))[0]["id"]
+    await set_faults(
+        client, {"operations": {"reserveDeliveryTimeSlot": {"hang": True, "hang_seconds": 0.2}}}
+    )
+    assert_error(await hold(client, auth, slot), 503, "hang")
+    assert (await client.get("/sandbox/stats")).json()["holds_active"] == 0
+
+
+async def test_hang_after_create_creates_the_order_but_loses_the_answer(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    slot = (await options(client, auth))[0]["id"]
+    hold_id = (await hold(client, auth, slot)).json()["hold_id"]
+    await set_faults(client, {"operations": {"createDeliveryOrder": {"hang_after_create": True}}})
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(create(client, auth, hold_id, order_id="R-lost"), timeout=0.3)
+    order = await client.get("/v2/fulfillment/users/u1/orders/R-lost", headers=auth)
+    assert order.status_code == 200
+    assert order.json()["status"] == "brand_new"
+    # the retry that a careless client would send is refused as a duplicate
+    await client.delete("/sandbox/faults")
+    assert_error(await create(client, auth, hold_id, order_id="R-lost"), 400, "already exists")
+
+
+async def test_faults_refuse_unknown_operations_and_misplaced_hang_after_create(
+    client: httpx.AsyncClient,
+) -> None:
+    unknown = await client.put("/sandbox/faults", json={"operations": {"nope": {"hang": True}}})
+    assert_error(unknown, 400, "unknown operationId")
+    misplaced = {"operations": {"getOrder": {"hang_after_create": True}}}
+    assert_error(await client.put("/sandbox/faults", json=misplaced), 400, "hang_after_create")
+    bad_status = {"operations": {"getOrder": {"error_rate": 1, "status": 418}}}
+    assert_error(await client.put("/sandbox/faults", json=bad_status), 400)
+    bad_rate = {"operations": {"getOrder": {"error_rate": 1.5}}}
+    assert_error(await client.put("/sandbox/faults", json=bad_rate), 400)
+
+
+async def test_delete_faults_clears_every_fault(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await set_faults(client, {"operations": {"*": {"error_rate": 1}}, "token_ttl_seconds": 5})
+    cleared = await client.delete("/sandbox/faults")
+    assert cleared.json() == {"operations": {}, "token_ttl_seconds": None}
+    assert (await client.post(STORES, json=WHERE, headers=auth)).status_code == 200
