@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -100,44 +101,46 @@ def user() -> str:
 
 
 @pytest.fixture
-def make_checkout(
-    migrated_database_url: str,
-) -> Callable[..., Any]:
-    """Builds a BFF + sandbox pair; settings overrides go to the BFF."""
+def open_checkout(migrated_database_url: str) -> Callable[..., Any]:
+    """``async with open_checkout(**overrides) as checkout``: a BFF wired to its own sandbox.
 
-    def build(sandbox_app: Any = None, **overrides: Any) -> Any:
-        client_id = f"test-{uuid.uuid4().hex[:12]}"
+    Overrides go to the BFF's Settings; ``capacity`` sets the sandbox's slot capacity and
+    ``sandbox_app`` shares a sandbox between several BFF instances (replicas).
+    """
+
+    @contextlib.asynccontextmanager
+    async def build(
+        *, sandbox_app: Any = None, capacity: int = 5, **overrides: Any
+    ) -> AsyncIterator[Checkout]:
         if sandbox_app is None:
-            sandbox_app = create_sandbox_app(
-                SandboxConfig(client_id=client_id, slot_capacity=overrides.pop("capacity", 5))
+            config = SandboxConfig(
+                client_id=f"test-{uuid.uuid4().hex[:12]}", slot_capacity=capacity
             )
-        else:
-            client_id = sandbox_app.state.config.client_id
+            sandbox_app = create_sandbox_app(config)
         values: dict[str, Any] = {
             "environment": "test",
             "log_json": True,
             "database_url": migrated_database_url,
-            "instacart_client_id": client_id,
+            "instacart_client_id": sandbox_app.state.config.client_id,
             "reconciler_enabled": False,
         }
-        values.update(overrides)
-        settings = Settings(**values)
+        settings = Settings(**(values | overrides))
         app = create_app(settings, instacart_transport=httpx.ASGITransport(app=sandbox_app))
-        return app, sandbox_app, settings
+        async with (
+            LifespanManager(app) as manager,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=manager.app), base_url="http://bff.test"
+            ) as bff,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=sandbox_app), base_url="http://sandbox.test"
+            ) as sandbox,
+        ):
+            yield Checkout(bff, sandbox, settings, app)
 
     return build
 
 
 @pytest.fixture
-async def checkout(make_checkout: Callable[..., Any]) -> AsyncIterator[Checkout]:
-    app, sandbox_app, settings = make_checkout()
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://bff.test"
-        ) as bff,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=sandbox_app), base_url="http://sandbox.test"
-        ) as sandbox,
-    ):
-        yield Checkout(bff, sandbox, settings, app)
+async def checkout(open_checkout: Callable[..., Any]) -> AsyncIterator[Checkout]:
+    async with open_checkout() as handle:
+        yield handle

@@ -1,0 +1,97 @@
+"""Ownership (another user's order is 404), per-user rate limits, and CORS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.checkout.conftest import Checkout
+
+
+async def test_another_users_order_is_404_for_get_and_cancel(checkout: Checkout, user: str) -> None:
+    order = (await checkout.place(await checkout.reserve("delivery", user), user)).json()
+    intruder = checkout.auth("mallory")
+    got = await checkout.bff.get(f"/v1/orders/{order['id']}", headers=intruder)
+    assert got.status_code == 404
+    assert got.json()["code"] == "not_found"
+    canceled = await checkout.bff.post(f"/v1/orders/{order['id']}/cancel", headers=intruder)
+    assert canceled.status_code == 404
+    # and the order is untouched
+    mine = await checkout.bff.get(f"/v1/orders/{order['id']}", headers=checkout.auth(user))
+    assert mine.json()["status"] == "brand_new"
+
+
+async def test_listing_shows_only_ones_own_orders_paged(checkout: Checkout, user: str) -> None:
+    other = user + "-b"
+    for _ in range(3):
+        assert (await checkout.place(await checkout.reserve("pickup", user), user)).is_success
+    assert (await checkout.place(await checkout.reserve("pickup", other), other)).is_success
+
+    first = await checkout.bff.get("/v1/orders?limit=2", headers=checkout.auth(user))
+    page = first.json()
+    assert len(page["orders"]) == 2 and page["next_cursor"]
+    second = await checkout.bff.get(
+        "/v1/orders",
+        params={"limit": 2, "cursor": page["next_cursor"]},
+        headers=checkout.auth(user),
+    )
+    rest = second.json()
+    assert len(rest["orders"]) == 1 and rest["next_cursor"] is None
+    ids = [o["id"] for o in page["orders"] + rest["orders"]]
+    assert len(set(ids)) == 3
+    created = [o["created_at"] for o in page["orders"] + rest["orders"]]
+    assert created == sorted(created, reverse=True)
+    theirs = await checkout.bff.get("/v1/orders", headers=checkout.auth(other))
+    assert len(theirs.json()["orders"]) == 1
+    assert theirs.json()["orders"][0]["id"] not in ids
+
+
+async def test_garbage_cursor_is_422(checkout: Checkout, user: str) -> None:
+    response = await checkout.bff.get("/v1/orders?cursor=not-a-cursor", headers=checkout.auth(user))
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_failed"
+
+
+async def test_reservations_over_the_limit_are_429_with_retry_after(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(rate_limit_reservations_per_minute=2) as handle:
+        store_id = await handle.first_store("pickup", user)
+        slot = await handle.first_slot("pickup", store_id, user)
+        body = {"fulfillment": "pickup", "store_id": store_id, "slot_id": slot["id"]}
+        statuses = []
+        for _ in range(3):
+            response = await handle.bff.post(
+                "/v1/reservations", json=body, headers=handle.auth(user)
+            )
+            statuses.append(response.status_code)
+        assert statuses == [201, 201, 429]
+        assert response.json()["code"] == "rate_limited"
+        assert 1 <= int(response.headers["retry-after"]) <= 61
+        # another user is not affected
+        other = await handle.bff.post(
+            "/v1/reservations", json=body, headers=handle.auth(user + "x")
+        )
+        assert other.status_code == 201
+
+
+async def test_cors_allows_configured_origins_and_exposes_headers(
+    open_checkout: Callable[..., Any],
+) -> None:
+    async with open_checkout(cors_origins=["https://shop.example"]) as handle:
+        preflight = await handle.bff.options(
+            "/v1/orders",
+            headers={
+                "Origin": "https://shop.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,idempotency-key,content-type",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+        assert preflight.headers["access-control-allow-credentials"] == "true"
+        simple = await handle.bff.get("/livez", headers={"Origin": "https://shop.example"})
+        exposed = simple.headers["access-control-expose-headers"].lower()
+        assert {"x-request-id", "etag", "retry-after"} <= set(map(str.strip, exposed.split(",")))
+        stranger = await handle.bff.get("/livez", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in stranger.headers
