@@ -94,3 +94,7 @@ async def test_catalog_lists_products_stores_and_postal_codes(client: httpx.Asyn
         "upc": "041234100012",
         "name": "Organic Bananas, 1 lb",
     }
+
+
+async def test_callbacks_are_off_without_a_callback_url(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/sandbox/callbacks")).json() == {"enabled": False}
