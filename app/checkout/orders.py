@@ -122,7 +122,6 @@ class OrderService:
     # --- placement --------------------------------------------------------------------------
 
     async def place(self, user_id: str, key: str, request: OrderRequest) -> Placement:
-        await self.limiter.hit(user_id)
         reservation = await self.reservations.get(request.reservation_id, user_id)
         if reservation is None:
             raise ReservationExpired("This reservation is unknown or has expired; reserve again.")
@@ -143,6 +142,9 @@ class OrderService:
                 user_id, key, fingerprint, order_id, self.idempotency_lock, self.idempotency_ttl
             )
             if claim.outcome is ClaimOutcome.CLAIMED:
+                # Only new placements count against the limit, not retries of one; over the
+                # limit, the rollback takes the claim back with it.
+                await self.limiter.hit(user_id)
                 await OrdersRepository(session).add(
                     self._intent(order_id, user_id, reservation, request)
                 )
@@ -181,7 +183,10 @@ class OrderService:
 
     def _replay(self, status: int | None, body: Any) -> Placement:
         ORDERS_PLACED.labels("replayed").inc()
-        return Placement(status or CREATED, body, replayed=True)
+        # Postgres's JSONB reorders keys; through the model the replay is byte-for-byte the same.
+        return Placement(
+            status or CREATED, Order.model_validate(body).model_dump(mode="json"), replayed=True
+        )
 
     async def _await_first(self, user_id: str, key: str) -> Placement:
         """A duplicate of a request still running: wait briefly for its answer, else 409."""
