@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     instacart_scope: str = "connect:fulfillment"
     instacart_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     instacart_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Creating an order takes seconds upstream; past this the outcome is unknown and resolved
+    # by looking the order up, never by creating it again.
+    instacart_create_deadline_seconds: float = Field(default=30.0, gt=0)
     instacart_max_read_connections: int = Field(default=50, ge=1)
     instacart_max_create_connections: int = Field(default=20, ge=1)
 

@@ -202,3 +202,11 @@ class CircuitBreaker:
             self.record_success()
         else:
             self.record_failure()
+
+
+CREATE_OPERATIONS = ("createDeliveryOrder", "createPickupOrder", "createLastMileOrder")
+
+
+def create_deadlines(seconds: float) -> dict[str, OperationPolicy]:
+    """Overrides giving every order-creating operation a total deadline of ``seconds``."""
+    return {op: replace(DEFAULT_POLICIES[op], deadline_seconds=seconds) for op in CREATE_OPERATIONS}
