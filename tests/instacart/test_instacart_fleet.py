@@ -1,0 +1,136 @@
+"""Token sharing across real processes: three workers, one Redis, one sandbox subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.instacart.conftest import REDIS_URL, REPO_ROOT
+
+WORKERS = 3
+START_DELAY = 2.0  # lets every worker import and connect before the common start
+
+
+@pytest.fixture
+def fleet(sandbox_process: tuple[str, str]) -> Iterator[dict[str, Any]]:
+    base_url, client_id = sandbox_process
+    with httpx.Client(base_url=base_url) as control:
+        control.post("/sandbox/reset").raise_for_status()
+        fleet_state = {
+            "base_url": base_url,
+            "client_id": client_id,
+            "control": control,
+            "key_prefix": f"test:instacart:fleet:{uuid.uuid4().hex}",
+        }
+        yield fleet_state
+    import redis
+
+    r = redis.Redis.from_url(REDIS_URL)
+    keys = list(r.scan_iter(match=f"{fleet_state['key_prefix']}*"))
+    if keys:
+        r.delete(*keys)
+    r.close()
+
+
+def start_workers(fleet: dict[str, Any], *extra: str) -> tuple[list[subprocess.Popen], float]:
+    start_at = time.time() + START_DELAY
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.instacart.fleet_worker",
+                "--base-url",
+                fleet["base_url"],
+                "--redis-url",
+                REDIS_URL,
+                "--client-id",
+                fleet["client_id"],
+                "--key-prefix",
+                fleet["key_prefix"],
+                "--start-at",
+                str(start_at),
+                *extra,
+            ],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(WORKERS)
+    ]
+    return procs, start_at
+
+
+def results(procs: list[subprocess.Popen]) -> list[dict[str, Any]]:
+    out = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr.decode()[-2000:]
+        out.append(orjson.loads(stdout.splitlines()[-1]))
+    return out
+
+
+def stats(fleet: dict[str, Any]) -> dict[str, Any]:
+    return fleet["control"].get("/sandbox/stats").json()
+
+
+def store_calls(s: dict[str, Any]) -> int:
+    ops = ("findDeliveryStores", "findPickupStores", "findLastMileStores")
+    return sum(s["calls"].get(op, 0) for op in ops)
+
+
+def test_three_processes_making_300_calls_share_one_token(fleet: dict[str, Any]) -> None:
+    procs, _ = start_workers(fleet, "--calls", "100")
+    done = results(procs)
+    s = stats(fleet)
+    assert [r["failed"] for r in done] == [0, 0, 0]
+    assert sum(r["ok"] for r in done) == 300 == store_calls(s)
+    assert s["tokens_issued"] == 1
+    assert sum(r["refreshes"] for r in done) == 1
+
+
+def test_short_lived_tokens_are_refreshed_once_per_lifetime_for_the_whole_fleet(
+    fleet: dict[str, Any],
+) -> None:
+    ttl, duration = 4, 10.0
+    fleet["control"].put("/sandbox/faults", json={"token_ttl_seconds": ttl}).raise_for_status()
+    procs, _ = start_workers(fleet, "--duration", str(duration))
+    done = results(procs)
+    s = stats(fleet)
+
+    assert [r["failed"] for r in done] == [0, 0, 0]
+    assert sum(r["ok"] for r in done) == store_calls(s) > 300
+    # No call ever met an expired token: refreshes happen ahead of expiry.
+    assert all("401" not in codes for codes in s["responses"].values())
+    # Each token is replaced 1 to 1.25 s before its 4 s end (the floor of the margin plus
+    # jitter), so one token per ~2.9 s: 1 + floor(10 / 2.9) = 4 tokens for the fleet, where
+    # three processes with their own tokens would need 12.
+    period = ttl - 1.1
+    expected = 1 + int(duration // period)
+    assert expected - 1 <= s["tokens_issued"] <= expected + 1, (s["tokens_issued"], expected)
+    assert s["tokens_issued"] < WORKERS * expected
+    assert sum(r["refreshes"] for r in done) == s["tokens_issued"]
+
+
+def test_revoked_token_costs_the_fleet_one_refresh_and_no_failed_call(
+    fleet: dict[str, Any],
+) -> None:
+    procs, start_at = start_workers(fleet, "--duration", "4")
+    time.sleep(max(0.0, start_at + 2.0 - time.time()))
+    revoked = fleet["control"].post("/sandbox/tokens/revoke").json()["revoked"]
+    done = results(procs)
+    s = stats(fleet)
+
+    assert revoked == 1
+    assert [r["failed"] for r in done] == [0, 0, 0]
+    assert s["tokens_issued"] == 2
+    assert sum(r["refreshes"] for r in done) == 2
+    assert sum(r["ok"] for r in done) > 100
