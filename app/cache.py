@@ -61,6 +61,7 @@ class SharedCache:
         name: str,
         *,
         ttl_seconds: float,
+        namespace: str = "bff",
         stale_seconds: float = 0.0,
         local_ttl_seconds: float = 1.0,
         local_max_entries: int = 4096,
@@ -71,6 +72,7 @@ class SharedCache:
     ) -> None:
         self.redis = redis
         self.name = name
+        self.prefix = f"{namespace}:cache:{name}:"
         self.ttl = ttl_seconds
         self.stale = stale_seconds
         self.local_ttl = local_ttl_seconds
@@ -80,7 +82,7 @@ class SharedCache:
         self.clock = clock
         self._local: OrderedDict[str, tuple[CacheEntry, float]] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[tuple[CacheEntry, str]]] = {}
-        self._refreshing: set[asyncio.Task[None]] = set()
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._bypass_slots = asyncio.Semaphore(bypass_concurrency)
         self._release = redis.register_script(_RELEASE_LOCK)
         self._redis_down_logged_at = 0.0
@@ -92,10 +94,10 @@ class SharedCache:
     # --- keys -----------------------------------------------------------------------------
 
     def _key(self, key: str) -> str:
-        return f"bff:cache:{self.name}:{key}"
+        return self.prefix + key
 
     def _group_key(self, group: str) -> str:
-        return f"bff:cache:{self.name}:group:{group}"
+        return f"{self.prefix}group:{group}"
 
     # --- reading --------------------------------------------------------------------------
 
@@ -143,7 +145,9 @@ class SharedCache:
                     return entry, "hit"
                 self._refresh_in_background(key, loader, group)
                 return entry, "stale"
-            return await self._load_once_fleetwide(key, loader, group), "miss"
+            entry = await self._load_once_fleetwide(key, loader, group)
+            assert entry is not None  # only a refresh steps back without a value
+            return entry, "miss"
         except (RedisError, OSError) as exc:
             self._note_redis_down(exc)
             async with self._bypass_slots:
@@ -157,16 +161,30 @@ class SharedCache:
             return None
         return CacheEntry(bytes(body), etag.decode(), float(fresh_until))
 
-    async def _load_once_fleetwide(self, key: str, loader: Loader, group: str | None) -> CacheEntry:
+    async def _load_once_fleetwide(
+        self, key: str, loader: Loader, group: str | None, *, refreshing: bool = False
+    ) -> CacheEntry | None:
+        """Load under the fleet-wide lock, or wait for the replica that holds it.
+
+        A background refresh (``refreshing``) just steps back when another replica holds the
+        lock: that replica is refreshing the same key.
+        """
         lock_key = self._key(key) + ":lock"
         token = secrets.token_hex(8)
         deadline = time.monotonic() + self.wait_seconds
         while True:
             if await self.redis.set(lock_key, token, nx=True, px=self.lock_ms):
                 try:
+                    # Double-checked: the previous holder may have just stored a fresh value.
+                    entry = await self._read(key)
+                    if entry is not None and entry.fresh_until > self.clock():
+                        self._remember(key, entry)
+                        return entry
                     return await self._load_and_store(key, loader, group)
                 finally:
                     await self._release(keys=[lock_key], args=[token])
+            if refreshing:
+                return None
             # Another replica is loading this key: wait for it rather than call upstream too.
             await asyncio.sleep(0.02)
             entry = await self._read(key)
@@ -196,15 +214,18 @@ class SharedCache:
         return entry
 
     def _refresh_in_background(self, key: str, loader: Loader, group: str | None) -> None:
+        if key in self._refreshing:
+            return
+
         async def refresh() -> None:
             try:
-                await self._load_once_fleetwide(key, loader, group)
+                await self._load_once_fleetwide(key, loader, group, refreshing=True)
             except Exception as exc:  # the stale value keeps serving; the next caller retries
                 log.warning("cache.refresh_failed", cache=self.name, error=type(exc).__name__)
 
         task = asyncio.create_task(refresh())
-        self._refreshing.add(task)
-        task.add_done_callback(self._refreshing.discard)
+        self._refreshing[key] = task
+        task.add_done_callback(lambda _: self._refreshing.pop(key, None))
 
     def _remember(self, key: str, entry: CacheEntry) -> None:
         expires = min(self.clock() + self.local_ttl, entry.fresh_until)
@@ -238,6 +259,7 @@ class SharedCache:
             self._local.pop(local_key, None)
 
     async def aclose(self) -> None:
-        for task in list(self._refreshing):
+        tasks = list(self._refreshing.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._refreshing, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)

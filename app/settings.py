@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # A blocking pool: callers wait for a connection instead of failing with
     # "Too many connections" when a burst exceeds the pool.
+    # Prefix of the shared cache's Redis keys, for environments that share one Redis.
+    cache_namespace: str = Field(default="bff", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     redis_max_connections: int = Field(default=64, ge=1)
     redis_pool_timeout_seconds: float = Field(default=2.0, gt=0)
     redis_socket_timeout_seconds: float = Field(default=1.0, gt=0)

@@ -85,7 +85,7 @@ async def test_local_tier_serves_without_redis_for_its_short_life(replicas) -> N
     cache = SharedCache(replicas[0], name, ttl_seconds=30, local_ttl_seconds=0.3)
     load, calls = counting_loader()
     await cache.get_or_load("k", load)
-    await replicas[0].delete(f"bff:cache:{name}:k")
+    await replicas[0].delete(cache.prefix + "k")
     _, how = await cache.get_or_load("k", load)
     assert how == "hit" and calls["n"] == 1
     await asyncio.sleep(0.35)

@@ -37,6 +37,7 @@ def build_services(
     store_cache = SharedCache(
         redis,
         "stores",
+        namespace=settings.cache_namespace,
         ttl_seconds=settings.store_cache_ttl_seconds,
         stale_seconds=settings.store_cache_ttl_seconds,
         local_ttl_seconds=settings.slot_cache_local_seconds,
@@ -44,6 +45,7 @@ def build_services(
     slot_cache = SharedCache(
         redis,
         "slots",
+        namespace=settings.cache_namespace,
         ttl_seconds=settings.slot_cache_ttl_seconds,
         stale_seconds=settings.slot_cache_stale_seconds,
         local_ttl_seconds=settings.slot_cache_local_seconds,

@@ -123,6 +123,8 @@ def open_checkout(migrated_database_url: str) -> Callable[..., Any]:
             "database_url": migrated_database_url,
             "instacart_client_id": sandbox_app.state.config.client_id,
             "reconciler_enabled": False,
+            # Replicas of one sandbox share a cache; other tests' sandboxes do not.
+            "cache_namespace": sandbox_app.state.config.client_id,
         }
         settings = Settings(**(values | overrides))
         app = create_app(settings, instacart_transport=httpx.ASGITransport(app=sandbox_app))

@@ -103,12 +103,83 @@ def _token(url: str) -> str:
     return response.json()["access_token"]
 
 
+FUZZ_USER = "conformance-user"
+
+
+def _seed_world(url: str, token: str) -> dict[str, list[str]]:
+    """Real ids for the fuzzer to mix into generated data, so that it reaches past the 400s.
+
+    Creates orders of every fulfillment type for one user and collects bookable slot ids.
+    """
+    headers = {"Authorization": f"Bearer {token}"}
+    users = f"{url}/v2/fulfillment/users/{FUZZ_USER}"
+    lastmile = f"{url}/v2/fulfillment/lastmile/users/{FUZZ_USER}"
+    items = {"items": [{"upc": "041234100012", "quantity": 1}]}
+    previews = {
+        "delivery": (f"{users}/service_options/delivery", "store-sf-001"),
+        "pickup": (f"{users}/service_options/pickup", "store-ny-001"),
+        "last_mile": (f"{lastmile}/service_options", "store-chi-001"),
+    }
+    slots: dict[str, list[str]] = {}
+    for kind, (path, store) in previews.items():
+        response = httpx.post(path, json={"store_id": store}, headers=headers)
+        assert response.status_code == 200, response.text
+        slots[kind] = [o["id"] for o in response.json()["service_options"]]
+    orders = []
+    for n in range(3):
+        for kind in ("delivery", "pickup"):
+            hold = httpx.post(
+                f"{users}/service_options/{kind}/hold",
+                json={"service_option_id": slots[kind][-1 - n]},
+                headers=headers,
+            )
+            assert hold.status_code == 200, hold.text
+            body = {"hold_id": hold.json()["hold_id"], "cart": items, "order_id": f"fz-{kind}-{n}"}
+            created = httpx.post(f"{users}/orders/{kind}", json=body, headers=headers)
+            assert created.status_code == 200, created.text
+            orders.append(created.json()["id"])
+        body = {"hold_id": slots["last_mile"][-1 - n], "cart": items, "order_id": f"fz-lm-{n}"}
+        created = httpx.post(f"{lastmile}/orders", json=body, headers=headers)
+        assert created.status_code == 200, created.text
+        orders.append(created.json()["id"])
+    return {
+        "users": [FUZZ_USER],
+        "orders": orders,
+        "stores": ["store-sf-001", "store-sf-005", "store-ny-001", "store-chi-001"],
+        "postal_codes": ["94105", "10001", "60601", "98101", "78701"],
+        "slots": [s for kind in ("delivery", "pickup") for s in slots[kind][:8]],
+        "last_mile_slots": slots["last_mile"][:8],
+    }
+
+
+def _write_config(path: Path, world: dict[str, list[str]]) -> None:
+    """A schemathesis.toml that binds fields to the seeded ids half of the time or more."""
+    lines = []
+    for name, values in world.items():
+        quoted = ", ".join(f'"{v}"' for v in values)
+        lines += [f"[dictionaries.{name}]", f"values = [{quoted}]", ""]
+    lines += [
+        "[parameters]",
+        '"path.user_id" = { dictionary = "users", probability = 0.5 }',
+        '"path.order_id" = { dictionary = "orders", probability = 0.5 }',
+        '"body.store_id" = { dictionary = "stores", probability = 0.7 }',
+        '"body.postal_code" = { dictionary = "postal_codes", probability = 0.5 }',
+        '"body.service_option_id" = { dictionary = "slots", probability = 0.7 }',
+        '"body.hold_id" = { dictionary = "last_mile_slots", probability = 0.5 }',
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def test_sandbox_conforms_to_the_instacart_specification(sandbox_url: str, tmp_path: Path) -> None:
     token = _token(sandbox_url)
+    config = tmp_path / "schemathesis.toml"
+    _write_config(config, _seed_world(sandbox_url, token))
     command = [
         sys.executable,
         "-m",
         "schemathesis.cli",
+        "--config-file",
+        str(config),
         "run",
         str(SPEC),
         "--url",
@@ -132,7 +203,7 @@ def test_sandbox_conforms_to_the_instacart_specification(sandbox_url: str, tmp_p
     ]
     env = {**os.environ, "NO_COLOR": "1"}
     started = time.monotonic()
-    # cwd is a fresh directory so that no stray schemathesis.toml changes the run
+    # cwd is a fresh directory, so only the config written above applies
     result = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )
@@ -148,4 +219,5 @@ def test_sandbox_conforms_to_the_instacart_specification(sandbox_url: str, tmp_p
     assert re.search(r"Tested: 14\b", output), f"not every operation was tested:\n{output}"
 
     stats = httpx.get(f"{sandbox_url}/sandbox/stats").json()
+    print(f"sandbox responses: {stats['responses']}")
     assert sum(stats["calls"].values()) >= MIN_CASES

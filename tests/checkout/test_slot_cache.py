@@ -1,0 +1,90 @@
+"""Slot previews through the shared cache: one upstream call per key for the whole fleet."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sandbox import SandboxConfig, create_sandbox_app
+from tests.checkout.conftest import SF_ADDRESS, Checkout
+
+
+async def slot_requests(checkout: Checkout, store_id: str, user: str, n: int) -> list[int]:
+    params = {"fulfillment": "delivery"} | SF_ADDRESS
+    responses = await asyncio.gather(
+        *(
+            checkout.bff.get(
+                f"/v1/stores/{store_id}/slots", params=params, headers=checkout.auth(user)
+            )
+            for _ in range(n)
+        )
+    )
+    return [r.status_code for r in responses]
+
+
+async def test_200_cold_requests_from_two_replicas_cost_one_preview(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    sandbox_app = create_sandbox_app(SandboxConfig(client_id=f"test-{uuid.uuid4().hex[:12]}"))
+    async with contextlib.AsyncExitStack() as stack:
+        replicas = [
+            await stack.enter_async_context(
+                open_checkout(sandbox_app=sandbox_app, slot_cache_ttl_seconds=1.0)
+            )
+            for _ in range(2)
+        ]
+        store_id = await replicas[0].first_store("delivery", user)
+
+        statuses = await asyncio.gather(
+            *(slot_requests(replica, store_id, user, 100) for replica in replicas)
+        )
+        assert {s for batch in statuses for s in batch} == {200}
+        assert await replicas[0].calls("previewDeliveryTimeSlots") == 1
+
+        await asyncio.sleep(1.2)  # past the TTL: one caller refreshes, the rest get the stale copy
+        statuses = await asyncio.gather(
+            *(slot_requests(replica, store_id, user, 50) for replica in replicas)
+        )
+        await asyncio.sleep(0.2)
+        assert await replicas[0].calls("previewDeliveryTimeSlots") == 2
+
+
+async def test_a_reservation_invalidates_the_stores_previews(checkout: Checkout, user: str) -> None:
+    store_id = await checkout.first_store("delivery", user)
+    await slot_requests(checkout, store_id, user, 3)
+    before = await checkout.calls("previewDeliveryTimeSlots")
+    await checkout.reserve("delivery", user)  # same store: the nearest one
+    after_reserve = await checkout.calls("previewDeliveryTimeSlots")
+    await slot_requests(checkout, store_id, user, 3)
+    assert await checkout.calls("previewDeliveryTimeSlots") == after_reserve + 1
+    assert after_reserve >= before
+
+
+async def test_a_full_slot_disappears_from_the_preview(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(capacity=1) as checkout:
+        store_id = await checkout.first_store("pickup", user)
+        taken = await checkout.reserve("pickup", user)
+        slot_ids = [
+            s["id"]
+            for s in (
+                await checkout.bff.get(
+                    f"/v1/stores/{store_id}/slots",
+                    params={"fulfillment": "pickup"},
+                    headers=checkout.auth(user + "-2"),
+                )
+            ).json()["slots"]
+        ]
+        assert taken["slot"]["id"] not in slot_ids
+        # and reserving it anyway is a clean 409
+        response = await checkout.bff.post(
+            "/v1/reservations",
+            json={"fulfillment": "pickup", "store_id": store_id, "slot_id": taken["slot"]["id"]},
+            headers=checkout.auth(user + "-2"),
+        )
+        assert response.status_code == 409
+        assert response.json()["code"] == "slot_unavailable"
