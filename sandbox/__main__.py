@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         log_level=args.log_level,
         timeout_graceful_shutdown=2,
+        # off: access lines would carry query strings; the sandbox logs each call itself
+        access_log=False,
     )
 
 
