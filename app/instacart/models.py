@@ -50,10 +50,10 @@ class TokenResponse(_Model):
 
 
 class Address(_Request):
-    """A customer's address: personal data, never logged."""
+    """A customer's address: personal data, kept out of ``repr`` and never logged."""
 
-    address_line_1: str | None = None
-    address_line_2: str | None = None
+    address_line_1: str | None = Field(default=None, repr=False)
+    address_line_2: str | None = Field(default=None, repr=False)
     city: str | None = None
     state: str | None = None
     postal_code: str | None = None
@@ -75,8 +75,8 @@ class Cart(_Request):
 class FindStoresRequest(_Request):
     """Where the customer is: a street address or a postal code, and/or coordinates."""
 
-    address_line_1: str | None = None
-    address_line_2: str | None = None
+    address_line_1: str | None = Field(default=None, repr=False)
+    address_line_2: str | None = Field(default=None, repr=False)
     city: str | None = None
     state: str | None = None
     postal_code: str | None = None
@@ -143,8 +143,8 @@ class CreateOrderRequest(_Request):
     hold_id: str
     order_id: str | None = None
     cart: Cart | None = None
-    delivery_address: Address | None = None
-    delivery_instructions: str | None = None
+    delivery_address: Address | None = Field(default=None, repr=False)
+    delivery_instructions: str | None = Field(default=None, repr=False)
 
 
 class OrderItem(_Model):

@@ -159,7 +159,8 @@ class TokenProvider:
 
     async def invalidate(self, sent: str) -> None:
         """The upstream rejected ``sent``: forget it, here and in Redis, if it is still current."""
-        if self._token is not None and self._token.value == sent:
+        current = self._token is not None and self._token.value == sent
+        if current:
             self._token = None
             self._refresh_at = 0.0
         if self._redis_available():
@@ -169,7 +170,7 @@ class TokenProvider:
                 )
             except _REDIS_ERRORS:
                 self._mark_redis_down()
-        log.info("instacart.token.invalidated")
+        log.info("instacart.token.invalidated", was_current=current)
 
     def _adopt(self, token: AccessToken) -> None:
         self._token = token
