@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import httpx
 import redis.asyncio as redis
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.middleware.cors import CORSMiddleware
 
 from app.api import ops, orders, reservations, stores
+from app.api.problem_docs import problem_media_types
 from app.auth import TokenVerifier
 from app.checkout.reconciler import Reconciler, run_periodically
 from app.checkout.services import build_services
@@ -109,6 +111,13 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_media_types(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(stores.router)

@@ -54,3 +54,17 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # Every authenticated route can answer these.
 COMMON = (401, 413, 422, 429, 502, 503, 504)
+
+
+def problem_media_types(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document error answers as ``application/problem+json`` only, as they are sent.
+
+    FastAPI files a response model under ``application/json``; errors never use that type.
+    """
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if str(status).isdigit() and int(status) >= 400 and "application/json" in content:
+                    content["application/problem+json"] = content.pop("application/json")
+    return schema
