@@ -156,7 +156,6 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> FastAPI:
         method: str = "POST",
         body: type[BaseModel] | None = None,
         auth: bool = True,
-        invalid_status: int = 400,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
@@ -188,7 +187,7 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> FastAPI:
                     try:
                         parsed = body.model_validate_json(await request.body())
                     except ValidationError as exc:
-                        raise SandboxError(invalid_status, describe(exc)) from None
+                        raise SandboxError(400, describe(exc)) from None
                 result = await handler(request, parsed)
                 if isinstance(result, Response):
                     return result
@@ -207,12 +206,15 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> FastAPI:
 
     # ---- authentication ------------------------------------------------------------------
 
-    @operation(
-        "generateAccessToken", "/v2/oauth/token", body=TokenRequest, auth=False, invalid_status=401
-    )
-    async def generate_access_token(request: Request, req: TokenRequest) -> Any:
+    # the body is parsed in the handler: credentials in the query string are refused first
+    @operation("generateAccessToken", "/v2/oauth/token", auth=False)
+    async def generate_access_token(request: Request, _: None) -> Any:
         if "client_secret" in request.query_params or "client_id" in request.query_params:
             return error_response(403, "credentials must be sent in the JSON body")
+        try:
+            req = TokenRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise SandboxError(401, describe(exc)) from None
         ok_id = secrets.compare_digest(req.client_id.encode(), config.client_id.encode())
         ok_secret = secrets.compare_digest(
             req.client_secret.encode(), config.client_secret.encode()

@@ -54,6 +54,8 @@ async def test_token_with_credentials_in_query_string_is_403(client: httpx.Async
         "/v2/oauth/token", params={"client_secret": "sandbox-secret"}, json=TOKEN_BODY
     )
     assert_error(response, 403)
+    no_body = await client.post("/v2/oauth/token", params={"client_id": "sandbox-client"})
+    assert_error(no_body, 403)
 
 
 async def test_missing_bearer_token_is_401(client: httpx.AsyncClient) -> None:
