@@ -70,12 +70,17 @@ class CallbackSender:
 
     def _on_change(self, change: StatusChange) -> None:
         event = build_event(next(self._ids), change, self.config.retailer_id)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a change made outside the server's event loop
+            log.warning("sandbox.callback.dropped event_id=%s", event["event_id"])
+            return
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._client = httpx.AsyncClient(
                 transport=self.config.callback_transport, timeout=httpx.Timeout(5.0)
             )
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._task = loop.create_task(self._run())
         self._queue.put_nowait(event)
 
     def summary(self) -> dict[str, Any]:

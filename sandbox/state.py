@@ -290,6 +290,17 @@ class SandboxState:
             start + timedelta(hours=self.config.slot_length_hours),
         )
 
+    def _prune(self, now: datetime) -> None:
+        """Forgets holds that ended over a day ago, so a long benchmark does not grow forever."""
+        cutoff = now - timedelta(days=1)
+        for hold_id in [h.id for h in self.holds.values() if h.expires_at < cutoff]:
+            hold = self.holds.pop(hold_id)
+            self.holds_by_slot[hold.slot.id].discard(hold_id)
+            if self.user_holds.get(hold.user_id) == hold_id:
+                del self.user_holds[hold.user_id]
+        for token in [t for t, expires_at in self.tokens.items() if expires_at < now]:
+            del self.tokens[token]
+
     def _hold_counts(self, hold: Hold, now: datetime) -> bool:
         return hold.state == "active" and hold.expires_at > now
 
@@ -348,6 +359,7 @@ class SandboxState:
                 previous = self.holds[previous_id]
                 if previous.state == "active":
                     previous.state = "released"
+                    self.holds_by_slot[previous.slot.id].discard(previous.id)
             hold = Hold(
                 id=self._new_id("hold_"),
                 user_id=user_id,
@@ -357,6 +369,8 @@ class SandboxState:
             )
             self.holds[hold.id] = hold
             self.holds_by_slot[slot.id].add(hold.id)
+            if len(self.holds) % 1000 == 0:
+                self._prune(now)
             self.user_holds[user_id] = hold.id
             return hold_json(hold)
 
@@ -431,6 +445,7 @@ class SandboxState:
             self.orders_by_slot[slot.id].add(order.id)
             if hold is not None:
                 hold.state = "consumed"
+                self.holds_by_slot[slot.id].discard(hold.id)
                 hold.order_id = order.id
             self._changed(order, None, now)
             return order_json(order)

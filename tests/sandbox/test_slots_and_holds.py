@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -146,3 +148,22 @@ async def test_failed_hold_keeps_the_previous_hold(
     await hold(client, auth, second, user="c")
     assert_error(await hold(client, auth, second, user="a"), 400, "slot full")
     assert (await create(client, auth, mine, user="a")).status_code == 200
+
+
+async def test_concurrent_holds_never_exceed_capacity(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    option = (await options(client, auth))[0]["id"]
+    results = await asyncio.gather(*(hold(client, auth, option, user=f"u{i}") for i in range(20)))
+    assert sorted(r.status_code for r in results) == [200] * 2 + [400] * 18
+
+
+async def test_holds_and_tokens_ended_long_ago_are_forgotten(
+    app: Any, client: httpx.AsyncClient, auth: dict[str, str], clock: FakeClock
+) -> None:
+    option = (await options(client, auth))[0]["id"]
+    await hold(client, auth, option)
+    state = app.state.sandbox
+    clock.advance(days=2)
+    state._prune(clock.now)
+    assert state.holds == {} and state.user_holds == {} and state.tokens == {}
