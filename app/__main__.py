@@ -18,9 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the HTTP service (the default)")
-    for p in (parser, serve):
-        p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    # SUPPRESS: given after "serve" they count; left out, the top-level values stand.
+    serve.add_argument("--host", default=argparse.SUPPRESS)
+    serve.add_argument("--port", type=int, default=argparse.SUPPRESS)
     token = sub.add_parser("token", help="print an HS256 token signed with BFF_AUTH_JWT_SECRET")
     token.add_argument("--user", required=True, help="the user id (the token's sub)")
     token.add_argument("--staff", action="store_true", help="add the staff role")

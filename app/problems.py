@@ -96,6 +96,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
         status = exc.status_code
+        if status == 400:
+            # FastAPI's only 400 is a body it could not decode (bad UTF-8, bad form data): for
+            # the storefront that is invalid input like any other.
+            return problem_response(
+                422,
+                ValidationFailed.code,
+                ValidationFailed.title,
+                "The request body could not be parsed.",
+                instance=request.url.path,
+                errors=[{"field": "body", "message": str(exc.detail)}],
+            )
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
         detail = exc.detail if isinstance(exc.detail, str) else phrase
         return problem_response(

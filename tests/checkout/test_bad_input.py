@@ -193,3 +193,12 @@ async def test_delivery_order_without_address_is_422(checkout: Checkout, user: s
     )
     assert_problem(response, 422, "validation_failed")
     assert SF_ADDRESS  # the address the other tests send
+
+
+async def test_body_that_is_not_utf8_is_422(checkout: Checkout, user: str) -> None:
+    response = await checkout.bff.post(
+        "/v1/reservations",
+        content=b"\xff\xfe",
+        headers=checkout.auth(user) | {"Content-Type": "application/json"},
+    )
+    assert_problem(response, 422, "validation_failed")

@@ -1,0 +1,136 @@
+"""The BFF as a real server in front of the sandbox: fuzzed by its own OpenAPI, and loaded.
+
+Both run as subprocesses on loopback ports, as they would in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.auth import mint_token
+from app.settings import Settings
+from tests.servers import serve
+
+SF = {"postal_code": "94105", "address_line_1": "101 Spear St", "city": "San Francisco"}
+
+
+@pytest.fixture(scope="module")
+def served(
+    migrated_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """(bff_url, sandbox_url) of running servers."""
+    logs = tmp_path_factory.mktemp("served")
+    client_id = f"served-{uuid.uuid4().hex[:8]}"
+    with serve(
+        "sandbox",
+        "/sandbox/stats",
+        logs / "sandbox.log",
+        env={"SANDBOX_CLIENT_ID": client_id, "SANDBOX_SLOT_CAPACITY": "50"},
+        extra_args=("--log-level", "warning"),
+    ) as sandbox_url:
+        env = {
+            "BFF_INSTACART_BASE_URL": sandbox_url,
+            "BFF_INSTACART_CLIENT_ID": client_id,
+            "BFF_DATABASE_URL": migrated_database_url,
+            "BFF_CACHE_NAMESPACE": client_id,
+            "BFF_RECONCILER_ENABLED": "false",
+            "BFF_ACCESS_LOG": "false",
+            "BFF_LOG_LEVEL": "WARNING",
+        }
+        with serve("app", "/readyz", logs / "bff.log", env=env, extra_args=("serve",)) as bff:
+            yield bff, sandbox_url
+
+
+def token(user: str) -> str:
+    return mint_token(Settings(), user)
+
+
+def test_the_bff_conforms_to_its_own_openapi(served: tuple[str, str], tmp_path: Path) -> None:
+    bff_url, _ = served
+    checks = (
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{bff_url}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {token('fuzz-user')}",
+        "--checks",
+        ",".join(checks),
+        "--max-examples",
+        os.environ.get("BFF_CONFORMANCE_MAX_EXAMPLES", "60"),
+        "--seed",
+        "20261126",
+        "--workers",
+        "2",
+        "--request-timeout",
+        "15",
+        "--exclude-path",
+        "/metrics",
+    ]
+    started = time.monotonic()
+    result = subprocess.run(
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"schemathesis found problems:\n{output}"
+    generated = re.search(r"(\d+) generated", output)
+    assert generated, output
+    print(f"schemathesis: {generated.group(1)} cases in {time.monotonic() - started:.1f}s")
+    assert int(generated.group(1)) >= 300
+
+
+def test_256_concurrent_connections_on_the_slot_route_get_no_5xx(
+    served: tuple[str, str],
+) -> None:
+    bff_url, _ = served
+    headers = {"Authorization": f"Bearer {token('load-user')}"}
+
+    async def load() -> Counter[int]:
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        async with httpx.AsyncClient(base_url=bff_url, limits=limits, timeout=30) as client:
+            stores = await client.get(
+                "/v1/stores",
+                params={"fulfillment": "delivery", "postal_code": "94105"},
+                headers=headers,
+            )
+            store_id = stores.json()["stores"][0]["id"]
+            params = {"fulfillment": "delivery"} | SF
+
+            async def one() -> int:
+                response = await client.get(
+                    f"/v1/stores/{store_id}/slots", params=params, headers=headers
+                )
+                return response.status_code
+
+            # 256 at once, four times: every connection busy together.
+            statuses: Counter[int] = Counter()
+            for _ in range(4):
+                statuses.update(await asyncio.gather(*(one() for _ in range(256))))
+            return statuses
+
+    statuses = asyncio.run(load())
+    assert statuses == Counter({200: 1024}), statuses
