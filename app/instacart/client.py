@@ -432,6 +432,16 @@ class InstacartClient:
                 if auth:
                     token = await self.tokens.get()
                     headers["Authorization"] = f"Bearer {token}"
+            except InstacartError as exc:
+                if probe:
+                    breaker.release_probe()
+                if not exc.ambiguous:
+                    raise  # credentials rejected, token circuit open: said as they are
+                # The token request failed after its own retries. This operation was never
+                # sent, so it is not ambiguous (an order create needs no reconciliation).
+                raise InstacartUnavailable(
+                    operation, request_sent=False, detail=f"no access token ({exc})"
+                ) from exc
             except BaseException:
                 if probe:
                     breaker.release_probe()

@@ -20,6 +20,7 @@ from app.instacart import (
     InstacartRateLimited,
     InstacartServerError,
     InstacartTimeout,
+    InstacartUnavailable,
     OperationPolicy,
     PreviewServiceOptionsRequest,
     ReserveTimeSlotRequest,
@@ -243,3 +244,19 @@ async def test_retries_stop_at_the_deadline(
         with pytest.raises((InstacartServerError, InstacartTimeout)):
             await client.get_order("u1", "o1")
         assert await control.calls("getOrder") <= 2
+
+
+async def test_token_endpoint_failure_fails_the_call_unambiguously(
+    client: InstacartClient, control: SandboxControl
+) -> None:
+    await control.faults(generateAccessToken={"error_rate": 1.0, "status": 503})
+    with pytest.raises(InstacartUnavailable) as caught:
+        await client.create_pickup_order(
+            "u1", CreateOrderRequest(hold_id="h", order_id="bff-x", cart=CART)
+        )
+    err = caught.value
+    assert err.operation == "createPickupOrder" and not err.ambiguous and not err.request_sent
+    assert "generateAccessToken" in str(err)
+    assert isinstance(err.__cause__, InstacartServerError)
+    assert await control.calls("generateAccessToken") == 3
+    assert await control.calls("createPickupOrder") == 0
