@@ -34,7 +34,8 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 StaffDep = Annotated[Principal, Depends(staff_principal)]
 
 
-def checkout_services(request: Request) -> CheckoutServices:
+async def checkout_services(request: Request) -> CheckoutServices:
+    # async: FastAPI runs a plain def dependency in a worker thread, a costly hop per request.
     return request.app.state.checkout
 
 

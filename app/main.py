@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.middleware.cors import CORSMiddleware
 
 from app.api import ops, orders, reservations, stores
+from app.api.fast_slots import SlotFastLane
 from app.api.problem_docs import problem_media_types
 from app.auth import TokenVerifier
 from app.checkout.reconciler import Reconciler, run_periodically
@@ -124,6 +125,8 @@ def create_app(
     app.include_router(reservations.router)
     app.include_router(orders.router)
     app.include_router(orders.staff_router)
+    # Innermost: inside CORS, the body cap and the request context, like any route.
+    app.add_middleware(SlotFastLane, fastapi_app=app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -11,14 +11,15 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from app.api.problem_docs import COMMON, problems
 from app.cache import CacheEntry
 from app.checkout.schemas import (
-    Address,
     Fulfillment,
     PostalCode,
     ShortText,
     SlotList,
+    SlotQuery,
     StateCode,
     StoreList,
 )
+from app.checkout.services import CheckoutServices
 from app.deps import CheckoutDep, PrincipalDep
 from app.errors import ValidationFailed
 from app.instacart.models import FindStoresRequest
@@ -71,6 +72,18 @@ async def list_stores(
     return _cached_json(entry, if_none_match)
 
 
+async def slot_response(
+    checkout: CheckoutServices,
+    user_id: str,
+    store_id: str,
+    query: SlotQuery,
+    if_none_match: str | None,
+) -> Response:
+    """The slot preview answer; shared by the route below and the fast lane in front of it."""
+    entry = await checkout.catalog.slots(user_id, query.fulfillment, store_id, query.address())
+    return _cached_json(entry, if_none_match)
+
+
 @router.get(
     "/{store_id}/slots",
     operation_id="slots-list",
@@ -83,22 +96,9 @@ async def list_slots(
     principal: PrincipalDep,
     checkout: CheckoutDep,
     store_id: Annotated[str, StoreIdPath],
-    fulfillment: Fulfillment,
-    postal_code: PostalCode | None = None,
-    address_line_1: ShortText | None = None,
-    address_line_2: ShortText | None = None,
-    city: ShortText | None = None,
-    state: StateCode | None = None,
+    query: Annotated[SlotQuery, Query()],
     if_none_match: Annotated[str | None, Header(max_length=512)] = None,
 ) -> Response:
-    address = None
-    if any((postal_code, address_line_1, address_line_2, city, state)):
-        address = Address(
-            address_line_1=address_line_1,
-            address_line_2=address_line_2,
-            city=city,
-            state=state,
-            postal_code=postal_code,
-        )
-    entry = await checkout.catalog.slots(principal.user_id, fulfillment, store_id, address)
-    return _cached_json(entry, if_none_match)
+    # Warm previews are answered by app.api.fast_slots before reaching here; this route
+    # documents the operation and answers everything else (cold keys, errors).
+    return await slot_response(checkout, principal.user_id, store_id, query, if_none_match)

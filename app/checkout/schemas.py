@@ -84,6 +84,23 @@ class StoreList(_Out):
     stores: list[Store]
 
 
+class SlotQuery(BaseModel):
+    """The query of a slot preview; unknown parameters (cache busters) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    fulfillment: Fulfillment
+    postal_code: PostalCode | None = None
+    address_line_1: ShortText | None = None
+    address_line_2: ShortText | None = None
+    city: ShortText | None = None
+    state: StateCode | None = None
+
+    def address(self) -> Address | None:
+        fields = self.model_dump(exclude={"fulfillment"}, exclude_none=True)
+        return Address(**fields) if fields else None
+
+
 class Slot(_Out):
     id: str
     date: dt.date | None = None
