@@ -28,7 +28,7 @@ from app.instacart import (
     ReserveTimeSlotRequest,
 )
 from app.instacart.policy import READ, RetryOn
-from tests.instacart.conftest import SandboxControl
+from tests.instacart.helpers import SandboxControl
 
 SF = FindStoresRequest(postal_code="94105")
 HOME = Address(address_line_1="1 Market St", city="San Francisco", state="CA", postal_code="94105")

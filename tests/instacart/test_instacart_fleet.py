@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.instacart.conftest import REDIS_URL, REPO_ROOT
+from tests.instacart.helpers import REDIS_URL, REPO_ROOT
 
 WORKERS = 3
 START_DELAY = 2.0  # lets every worker import and connect before the common start

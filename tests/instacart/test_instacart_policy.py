@@ -26,7 +26,7 @@ from app.instacart import (
     ReserveTimeSlotRequest,
 )
 from app.instacart.policy import CREATE, BreakerConfig, CircuitBreaker, RetryOn
-from tests.instacart.conftest import LogRecorder, SandboxControl, metric
+from tests.instacart.helpers import LogRecorder, SandboxControl, metric
 
 SF = FindStoresRequest(postal_code="94105")
 CART = Cart(items=[CartItem(product_id="1001", quantity=1)])

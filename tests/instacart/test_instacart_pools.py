@@ -19,7 +19,7 @@ from app.instacart import (
     InstacartClient,
 )
 from app.settings import Settings
-from tests.instacart.conftest import REDIS_URL, SECRET
+from tests.instacart.helpers import REDIS_URL, SECRET
 
 SF = FindStoresRequest(postal_code="94105")
 

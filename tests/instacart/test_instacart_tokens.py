@@ -22,7 +22,7 @@ from app.instacart import (
     TokenResponse,
 )
 from app.instacart.tokens import AccessToken, token_key
-from tests.instacart.conftest import LogRecorder, SandboxControl, metric
+from tests.instacart.helpers import LogRecorder, SandboxControl, metric
 
 SF = FindStoresRequest(postal_code="94105")
 
