@@ -14,7 +14,7 @@ from app.main import create_app
 from app.settings import Settings
 
 # The migrated-database fixtures live with the database tests; every package may use them.
-pytest_plugins = ["tests.db.conftest"]
+pytest_plugins = ["tests.database"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -1,7 +1,7 @@
 """Fixtures for tests that need a real, migrated Postgres database.
 
-Reuse from other test packages with `pytest_plugins = ["tests.db.conftest"]` in their conftest,
-or import the helpers (`create_database`, `drop_database`, `alembic_config`, `upgrade`).
+Registered for every test package by `pytest_plugins` in tests/conftest.py; the helpers
+(`create_database`, `drop_database`, `alembic_config`, `upgrade`) can be imported too.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from alembic import command
 from app.db.session import build_sessionmaker
 from app.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def server_url() -> str:

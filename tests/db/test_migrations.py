@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.base import Base
-from tests.db.conftest import downgrade, upgrade
+from tests.database import downgrade, upgrade
 
 
 async def _tables(url: str) -> set[str]:
