@@ -1,8 +1,8 @@
 """Command line of the service.
 
-    python -m app [serve] [--host H] [--port N]    run the HTTP service
-    python -m app token --user alice [--staff]     print a signed development token
-    python -m app reconcile                        finish placements left pending or unknown
+python -m app [serve] [--host H] [--port N]    run the HTTP service
+python -m app token --user alice [--staff]     print a signed development token
+python -m app reconcile                        finish placements left pending or unknown
 """
 
 from __future__ import annotations
