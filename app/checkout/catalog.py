@@ -12,7 +12,7 @@ import re
 import orjson
 
 from app.cache import CacheEntry, SharedCache
-from app.checkout.schemas import Address, Fulfillment
+from app.checkout.schemas import Address, Fulfillment, Slot
 from app.checkout.upstream_errors import translate
 from app.errors import NotFound, ValidationFailed
 from app.instacart.client import InstacartClient
@@ -52,13 +52,14 @@ def slot_group(fulfillment: str, store_id: str) -> str:
 
 
 def slot_json(option: ServiceOption, fulfillment: Fulfillment) -> dict[str, object]:
-    return {
-        "id": option.id,
-        "date": option.date.isoformat() if option.date else None,
-        "starts_at": option.window_starts_at.isoformat() if option.window_starts_at else None,
-        "ends_at": option.window_ends_at.isoformat() if option.window_ends_at else None,
-        "fulfillment": option.fulfillment_type or fulfillment,
-    }
+    """The storefront's Slot, serialised like every other response (UTC times end in Z)."""
+    return Slot(
+        id=option.id,
+        date=option.date,
+        starts_at=option.window_starts_at,
+        ends_at=option.window_ends_at,
+        fulfillment=option.fulfillment_type or fulfillment,
+    ).model_dump(mode="json")
 
 
 def to_upstream_address(address: Address | None) -> UpstreamAddress | None:
