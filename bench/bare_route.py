@@ -17,13 +17,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 KEY = "bench:bare:slots"
+# The size of a week of slot previews for one store (49 two-hour slots, about 8 KB).
+_SLOT = (
+    b'{"id":"delivery.store-sf-001.20261126T2000Z","date":"2026-11-26",'
+    b'"starts_at":"2026-11-26T20:00:00Z","ends_at":"2026-11-26T22:00:00Z",'
+    b'"fulfillment":"delivery"}'
+)
+SLOTS_BODY = b'{"slots":[' + b",".join([_SLOT] * 49) + b"]}"
 
 
 @asynccontextmanager
 async def lifespan(app: Starlette):
     pool = redis.BlockingConnectionPool.from_url("redis://127.0.0.1:6379/0", max_connections=64)
     app.state.redis = redis.Redis(connection_pool=pool)
-    await app.state.redis.set(KEY, b'{"slots":[]}' * 40)
+    await app.state.redis.set(KEY, SLOTS_BODY)
     yield
     await app.state.redis.aclose()
 
