@@ -67,7 +67,8 @@ class SlotFastLane:
             return
         scope["route"] = _SLOTS_ROUTE  # for metrics and logs by route template
         # A warm answer needs no I/O, so without this the request would never yield to the
-        # event loop; measured at 256 connections, that starved some connections for seconds.
+        # event loop; at 256 connections that left some connections waiting over 2 s (wrk
+        # timeouts per 10 s run fell from about 60 to 6 with this line).
         await asyncio.sleep(0)
         try:
             response = await slot_response(

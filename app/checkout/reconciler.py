@@ -1,5 +1,7 @@
 """The reconciler: settles placements that a crash or an ambiguous answer left unresolved.
 
+Each round also deletes Idempotency-Keys past their retention.
+
 A ``pending`` or ``unknown`` order older than the grace period is looked up at Instacart by its
 retailer order id. Found: it is recorded as created and its Idempotency-Key gets the answer, so
 the storefront's retry with the same key returns the order. Not found: the create never reached
@@ -42,6 +44,7 @@ class ReconcileSummary:
     created: int = 0
     failed: int = 0
     left: int = 0
+    purged_keys: int = 0
 
 
 class Reconciler:
@@ -89,7 +92,9 @@ class Reconciler:
                     await keys.complete_for_order(row.id, CREATED, body)
                     summary.created += 1
                     ORDERS_PLACED.labels("reconciled").inc()
-        if summary.examined:
+            # Keys past their retention go in the same round; nothing else would remove them.
+            summary.purged_keys = await keys.purge_expired(datetime.now(UTC))
+        if summary.examined or summary.purged_keys:
             log.info("reconcile.done", **summary.__dict__)
         return summary
 

@@ -20,6 +20,7 @@ from app.errors import (
 from app.instacart.errors import (
     CircuitOpenError,
     InstacartBadRequest,
+    InstacartCredentialsRejected,
     InstacartError,
     InstacartNotFound,
     InstacartRateLimited,
@@ -54,6 +55,11 @@ def translate(exc: InstacartError) -> AppError:
             "Instacart is failing; calls are paused briefly.",
             retry_after=max(1, math.ceil(exc.retry_after)),
         )
+    if isinstance(exc, InstacartCredentialsRejected) or isinstance(
+        exc.__cause__, InstacartCredentialsRejected
+    ):
+        # Not transient, and not the storefront's doing: the service is misconfigured.
+        return UpstreamError("Instacart rejected the service's credentials.")
     if isinstance(exc, InstacartTimeout):
         return UpstreamTimeout("Instacart did not answer in time.")
     if isinstance(exc, InstacartUnavailable | InstacartServerError | InstacartRateLimited):

@@ -148,3 +148,25 @@ async def test_reconciler_fails_a_placement_instacart_never_saw(
     # the key is free again: a retry places the order afresh
     retry = await checkout.place(reservation, user, "gone")
     assert retry.status_code == 201
+
+
+async def test_the_background_reconciler_settles_placements_by_itself(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(
+        reconciler_enabled=True,
+        reconcile_interval_seconds=0.2,
+        reconcile_grace_seconds=0,
+        instacart_create_deadline_seconds=0.3,
+    ) as checkout:
+        reservation = await checkout.reserve("pickup", user)
+        await checkout.faults(
+            {"operations": {"createPickupOrder": {"hang_after_create": True, "hang_seconds": 5}}}
+        )
+        assert (await checkout.place(reservation, user, "bg")).status_code == 504
+        await checkout.sandbox.delete("/sandbox/faults")
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if [state for _, state in await placement_of(checkout, user)] == ["created"]:
+                break
+        assert [state for _, state in await placement_of(checkout, user)] == ["created"]

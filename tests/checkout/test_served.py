@@ -23,14 +23,17 @@ from app.auth import mint_token
 from app.settings import Settings
 from tests.servers import serve
 
+# (bff_url, sandbox_url, the BFF's environment)
+Served = tuple[str, str, dict[str, str]]
+
 SF = {"postal_code": "94105", "address_line_1": "101 Spear St", "city": "San Francisco"}
 
 
 @pytest.fixture(scope="module")
 def served(
     migrated_database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, str]]:
-    """(bff_url, sandbox_url) of running servers."""
+) -> Iterator[Served]:
+    """(bff_url, sandbox_url, the BFF's environment) of running servers."""
     logs = tmp_path_factory.mktemp("served")
     client_id = f"served-{uuid.uuid4().hex[:8]}"
     with serve(
@@ -50,15 +53,15 @@ def served(
             "BFF_LOG_LEVEL": "WARNING",
         }
         with serve("app", "/readyz", logs / "bff.log", env=env, extra_args=("serve",)) as bff:
-            yield bff, sandbox_url
+            yield bff, sandbox_url, env
 
 
 def token(user: str) -> str:
     return mint_token(Settings(), user)
 
 
-def test_the_bff_conforms_to_its_own_openapi(served: tuple[str, str], tmp_path: Path) -> None:
-    bff_url, _ = served
+def test_the_bff_conforms_to_its_own_openapi(served: Served, tmp_path: Path) -> None:
+    bff_url, _, _ = served
     checks = (
         "not_a_server_error",
         "status_code_conformance",
@@ -104,9 +107,9 @@ def test_the_bff_conforms_to_its_own_openapi(served: tuple[str, str], tmp_path: 
 
 
 def test_256_concurrent_connections_on_the_slot_route_get_no_5xx(
-    served: tuple[str, str],
+    served: Served,
 ) -> None:
-    bff_url, _ = served
+    bff_url, _, _ = served
     headers = {"Authorization": f"Bearer {token('load-user')}"}
 
     async def load() -> Counter[int]:
@@ -134,3 +137,16 @@ def test_256_concurrent_connections_on_the_slot_route_get_no_5xx(
 
     statuses = asyncio.run(load())
     assert statuses == Counter({200: 1024}), statuses
+
+
+def test_reconcile_command_runs_one_round(served: Served) -> None:
+    _, _, env = served
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "reconcile"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ReconcileSummary(examined=" in result.stdout

@@ -1,0 +1,62 @@
+"""Dependencies failing underneath: Redis down, Instacart misconfigured or down."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.checkout.conftest import SF_ADDRESS
+
+
+async def test_slots_and_stores_work_with_redis_down(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(redis_url="redis://127.0.0.1:1/0") as checkout:
+        store_id = await checkout.first_store("delivery", user)
+        response = await checkout.bff.get(
+            f"/v1/stores/{store_id}/slots",
+            params={"fulfillment": "delivery"} | SF_ADDRESS,
+            headers=checkout.auth(user),
+        )
+        assert response.status_code == 200
+        assert response.json()["slots"]
+        # the token was fetched once, kept in process memory
+        assert (await checkout.stats())["tokens_issued"] == 1
+        # reservations need Redis: a clear 503, not a 500
+        slot = response.json()["slots"][0]
+        reserved = await checkout.bff.post(
+            "/v1/reservations",
+            json={"fulfillment": "delivery", "store_id": store_id, "slot_id": slot["id"]},
+            headers=checkout.auth(user),
+        )
+        assert reserved.status_code == 503
+        assert reserved.json()["code"] == "dependency_unavailable"
+
+
+async def test_rejected_instacart_credentials_are_502(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(instacart_client_secret="wrong") as checkout:
+        response = await checkout.bff.get(
+            "/v1/stores",
+            params={"fulfillment": "pickup", "postal_code": "94105"},
+            headers=checkout.auth(user),
+        )
+        assert response.status_code == 502
+        assert response.json()["code"] == "upstream_error"
+        assert "wrong" not in response.text
+
+
+async def test_instacart_down_is_503_with_retry_after(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout() as checkout:
+        await checkout.faults({"operations": {"*": {"error_rate": 1.0, "status": 503}}})
+        response = await checkout.bff.get(
+            "/v1/stores",
+            params={"fulfillment": "pickup", "postal_code": "10001"},
+            headers=checkout.auth(user),
+        )
+        assert response.status_code == 503
+        assert response.json()["code"] == "upstream_unavailable"
+        assert int(response.headers["retry-after"]) >= 1
