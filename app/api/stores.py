@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
@@ -26,6 +26,9 @@ from app.instacart.models import FindStoresRequest
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"])
 
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified (If-None-Match matched the ETag)"}
+}
 StoreIdPath = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
 
 
@@ -41,7 +44,7 @@ def _cached_json(entry: CacheEntry, if_none_match: str | None) -> Response:
     "",
     operation_id="stores-list",
     response_model=StoreList,
-    responses=problems(*COMMON),
+    responses=NOT_MODIFIED | problems(*COMMON),
     summary="Stores offering a fulfillment near a location, nearest first",
 )
 async def list_stores(
@@ -88,8 +91,7 @@ async def slot_response(
     "/{store_id}/slots",
     operation_id="slots-list",
     response_model=SlotList,
-    responses={304: {"description": "Not modified (If-None-Match matched the ETag)"}}
-    | problems(*COMMON, 404),
+    responses=NOT_MODIFIED | problems(*COMMON, 404),
     summary="Time slots of a store (for an address, for delivery and last mile)",
 )
 async def list_slots(
