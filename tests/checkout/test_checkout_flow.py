@@ -19,6 +19,12 @@ async def test_stores_are_sorted_nearest_first(checkout: Checkout, user: str) ->
     distances = [s["distance"] for s in stores]
     assert distances == sorted(distances)
     assert {"id", "name", "address", "distance"} <= set(stores[0])
+    again = await checkout.bff.get(
+        "/v1/stores",
+        params={"fulfillment": "delivery", "postal_code": SF_POSTAL},
+        headers=checkout.auth(user) | {"If-None-Match": response.headers["etag"]},
+    )
+    assert again.status_code == 304
 
 
 @pytest.mark.parametrize("fulfillment", ["delivery", "pickup", "last_mile"])
