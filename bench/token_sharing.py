@@ -17,10 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -28,6 +27,8 @@ from typing import Any
 
 import httpx
 import orjson
+
+from tests.servers import serve
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CLIENT_ID = "bench-client"
@@ -96,33 +97,6 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
 # --- driver side ---
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_sandbox() -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {**os.environ, "SANDBOX_CLIENT_ID": CLIENT_ID, "SANDBOX_CLIENT_SECRET": CLIENT_SECRET}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", str(port), "--log-level", "warning"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            if httpx.get(f"{base_url}/sandbox/stats", timeout=0.5).status_code == 200:
-                return proc, base_url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the sandbox did not start")
-
-
 def _scenario(
     base_url: str, redis_url: str, mode: str, processes: int, calls: int
 ) -> dict[str, Any]:
@@ -183,16 +157,22 @@ def _scenario(
 
 
 def _drive(args: argparse.Namespace) -> None:
-    proc, base_url = _start_sandbox()
-    try:
+    env = {"SANDBOX_CLIENT_ID": CLIENT_ID, "SANDBOX_CLIENT_SECRET": CLIENT_SECRET}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serve(
+            "sandbox",
+            "/sandbox/stats",
+            Path(tmp) / "sandbox.log",
+            env=env,
+            extra_args=("--log-level", "warning"),
+        ) as base_url,
+    ):
         rows = [
             _scenario(base_url, args.redis_url, mode, processes, args.calls)
             for processes in (1, 3)
             for mode in ("shared", "local", "naive")
         ]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     print(f"token requests per {args.calls} upstream calls (sandbox subprocess, real Redis)")
     print()
     header = f"{'mode':<8}{'procs':>6}{'calls':>7}{'failed':>7}{'tokens':>8}"

@@ -6,7 +6,6 @@ prefix, so tests are independent of each other and of anything else using the Re
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -24,8 +23,8 @@ from tests.instacart.helpers import (
     SECRET,
     LogRecorder,
     SandboxControl,
-    start_sandbox_process,
 )
+from tests.servers import serve
 
 
 @pytest.fixture
@@ -92,19 +91,15 @@ async def client(make_client: Callable[..., InstacartClient]) -> AsyncIterator[I
 
 
 @pytest.fixture(scope="module")
-def sandbox_process() -> Iterator[tuple[str, str]]:
+def sandbox_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """A sandbox subprocess shared by a module's tests: ``(base_url, client_id)``."""
     client_id = f"fleet-{uuid.uuid4().hex[:12]}"
-    proc, base_url = start_sandbox_process(client_id)
-    try:
+    log_path = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
+    env = {"SANDBOX_CLIENT_ID": client_id, "SANDBOX_CLIENT_SECRET": SECRET}
+    with serve(
+        "sandbox", "/sandbox/stats", log_path, env=env, extra_args=("--log-level", "warning")
+    ) as base_url:
         yield base_url, client_id
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture

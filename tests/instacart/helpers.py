@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 from prometheus_client import REGISTRY
 
 REDIS_URL = os.environ.get("BFF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-secret"
 
 
@@ -49,38 +43,6 @@ class SandboxControl:
 
     async def reset(self) -> None:
         (await self.http.post("/sandbox/reset")).raise_for_status()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_sandbox_process(client_id: str, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """``python -m sandbox`` on a free port; returns once it answers."""
-    port = port or free_port()
-    env = {**os.environ, "SANDBOX_CLIENT_ID": client_id, "SANDBOX_CLIENT_SECRET": SECRET}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", str(port), "--log-level", "warning"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"sandbox exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{base_url}/sandbox/stats", timeout=0.5).status_code == 200:
-                return proc, base_url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("sandbox did not start")
 
 
 class LogRecorder:

@@ -13,7 +13,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.instacart.helpers import REDIS_URL, REPO_ROOT
+from tests.instacart.helpers import REDIS_URL
+from tests.servers import REPO_ROOT
 
 WORKERS = 3
 START_DELAY = 2.0  # lets every worker import and connect before the common start
