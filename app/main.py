@@ -9,10 +9,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
-import redis.asyncio as redis
 import structlog
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.middleware.cors import CORSMiddleware
 
 from app.api import ops, orders, reservations, stores
@@ -27,31 +25,10 @@ from app.instacart.policy import create_deadlines
 from app.logging import configure_logging
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.problems import install_error_handlers
+from app.resources import build_engine, build_redis
 from app.settings import Settings
 
 log = structlog.get_logger("app.main")
-
-
-def build_redis(settings: Settings) -> redis.Redis:
-    """A Redis client over a sized *blocking* pool with timeouts on every step."""
-    pool = redis.BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=settings.redis_max_connections,
-        timeout=settings.redis_pool_timeout_seconds,
-        socket_timeout=settings.redis_socket_timeout_seconds,
-        socket_connect_timeout=settings.redis_socket_timeout_seconds,
-    )
-    return redis.Redis(connection_pool=pool)
-
-
-def build_engine(settings: Settings) -> AsyncEngine:
-    return create_async_engine(
-        settings.database_url,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
-        pool_pre_ping=True,
-        pool_timeout=5,
-    )
 
 
 def create_app(

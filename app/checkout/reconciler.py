@@ -25,9 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.checkout.orders import CREATED, order_view
 from app.db.idempotency import IdempotencyRepository
 from app.db.orders import OrdersRepository
+from app.db.session import build_sessionmaker
 from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartError, InstacartNotFound
 from app.metrics import ORDERS_PLACED
+from app.resources import build_engine, build_redis
+from app.settings import Settings
 
 log = structlog.get_logger("app.checkout.reconciler")
 
@@ -122,10 +125,6 @@ async def run_periodically(reconciler: Reconciler, redis: Redis, interval_second
 
 async def reconcile_once_from_settings() -> ReconcileSummary:
     """``python -m app reconcile``: one round with the configured resources, then exit."""
-    from app.db.session import build_sessionmaker
-    from app.main import build_engine, build_redis
-    from app.settings import Settings
-
     settings = Settings()
     redis = build_redis(settings)
     engine = build_engine(settings)
