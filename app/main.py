@@ -21,7 +21,7 @@ from app.checkout.reconciler import Reconciler, run_periodically
 from app.checkout.services import build_services
 from app.db.session import build_sessionmaker
 from app.instacart.client import InstacartClient
-from app.instacart.policy import create_deadlines
+from app.instacart.policy import BreakerConfig, create_deadlines
 from app.logging import configure_logging
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.problems import install_error_handlers
@@ -57,6 +57,10 @@ def create_app(
                 redis=app.state.redis,
                 transport=instacart_transport,
                 policies=create_deadlines(settings.instacart_create_deadline_seconds),
+                breaker=BreakerConfig(
+                    failure_threshold=settings.instacart_breaker_failure_threshold,
+                    cooldown_seconds=settings.instacart_breaker_cooldown_seconds,
+                ),
             )
             stack.push_async_callback(app.state.instacart.aclose)
             app.state.verifier = TokenVerifier.from_settings(settings)

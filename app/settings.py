@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # Creating an order takes seconds upstream; past this the outcome is unknown and resolved
     # by looking the order up, never by creating it again.
     instacart_create_deadline_seconds: float = Field(default=30.0, gt=0)
+    # Consecutive failed attempts that open an operation class's circuit, and how long it stays
+    # open before one probe is let through.
+    instacart_breaker_failure_threshold: int = Field(default=5, ge=1)
+    instacart_breaker_cooldown_seconds: float = Field(default=10.0, gt=0)
     instacart_max_read_connections: int = Field(default=50, ge=1)
     instacart_max_create_connections: int = Field(default=20, ge=1)
 

@@ -60,3 +60,22 @@ async def test_instacart_down_is_503_with_retry_after(
         assert response.status_code == 503
         assert response.json()["code"] == "upstream_unavailable"
         assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_an_open_circuit_fails_fast_with_503(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(
+        instacart_breaker_failure_threshold=2, instacart_breaker_cooldown_seconds=30
+    ) as checkout:
+        await checkout.faults({"operations": {"findPickupStores": {"error_rate": 1.0}}})
+        params = {"fulfillment": "pickup", "postal_code": "60601"}
+        # one request makes three attempts: enough failures to open the read circuit
+        first = await checkout.bff.get("/v1/stores", params=params, headers=checkout.auth(user))
+        assert first.status_code == 503
+        calls = await checkout.calls("findPickupStores")
+        second = await checkout.bff.get("/v1/stores", params=params, headers=checkout.auth(user))
+        assert second.status_code == 503
+        assert second.json()["code"] == "upstream_unavailable"
+        assert int(second.headers["retry-after"]) > 1
+        assert await checkout.calls("findPickupStores") == calls  # not even attempted

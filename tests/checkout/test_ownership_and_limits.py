@@ -95,3 +95,23 @@ async def test_cors_allows_configured_origins_and_exposes_headers(
         assert {"x-request-id", "etag", "retry-after"} <= set(map(str.strip, exposed.split(",")))
         stranger = await handle.bff.get("/livez", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in stranger.headers
+
+
+async def test_order_placements_over_the_limit_are_429_and_create_nothing(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(rate_limit_orders_per_minute=1) as handle:
+        reservation = await handle.reserve("pickup", user)
+        first = await handle.place(reservation, user, "first")
+        assert first.status_code == 201
+        second = await handle.place(await handle.reserve("pickup", user), user, "second")
+        assert second.status_code == 429
+        assert second.json()["code"] == "rate_limited"
+        assert "retry-after" in second.headers
+        assert await handle.calls("createPickupOrder") == 1
+        # a replay of the first placement is not a new placement: it is not limited
+        replay = await handle.place(reservation, user, "first")
+        assert replay.status_code == 201
+        assert replay.headers["idempotent-replayed"] == "true"
+        listed = await handle.bff.get("/v1/orders", headers=handle.auth(user))
+        assert len(listed.json()["orders"]) == 1
