@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PayloadTooLarge
 from app.metrics import HTTP_SERVER_DURATION
-from app.problems import problem_response
+from app.problems import app_error_response
 from app.request_context import reset_request_id, set_request_id
 
 access_log = structlog.get_logger("app.access")
@@ -124,9 +124,7 @@ class BodySizeLimitMiddleware:
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         error = PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
-        response = problem_response(
-            error.status, error.code, error.title, error.detail, instance=scope.get("path")
-        )
+        response = app_error_response(error, scope.get("path"))
         await response(scope, _drain_receive, send)
 
 

@@ -50,6 +50,19 @@ def problem_response(
     )
 
 
+def app_error_response(exc: AppError, instance: str | None) -> Response:
+    """The problem+json answer for an AppError, wherever it is caught."""
+    return problem_response(
+        exc.status,
+        exc.code,
+        exc.title,
+        exc.detail,
+        instance=instance,
+        headers=exc.headers,
+        errors=exc.errors,
+    )
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     out = []
     for err in exc.errors():
@@ -74,15 +87,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Make every error the framework or the service raises answer in problem+json."""
 
     async def on_app_error(request: Request, exc: AppError) -> Response:
-        return problem_response(
-            exc.status,
-            exc.code,
-            exc.title,
-            exc.detail,
-            instance=request.url.path,
-            headers=exc.headers,
-            errors=exc.errors,
-        )
+        return app_error_response(exc, request.url.path)
 
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
         return problem_response(

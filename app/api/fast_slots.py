@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.api.stores import slot_response
 from app.checkout.schemas import SlotQuery
 from app.errors import AppError, Unauthenticated
-from app.problems import problem_response
+from app.problems import app_error_response
 
 _SLOTS_PATH = re.compile(r"^/v1/stores/([A-Za-z0-9._:\-]{1,64})/slots$")
 # Stands in for the route object: the request-context middleware reads its ``path`` template.
@@ -75,13 +75,5 @@ class SlotFastLane:
                 state.checkout, principal.user_id, match.group(1), query, if_none_match
             )
         except AppError as exc:
-            response = problem_response(
-                exc.status,
-                exc.code,
-                exc.title,
-                exc.detail,
-                instance=scope["path"],
-                headers=exc.headers,
-                errors=exc.errors,
-            )
+            response = app_error_response(exc, scope["path"])
         await response(scope, receive, send)

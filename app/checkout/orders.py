@@ -136,18 +136,16 @@ class OrderService:
             raise ValidationFailed(message, errors=[{"field": "address", "message": message}])
 
         fingerprint = request_fingerprint(request)
-        order_id = new_order_id()
+        intent = self._intent(new_order_id(), user_id, reservation, request)
         async with self.sessions() as session, session.begin():
             claim = await IdempotencyRepository(session).claim(
-                user_id, key, fingerprint, order_id, self.idempotency_lock, self.idempotency_ttl
+                user_id, key, fingerprint, intent.id, self.idempotency_lock, self.idempotency_ttl
             )
             if claim.outcome is ClaimOutcome.CLAIMED:
                 # Only new placements count against the limit, not retries of one; over the
                 # limit, the rollback takes the claim back with it.
                 await self.limiter.hit(user_id)
-                await OrdersRepository(session).add(
-                    self._intent(order_id, user_id, reservation, request)
-                )
+                await OrdersRepository(session).add(intent)
 
         if claim.outcome is ClaimOutcome.COMPLETED:
             return self._replay(claim.response_status, claim.response_body)
@@ -159,7 +157,7 @@ class OrderService:
         if claim.outcome is ClaimOutcome.RECLAIMABLE:
             # An earlier attempt with this key died midway: settle its order, never a new one.
             return await self._resume(user_id, key, claim.order_id)
-        return await self._submit(user_id, key, claim.order_id)
+        return await self._submit(user_id, key, intent)
 
     def _intent(
         self, order_id: str, user_id: str, reservation: ReservationRecord, request: OrderRequest
@@ -205,10 +203,9 @@ class OrderService:
             "A request with this Idempotency-Key is still being processed; retry shortly."
         )
 
-    async def _submit(self, user_id: str, key: str, order_id: str) -> Placement:
-        async with self.sessions() as session:
-            row = await OrdersRepository(session).get_by_id(order_id)
-        assert row is not None, "the intent row is written before the claim commits"
+    async def _submit(self, user_id: str, key: str, row: OrderRow) -> Placement:
+        """Ask Instacart to create the order recorded as ``row``, under the row's id."""
+        order_id = row.id
         request = CreateOrderRequest(
             hold_id=row.hold_id or "",
             order_id=row.id,
@@ -246,7 +243,10 @@ class OrderService:
             upstream = await self.client.get_order(user_id, order_id)
         except InstacartNotFound:
             # Instacart never got the order: sending it again under the same id is safe.
-            return await self._submit(user_id, key, order_id)
+            async with self.sessions() as session:
+                row = await OrdersRepository(session).get_by_id(order_id)
+            assert row is not None, "a claimed key's order row is written with the claim"
+            return await self._submit(user_id, key, row)
         except InstacartError as exc:
             raise translate(exc) from exc
         return await self._record_created(user_id, key, order_id, upstream)

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from app.checkout.catalog import Catalog, slot_json
 from app.checkout.schemas import Fulfillment, Reservation, ReservationRequest, Slot
-from app.checkout.upstream_errors import is_slot_full, translate
+from app.checkout.upstream_errors import is_slot_unavailable, translate
 from app.errors import DependencyUnavailable, SlotUnavailable
 from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartError
@@ -89,7 +89,7 @@ class ReservationService:
         try:
             hold_id, expires_at, option = await self._hold(user_id, request)
         except InstacartError as exc:
-            if is_slot_full(exc) or "service_option" in (exc.upstream_message or ""):
+            if is_slot_unavailable(exc):
                 # Whatever the cache showed, this slot has no room: stop showing it.
                 await self.catalog.invalidate_slots(request.fulfillment, request.store_id)
                 raise SlotUnavailable("The time slot is full or no longer offered.") from exc

@@ -38,6 +38,13 @@ def is_slot_full(exc: InstacartError) -> bool:
     return isinstance(exc, InstacartBadRequest) and "full" in _message(exc)
 
 
+def is_slot_unavailable(exc: InstacartError) -> bool:
+    """The slot cannot be held: full, or no longer offered (an unknown service option)."""
+    return is_slot_full(exc) or (
+        isinstance(exc, InstacartBadRequest) and "service_option" in _message(exc)
+    )
+
+
 def is_duplicate_order(exc: InstacartError) -> bool:
     return isinstance(exc, InstacartBadRequest) and "already exists" in _message(exc)
 
