@@ -5,9 +5,14 @@ parsing or re-serialising anything. Three tiers, cheapest first:
 
 1. a tiny in-process tier (a second or two) that absorbs hot keys without a Redis round trip;
 2. Redis, shared by every replica, holding each value for its TTL plus a bounded stale window;
-3. the loader (the upstream call), run once per key at a time across the whole fleet: an
-   in-process future for callers in this process and a Redis lock for the other replicas,
-   whose callers wait for the key to be filled instead of calling upstream themselves.
+3. the loader (the upstream call), run once per key at a time across the whole fleet: one
+   task per key for callers in this process and a Redis lock (redis-py's ``Lock``) for the
+   other replicas, whose callers wait for the key to be filled instead of calling upstream.
+
+Timing across replicas: the lock lives for the loader's deadline plus a margin, and waiters wait
+for the lock's life plus another margin. So a slow upstream holds its lock until it answers or
+gives up, and a replica that vanished mid-load leaves a lock that expires while the others are
+still waiting; only then does one of them take over.
 
 When Redis is down, the cache steps aside: callers go to the loader, still coalesced in-process
 and under a concurrency cap, and never see an error because of the cache.
@@ -17,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -25,7 +29,8 @@ from dataclasses import dataclass
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, RedisError
 
 from app.metrics import CACHE_REQUESTS
 
@@ -33,12 +38,13 @@ log = structlog.get_logger("app.cache")
 
 Loader = Callable[[], Awaitable[bytes]]
 
-# Releases a lock only when it still holds our value: a lock that expired and was taken by
-# another replica must not be deleted by us.
-_RELEASE_LOCK = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+# The lock outlives the load by this much: room to store the value and release the lock.
+LOCK_MARGIN_SECONDS = 1.0
+# Waiters outlive the lock by this much, so they never give up while a live holder may still
+# answer; giving up together when the holder's deadline ends made the whole fleet call upstream.
+WAIT_MARGIN_SECONDS = 1.0
+# How often a waiting replica retries the lock (one SET NX per try).
+LOCK_POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,10 @@ class CacheEntry:
     body: bytes
     etag: str
     fresh_until: float
+
+
+# An entry and how it was served.
+Fetched = tuple[CacheEntry, str]
 
 
 def etag_for(body: bytes) -> str:
@@ -65,11 +75,13 @@ class SharedCache:
         stale_seconds: float = 0.0,
         local_ttl_seconds: float = 1.0,
         local_max_entries: int = 4096,
-        lock_seconds: float = 10.0,
-        wait_seconds: float = 5.0,
+        load_deadline_seconds: float = 5.0,
         bypass_concurrency: int = 16,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``load_deadline_seconds``: the longest a loader runs (its upstream call's deadline),
+        unless ``get_or_load`` is told otherwise. ``clock`` is wall time, since freshness is
+        stored in Redis and compared by every replica."""
         self.redis = redis
         self.name = name
         self.prefix = f"{namespace}:cache:{name}:"
@@ -77,14 +89,12 @@ class SharedCache:
         self.stale = stale_seconds
         self.local_ttl = local_ttl_seconds
         self.local_max = local_max_entries
-        self.lock_ms = int(lock_seconds * 1000)
-        self.wait_seconds = wait_seconds
+        self.load_deadline = load_deadline_seconds
         self.clock = clock
         self._local: OrderedDict[str, tuple[CacheEntry, float]] = OrderedDict()
-        self._inflight: dict[str, asyncio.Future[tuple[CacheEntry, str]]] = {}
+        self._inflight: dict[str, asyncio.Task[Fetched]] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._bypass_slots = asyncio.Semaphore(bypass_concurrency)
-        self._release = redis.register_script(_RELEASE_LOCK)
         self._redis_down_logged_at = 0.0
         self._counters = {
             result: CACHE_REQUESTS.labels(name, result)
@@ -102,11 +112,17 @@ class SharedCache:
     # --- reading --------------------------------------------------------------------------
 
     async def get_or_load(
-        self, key: str, loader: Loader, *, group: str | None = None
-    ) -> tuple[CacheEntry, str]:
+        self,
+        key: str,
+        loader: Loader,
+        *,
+        group: str | None = None,
+        deadline_seconds: float | None = None,
+    ) -> Fetched:
         """The cached body for ``key``, loading it at most once fleet-wide when missing.
 
         Returns the entry and how it was served: hit, stale, miss, coalesced or bypass.
+        ``deadline_seconds`` is how long ``loader`` may take (default: the cache's).
         """
         now = self.clock()
         local = self._local.get(key)
@@ -114,38 +130,44 @@ class SharedCache:
             self._counters["hit"].inc()
             return local[0], "hit"
 
-        inflight = self._inflight.get(key)
-        if inflight is not None:
-            entry, _ = await asyncio.shield(inflight)
+        task = self._inflight.get(key)
+        if task is not None:
+            entry, _ = await asyncio.shield(task)
             self._counters["coalesced"].inc()
             return entry, "coalesced"
 
-        future: asyncio.Future[tuple[CacheEntry, str]] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            result = await self._fetch(key, loader, group)
-        except BaseException as exc:
-            future.set_exception(exc)
-            # Waiters get the error; nobody else needs to retrieve it.
-            future.exception()
-            raise
-        else:
-            future.set_result(result)
-        finally:
-            del self._inflight[key]
-        self._counters[result[1]].inc()
-        return result
+        deadline = self.load_deadline if deadline_seconds is None else deadline_seconds
+        # A task rather than this caller's frame: when this caller is cancelled (its client went
+        # away), the load still completes for every caller coalesced on it.
+        task = asyncio.create_task(self._fetch(key, loader, group, deadline))
+        self._inflight[key] = task
+        task.add_done_callback(lambda done: self._settle(key, done))
+        return await asyncio.shield(task)
 
-    async def _fetch(self, key: str, loader: Loader, group: str | None) -> tuple[CacheEntry, str]:
+    def _settle(self, key: str, task: asyncio.Task[Fetched]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if task.cancelled():
+            return
+        # Retrieved here as well: every caller may have gone away before the load ended.
+        if task.exception() is None:
+            self._counters[task.result()[1]].inc()
+
+    async def _fetch(self, key: str, loader: Loader, group: str | None, deadline: float) -> Fetched:
         try:
             entry = await self._read(key)
+            now = self.clock()
+            # Redis expires a value after its stale window too; checking here as well keeps the
+            # window exact when replicas' clocks and Redis's expiry disagree slightly.
+            if entry is not None and entry.fresh_until + self.stale <= now:
+                entry = None
             if entry is not None:
-                if entry.fresh_until > self.clock():
+                if entry.fresh_until > now:
                     self._remember(key, entry)
                     return entry, "hit"
-                self._refresh_in_background(key, loader, group)
+                self._refresh_in_background(key, loader, group, deadline)
                 return entry, "stale"
-            entry = await self._load_once_fleetwide(key, loader, group)
+            entry = await self._load_once_fleetwide(key, loader, group, deadline)
             assert entry is not None  # only a refresh steps back without a value
             return entry, "miss"
         except (RedisError, OSError) as exc:
@@ -162,38 +184,56 @@ class SharedCache:
         return CacheEntry(bytes(body), etag.decode(), float(fresh_until))
 
     async def _load_once_fleetwide(
-        self, key: str, loader: Loader, group: str | None, *, refreshing: bool = False
+        self,
+        key: str,
+        loader: Loader,
+        group: str | None,
+        deadline: float,
+        *,
+        refreshing: bool = False,
     ) -> CacheEntry | None:
         """Load under the fleet-wide lock, or wait for the replica that holds it.
 
         A background refresh (``refreshing``) just steps back when another replica holds the
         lock: that replica is refreshing the same key.
         """
-        lock_key = self._key(key) + ":lock"
-        token = secrets.token_hex(8)
-        deadline = time.monotonic() + self.wait_seconds
-        while True:
-            if await self.redis.set(lock_key, token, nx=True, px=self.lock_ms):
-                try:
-                    # Double-checked: the previous holder may have just stored a fresh value.
-                    entry = await self._read(key)
-                    if entry is not None and entry.fresh_until > self.clock():
-                        self._remember(key, entry)
-                        return entry
-                    return await self._load_and_store(key, loader, group)
-                finally:
-                    await self._release(keys=[lock_key], args=[token])
+        lock_seconds = deadline + LOCK_MARGIN_SECONDS
+        lock = self.redis.lock(
+            self._key(key) + ":lock",
+            timeout=lock_seconds,
+            sleep=LOCK_POLL_SECONDS,
+            blocking_timeout=lock_seconds + WAIT_MARGIN_SECONDS,
+            thread_local=False,  # one Lock object per load, used by one task
+        )
+        if not await lock.acquire(blocking=not refreshing):
             if refreshing:
                 return None
-            # Another replica is loading this key: wait for it rather than call upstream too.
-            await asyncio.sleep(0.02)
+            # Waited out a whole lock life and others still took it first: answer with what is
+            # stored, even stale, or load for this caller rather than wait on.
             entry = await self._read(key)
             if entry is not None:
                 self._remember(key, entry)
                 return entry
-            if time.monotonic() > deadline:
-                # The holder is stuck or gone without a result; serve this caller ourselves.
-                return await self._load_and_store(key, loader, group)
+            return await self._load_and_store(key, loader, group)
+        try:
+            # Double-checked: the holder we waited for has usually just stored the value.
+            entry = await self._read(key)
+            if entry is not None and entry.fresh_until > self.clock():
+                self._remember(key, entry)
+                return entry
+            return await self._load_and_store(key, loader, group)
+        finally:
+            await self._release(lock)
+
+    async def _release(self, lock: Lock) -> None:
+        try:
+            await lock.release()
+        except LockError:
+            # The load outlived its deadline and the lock expired: another replica may have
+            # loaded the same key meanwhile. Harmless once, worth knowing if it repeats.
+            log.warning("cache.lock_expired", cache=self.name)
+        except (RedisError, OSError) as exc:
+            self._note_redis_down(exc)  # the lock expires by itself; the value is still good
 
     async def _load_and_store(self, key: str, loader: Loader, group: str | None) -> CacheEntry:
         body = await loader()
@@ -213,13 +253,15 @@ class SharedCache:
         self._remember(key, entry)
         return entry
 
-    def _refresh_in_background(self, key: str, loader: Loader, group: str | None) -> None:
+    def _refresh_in_background(
+        self, key: str, loader: Loader, group: str | None, deadline: float
+    ) -> None:
         if key in self._refreshing:
             return
 
         async def refresh() -> None:
             try:
-                await self._load_once_fleetwide(key, loader, group, refreshing=True)
+                await self._load_once_fleetwide(key, loader, group, deadline, refreshing=True)
             except Exception as exc:  # the stale value keeps serving; the next caller retries
                 log.warning("cache.refresh_failed", cache=self.name, error=type(exc).__name__)
 
@@ -259,7 +301,7 @@ class SharedCache:
             self._local.pop(local_key, None)
 
     async def aclose(self) -> None:
-        tasks = list(self._refreshing.values())
+        tasks = [*self._refreshing.values(), *self._inflight.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

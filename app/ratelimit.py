@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import structlog
 from redis.asyncio import Redis
@@ -16,15 +17,26 @@ log = structlog.get_logger("app.ratelimit")
 class RateLimiter:
     """Counts a user's calls to one action per minute window; over the limit is a 429."""
 
-    def __init__(self, redis: Redis, action: str, per_minute: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        action: str,
+        per_minute: int,
+        *,
+        namespace: str = "bff",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``clock`` is wall time: every replica must agree on where a minute window starts."""
         self.redis = redis
         self.action = action
         self.per_minute = per_minute
+        self.prefix = f"{namespace}:ratelimit:{action}:"
+        self.clock = clock
 
     async def hit(self, user_id: str) -> None:
-        now = time.time()
+        now = self.clock()
         window = int(now // 60)
-        key = f"bff:ratelimit:{self.action}:{user_id}:{window}"
+        key = f"{self.prefix}{user_id}:{window}"
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.incr(key)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import pytest
 import redis.asyncio as redis
@@ -20,6 +22,27 @@ async def replicas():
     yield clients
     for client in clients:
         await client.aclose()
+
+
+class FakeClock:
+    """Wall time that moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
+    """Polls ``check`` until it holds; fails after ``within`` seconds of real time."""
+    give_up_at = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < give_up_at, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 def counting_loader(body: bytes = b'{"slots":[]}', delay: float = 0.05):
@@ -46,21 +69,42 @@ async def test_200_cold_requests_from_two_replicas_cost_one_load(replicas) -> No
     assert {how for _, how in results} <= {"miss", "coalesced", "hit"}
 
 
-async def test_after_the_ttl_one_more_load_and_stale_is_served_meanwhile(replicas) -> None:
-    name = f"t{uuid.uuid4().hex}"
-    cache = SharedCache(replicas[0], name, ttl_seconds=0.3, stale_seconds=5, local_ttl_seconds=0.1)
-    load, calls = counting_loader()
+async def test_after_the_ttl_stale_is_served_while_one_refresh_runs(replicas) -> None:
+    clock = FakeClock()
+    cache = SharedCache(
+        replicas[0], f"t{uuid.uuid4().hex}", ttl_seconds=30, stale_seconds=60, clock=clock
+    )
+    bodies = iter([b'{"v":1}', b'{"v":2}'])
+    calls = {"n": 0}
+
+    async def load() -> bytes:
+        calls["n"] += 1
+        return next(bodies)
+
     await cache.get_or_load("k", load)
-    await asyncio.sleep(0.4)
+    clock.advance(31)
     entry, how = await cache.get_or_load("k", load)
-    assert how == "stale"
-    assert entry.body == b'{"slots":[]}'
-    await asyncio.sleep(0.2)  # the background refresh finishes
-    assert calls["n"] == 2
-    _, how = await cache.get_or_load("k", load)
-    assert how == "hit"
+    assert (how, entry.body) == ("stale", b'{"v":1}')
+
+    async def refreshed() -> bool:
+        entry, how = await cache.get_or_load("k", load)
+        return how == "hit" and entry.body == b'{"v":2}'
+
+    await eventually(refreshed)
     assert calls["n"] == 2
     await cache.aclose()
+
+
+async def test_past_the_stale_window_a_value_is_a_miss(replicas) -> None:
+    clock = FakeClock()
+    cache = SharedCache(
+        replicas[0], f"t{uuid.uuid4().hex}", ttl_seconds=30, stale_seconds=60, clock=clock
+    )
+    load, calls = counting_loader(delay=0)
+    await cache.get_or_load("k", load)
+    clock.advance(91)
+    _, how = await cache.get_or_load("k", load)
+    assert how == "miss" and calls["n"] == 2
 
 
 async def test_invalidating_a_group_drops_its_keys_everywhere(replicas) -> None:
@@ -81,14 +125,16 @@ async def test_invalidating_a_group_drops_its_keys_everywhere(replicas) -> None:
 
 
 async def test_local_tier_serves_without_redis_for_its_short_life(replicas) -> None:
+    clock = FakeClock()
     name = f"t{uuid.uuid4().hex}"
-    cache = SharedCache(replicas[0], name, ttl_seconds=30, local_ttl_seconds=0.3)
+    cache = SharedCache(replicas[0], name, ttl_seconds=30, local_ttl_seconds=1, clock=clock)
     load, calls = counting_loader()
     await cache.get_or_load("k", load)
     await replicas[0].delete(cache.prefix + "k")
+    clock.advance(0.9)
     _, how = await cache.get_or_load("k", load)
     assert how == "hit" and calls["n"] == 1
-    await asyncio.sleep(0.35)
+    clock.advance(0.2)
     _, how = await cache.get_or_load("k", load)
     assert how == "miss" and calls["n"] == 2
 

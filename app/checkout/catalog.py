@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 
 import orjson
 
-from app.cache import CacheEntry, SharedCache
+from app.cache import CacheEntry, SharedCache, etag_for
 from app.checkout.schemas import Address, Fulfillment, Slot
 from app.checkout.upstream_errors import translate
 from app.errors import NotFound, ValidationFailed
@@ -25,6 +26,15 @@ from app.instacart.models import (
 )
 
 _SPACES = re.compile(r"\s+")
+
+# The upstream operation behind each cached read: its policy's deadline is the loader's deadline,
+# which the cache's fleet-wide lock and its waiters are sized from.
+_STORE_OPERATIONS = {
+    "delivery": "findDeliveryStores",
+    "pickup": "findPickupStores",
+    "last_mile": "findLastMileStores",
+}
+_PREVIEW_OPERATIONS = {"delivery": "previewDeliveryTimeSlots", "pickup": "previewPickupTimeSlots"}
 
 
 def _normalise(value: str | None) -> str:
@@ -105,12 +115,23 @@ class Catalog:
                 {"stores": [store.model_dump(mode="json", exclude_none=True) for store in stores]}
             )
 
-        entry, _ = await self.store_cache.get_or_load(f"{fulfillment}:{where}", load)
+        deadline = self.client.policy(_STORE_OPERATIONS[fulfillment]).deadline_seconds
+        entry, _ = await self.store_cache.get_or_load(
+            f"{fulfillment}:{where}", load, deadline_seconds=deadline
+        )
         return entry
 
     async def slots(
         self, user_id: str, fulfillment: Fulfillment, store_id: str, address: Address | None
     ) -> CacheEntry:
+        if fulfillment == "last_mile":
+            # Never cached: Instacart's last-mile preview also holds every option it returns for
+            # this user, so a cached answer handed to someone else shows holds that are not
+            # theirs. Keying by user would only replay a user's own holds, which the next
+            # preview (a reservation previews again) replaces, at a hit rate near zero.
+            options = await self.preview(user_id, fulfillment, store_id, address)
+            body = orjson.dumps({"slots": [slot_json(o, fulfillment) for o in options]})
+            return CacheEntry(body, etag_for(body), fresh_until=time.time())
         # Pickup slots do not depend on where the customer lives.
         keyed_address = None if fulfillment == "pickup" else address
         group = slot_group(fulfillment, store_id)
@@ -120,7 +141,10 @@ class Catalog:
             options = await self.preview(user_id, fulfillment, store_id, keyed_address)
             return orjson.dumps({"slots": [slot_json(o, fulfillment) for o in options]})
 
-        entry, _ = await self.slot_cache.get_or_load(key, load, group=group)
+        deadline = self.client.policy(_PREVIEW_OPERATIONS[fulfillment]).deadline_seconds
+        entry, _ = await self.slot_cache.get_or_load(
+            key, load, group=group, deadline_seconds=deadline
+        )
         return entry
 
     async def preview(

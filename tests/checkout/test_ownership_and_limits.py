@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+import redis.asyncio as redis
+
+from app.errors import RateLimited
+from app.ratelimit import RateLimiter
 from tests.checkout.conftest import Checkout
+from tests.test_cache import REDIS_URL, FakeClock
+
+
+def minute_clock(second_of_minute: float) -> FakeClock:
+    """A fake wall clock at a given second of a minute window, so a test never straddles two."""
+    clock = FakeClock()
+    clock.now = (clock.now // 60) * 60 + second_of_minute
+    return clock
 
 
 async def test_another_users_order_is_404_for_get_and_cancel(checkout: Checkout, user: str) -> None:
@@ -56,6 +70,8 @@ async def test_reservations_over_the_limit_are_429_with_retry_after(
     open_checkout: Callable[..., Any], user: str
 ) -> None:
     async with open_checkout(rate_limit_reservations_per_minute=2) as handle:
+        clock = minute_clock(15)
+        handle.app.state.checkout.reservations.limiter.clock = clock
         store_id = await handle.first_store("pickup", user)
         slot = await handle.first_slot("pickup", store_id, user)
         body = {"fulfillment": "pickup", "store_id": store_id, "slot_id": slot["id"]}
@@ -67,12 +83,16 @@ async def test_reservations_over_the_limit_are_429_with_retry_after(
             statuses.append(response.status_code)
         assert statuses == [201, 201, 429]
         assert response.json()["code"] == "rate_limited"
-        assert 1 <= int(response.headers["retry-after"]) <= 61
+        assert response.headers["retry-after"] == "46"  # the window ends 45 s later, plus one
         # another user is not affected
         other = await handle.bff.post(
             "/v1/reservations", json=body, headers=handle.auth(user + "x")
         )
         assert other.status_code == 201
+        # and the next minute starts a new window
+        clock.advance(60)
+        again = await handle.bff.post("/v1/reservations", json=body, headers=handle.auth(user))
+        assert again.status_code == 201
 
 
 async def test_cors_allows_configured_origins_and_exposes_headers(
@@ -101,6 +121,7 @@ async def test_order_placements_over_the_limit_are_429_and_create_nothing(
     open_checkout: Callable[..., Any], user: str
 ) -> None:
     async with open_checkout(rate_limit_orders_per_minute=1) as handle:
+        handle.app.state.checkout.orders.limiter.clock = minute_clock(1)
         reservation = await handle.reserve("pickup", user)
         first = await handle.place(reservation, user, "first")
         assert first.status_code == 201
@@ -115,3 +136,21 @@ async def test_order_placements_over_the_limit_are_429_and_create_nothing(
         assert replay.headers["idempotent-replayed"] == "true"
         listed = await handle.bff.get("/v1/orders", headers=handle.auth(user))
         assert len(listed.json()["orders"]) == 1
+
+
+async def test_a_rate_limit_counts_under_its_namespace_in_one_minute_window() -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    namespace = f"ns{uuid.uuid4().hex[:8]}"
+    clock = minute_clock(50)
+    limiter = RateLimiter(client, "previews", 2, namespace=namespace, clock=clock)
+    await limiter.hit("u1")
+    await limiter.hit("u1")
+    with pytest.raises(RateLimited) as refused:
+        await limiter.hit("u1")
+    assert refused.value.headers == {"Retry-After": "11"}
+    keys = await client.keys(f"*{namespace}*")
+    assert [k.decode() for k in keys] == [f"{namespace}:ratelimit:previews:u1:{int(clock() // 60)}"]
+    clock.advance(10)
+    await limiter.hit("u1")  # a new window
+    await client.delete(*await client.keys(f"{namespace}:*"))
+    await client.aclose()

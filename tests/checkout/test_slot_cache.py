@@ -10,6 +10,7 @@ from typing import Any
 
 from sandbox import SandboxConfig, create_sandbox_app
 from tests.checkout.conftest import SF_ADDRESS, Checkout
+from tests.test_cache import FakeClock, eventually
 
 
 async def slot_requests(checkout: Checkout, store_id: str, user: str, n: int) -> list[int]:
@@ -29,13 +30,14 @@ async def test_200_cold_requests_from_two_replicas_cost_one_preview(
     open_checkout: Callable[..., Any], user: str
 ) -> None:
     sandbox_app = create_sandbox_app(SandboxConfig(client_id=f"test-{uuid.uuid4().hex[:12]}"))
+    clock = FakeClock()
     async with contextlib.AsyncExitStack() as stack:
         replicas = [
-            await stack.enter_async_context(
-                open_checkout(sandbox_app=sandbox_app, slot_cache_ttl_seconds=1.0)
-            )
+            await stack.enter_async_context(open_checkout(sandbox_app=sandbox_app))
             for _ in range(2)
         ]
+        for replica in replicas:
+            replica.app.state.checkout.catalog.slot_cache.clock = clock
         store_id = await replicas[0].first_store("delivery", user)
 
         statuses = await asyncio.gather(
@@ -44,12 +46,17 @@ async def test_200_cold_requests_from_two_replicas_cost_one_preview(
         assert {s for batch in statuses for s in batch} == {200}
         assert await replicas[0].calls("previewDeliveryTimeSlots") == 1
 
-        await asyncio.sleep(1.2)  # past the TTL: one caller refreshes, the rest get the stale copy
+        # past the TTL: one caller refreshes, the rest get the stale copy
+        clock.advance(replicas[0].settings.slot_cache_ttl_seconds + 0.1)
         statuses = await asyncio.gather(
             *(slot_requests(replica, store_id, user, 50) for replica in replicas)
         )
         assert {s for batch in statuses for s in batch} == {200}
-        await asyncio.sleep(0.2)
+
+        async def refreshed() -> bool:
+            return await replicas[0].calls("previewDeliveryTimeSlots") >= 2
+
+        await eventually(refreshed)
         assert await replicas[0].calls("previewDeliveryTimeSlots") == 2
 
 
