@@ -1,0 +1,332 @@
+"""A fleet for one scenario: the sandbox, BFF replicas, a private Redis, a database of its own.
+
+`Fleet.settle_and_check()` ends a scenario: it clears the faults, reconciles until no
+placement is unresolved, replays every completed key, reads the ground truth and runs the
+checker, then writes the counts to tests/faults/.results/<scenario>.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+
+from tests.faults import checker
+from tests.faults.history import Checkout, History, Storefront
+from tests.faults.processes import PrivatePostgres, PrivateRedis, Server
+from tests.servers import REPO_ROOT
+
+RESULTS = Path(__file__).resolve().parent / ".results"
+SANDBOX_SECRET = "sandbox-secret"
+SETTLE_SECONDS = 45
+
+
+class Fleet:
+    def __init__(
+        self,
+        name: str,
+        log_dir: Path,
+        pg: PrivatePostgres,
+        database: str,
+        redis: PrivateRedis,
+        replicas: int,
+        bff_env: dict[str, str],
+    ) -> None:
+        self.name = name
+        self.pg = pg
+        self.database = database
+        self.redis = redis
+        self.client_id = f"faults-{uuid.uuid4().hex[:8]}"
+        self.sandbox = Server(
+            "sandbox",
+            ["sandbox", "--log-level", "warning"],
+            {
+                "SANDBOX_CLIENT_ID": self.client_id,
+                "SANDBOX_SLOT_CAPACITY": "1000",
+                "SANDBOX_SEED": "7",
+            },
+            "/sandbox/stats",
+            log_dir,
+        )
+        self.env = {
+            "BFF_INSTACART_BASE_URL": self.sandbox.url,
+            "BFF_INSTACART_CLIENT_ID": self.client_id,
+            "BFF_DATABASE_URL": pg.url(database),
+            "BFF_REDIS_URL": redis.url,
+            "BFF_CACHE_NAMESPACE": self.client_id,
+            "BFF_RECONCILER_ENABLED": "false",
+            "BFF_ACCESS_LOG": "false",
+            "BFF_LOG_LEVEL": "WARNING",
+            "BFF_LOG_JSON": "true",
+            "BFF_ENVIRONMENT": "test",
+            # one checkout per user here; the limits are tested elsewhere
+            "BFF_RATE_LIMIT_ORDERS_PER_MINUTE": "1000",
+            "BFF_RATE_LIMIT_RESERVATIONS_PER_MINUTE": "1000",
+            "BFF_INSTACART_BREAKER_COOLDOWN_SECONDS": "1",
+            "BFF_IDEMPOTENCY_LOCK_SECONDS": "2",
+            "BFF_IDEMPOTENCY_REPLAY_WAIT_SECONDS": "1",
+            "BFF_INSTACART_CREATE_DEADLINE_SECONDS": "2",
+            "BFF_RECONCILE_GRACE_SECONDS": "30",
+            **bff_env,
+        }
+        self.replicas = {
+            f"r{i}": Server(f"bff-r{i}", ["app", "serve"], self.env, "/readyz", log_dir)
+            for i in range(replicas)
+        }
+        self.history = History()
+        self.storefront = Storefront(self.history, {n: s.url for n, s in self.replicas.items()})
+        self.sandbox_http = httpx.AsyncClient(base_url=self.sandbox.url, timeout=30)
+        self.faults: dict[str, int] = {}
+        self.killed: set[str] = set()
+        self.started = time.monotonic()
+
+    # --- processes ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.sandbox.launch()
+        for replica in self.replicas.values():
+            replica.launch()
+        self.sandbox.wait_healthy()
+        for replica in self.replicas.values():
+            replica.wait_healthy()
+
+    def kill(self, replica: str) -> None:
+        self.replicas[replica].kill()
+        self.killed.add(replica)
+        self.count("replica_sigkill")
+
+    def count(self, fault: str, n: int = 1) -> None:
+        self.faults[fault] = self.faults.get(fault, 0) + n
+
+    def live_replica(self) -> str:
+        for name, server in self.replicas.items():
+            if server.proc is not None and server.proc.poll() is None:
+                return name
+        raise AssertionError("no live replica")
+
+    async def aclose(self) -> None:
+        await self.storefront.aclose()
+        await self.sandbox_http.aclose()
+        for server in [*self.replicas.values(), self.sandbox]:
+            server.stop()
+
+    # --- the sandbox ------------------------------------------------------------------------
+
+    async def set_faults(self, operations: dict[str, Any]) -> None:
+        response = await self.sandbox_http.put("/sandbox/faults", json={"operations": operations})
+        assert response.status_code == 200, response.text
+
+    async def clear_faults(self) -> None:
+        response = await self.sandbox_http.delete("/sandbox/faults")
+        assert response.status_code == 200, response.text
+
+    async def stats(self) -> dict[str, Any]:
+        return (await self.sandbox_http.get("/sandbox/stats")).json()
+
+    async def calls(self, *operations: str) -> int:
+        calls = (await self.stats())["calls"]
+        return sum(calls.get(op, 0) for op in operations)
+
+    async def wait_for(self, what: str, condition: Any, timeout: float) -> None:
+        """Poll an async condition with a deadline."""
+        deadline = time.monotonic() + timeout
+        while not await condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name}: {what} not reached within {timeout}s")
+            await asyncio.sleep(0.05)
+
+    async def upstream_orders(self, rows: list[dict[str, Any]]) -> tuple[list[dict], str]:
+        """The sandbox's orders (GET /sandbox/orders); before that route exists, each of the
+        BFF's rows looked up with getOrder (the BFF always sends its own order id)."""
+        response = await self.sandbox_http.get("/sandbox/orders")
+        if response.status_code == 200:
+            return response.json()["orders"], "sandbox_orders"
+        assert response.status_code == 404, response.text
+        token = await self.sandbox_http.post(
+            "/v2/oauth/token",
+            json={
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": SANDBOX_SECRET,
+                "scope": "connect:fulfillment",
+            },
+        )
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        found = []
+        for row in rows:
+            got = await self.sandbox_http.get(
+                f"/v2/fulfillment/users/{row['user_id']}/orders/{row['id']}", headers=headers
+            )
+            if got.status_code == 200:
+                found.append(got.json() | {"user_id": row["user_id"]})
+        return found, "getOrder_per_row (GET /sandbox/orders missing)"
+
+    # --- the BFF's rows ---------------------------------------------------------------------
+
+    async def rows(self) -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(self.pg.dsn(self.database))
+        try:
+            records = await conn.fetch("SELECT * FROM orders ORDER BY created_at")
+        finally:
+            await conn.close()
+        return [dict(r) for r in records]
+
+    async def reconcile(self) -> str:
+        """One round of ``python -m app reconcile``, as an operator would run it."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "app",
+            "reconcile",
+            cwd=REPO_ROOT,
+            env={**os.environ, **self.env, "BFF_RECONCILE_GRACE_SECONDS": "0"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        text = out.decode(errors="replace")
+        assert proc.returncode == 0, f"python -m app reconcile failed:\n{text[-3000:]}"
+        return text
+
+    async def reconcile_until_settled(self, timeout: float = SETTLE_SECONDS) -> None:
+        """Reconcile until no placement is pending or unknown (a lease may hold one a while)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            unresolved = [
+                r for r in await self.rows() if r["placement_state"] in ("pending", "unknown")
+            ]
+            if not unresolved or time.monotonic() > deadline:
+                return
+            await self.reconcile()
+
+    # --- the end of every scenario ------------------------------------------------------------
+
+    async def settle_and_check(
+        self, checkouts: list[Checkout], *, replay: bool = True, all_complete: bool = True
+    ) -> dict[str, Any]:
+        self.history.phase = "settle"
+        await self.clear_faults()
+        await self.reconcile_until_settled()
+        report = checker.Report()
+        reader = self.live_replica()
+
+        probes: list[tuple[Any, str]] = []
+        if replay:
+            self.history.phase = "probe"
+            probes = await self._replay_completed(checkouts, reader)
+            await self.reconcile_until_settled()
+
+        self.history.phase = "check"
+        rows = await self.rows()
+        upstream, source = await self.upstream_orders(rows)
+        truth = checker.Truth(upstream, rows, {}, {}, source)
+        for c in checkouts:
+            listed = await self.storefront.list_orders(reader, c.user)
+            truth.listed[c.user] = listed.order_ids
+        wanted = {(o["user_id"], o["id"]) for o in upstream}
+        wanted |= {
+            (e.user, e.order_id) for e in self.history.of("place") if e.status == 201 and e.order_id
+        }
+        for user, order_id in sorted(wanted, key=str):
+            got = await self.storefront.get_order(reader, user, order_id)
+            truth.readable[order_id] = got.status or 0
+
+        exchanges = self.history.exchanges
+        checker.check_answers(exchanges, self.killed, report)
+        checker.check_orders(exchanges, checkouts, truth, report)
+        checker.check_probes(probes, report)
+        if all_complete:
+            checker.check_completed(exchanges, checkouts, report)
+        stats = await self.stats()
+        injected = sum(
+            n
+            for op, by_status in stats["responses"].items()
+            for status, n in by_status.items()
+            if int(status) >= 500
+        )
+        faults = dict(self.faults)
+        if injected:
+            faults["upstream_5xx"] = injected
+        summary = checker.summarize(
+            self.name,
+            exchanges,
+            checkouts,
+            truth,
+            faults,
+            report,
+            time.monotonic() - self.started,
+        )
+        self._write(summary, report)
+        return {"summary": summary, "anomalies": report.anomalies}
+
+    async def _replay_completed(
+        self, checkouts: list[Checkout], replica: str
+    ) -> list[tuple[Any, str]]:
+        """Replay each key that got a 201 or whose user has an upstream order."""
+        rows = await self.rows()
+        upstream, _ = await self.upstream_orders(rows)
+        upstream_of = {o["user_id"]: o["id"] for o in upstream}
+        probes = []
+        for c in checkouts:
+            first = next(
+                (
+                    e
+                    for e in self.history.of("place")
+                    if e.user == c.user and e.key == c.key and e.status == 201
+                ),
+                None,
+            )
+            expected = first.order_id if first else upstream_of.get(c.user)
+            if expected is None or c.reservation is None:
+                continue
+            e = await self.storefront.place(replica, c, first.body_tag if first else "a")
+            probes.append((e, expected))
+        return probes
+
+    def _write(self, summary: dict[str, Any], report: checker.Report) -> None:
+        RESULTS.mkdir(exist_ok=True)
+        line = orjson.dumps(summary).decode()
+        (RESULTS / f"{self.name}.json").write_text(line + "\n")
+        self.history.dump(RESULTS / f"{self.name}.history.jsonl")
+        (RESULTS / f"{self.name}.anomalies.json").write_bytes(
+            orjson.dumps(report.anomalies, option=orjson.OPT_INDENT_2)
+        )
+        print(line)
+
+
+@contextlib.asynccontextmanager
+async def open_fleet(
+    name: str,
+    log_dir: Path,
+    pg: PrivatePostgres,
+    template: str,
+    *,
+    replicas: int = 2,
+    **bff_env: str,
+) -> AsyncIterator[Fleet]:
+    """A running fleet on its own database (a copy of the migrated template) and own Redis."""
+    database = f"faults_{name}_{uuid.uuid4().hex[:6]}"
+    conn = await asyncpg.connect(pg.dsn())
+    try:
+        await conn.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
+    finally:
+        await conn.close()
+    redis = PrivateRedis(log_dir)
+    redis.start()
+    fleet = Fleet(name, log_dir, pg, database, redis, replicas, bff_env)
+    try:
+        await asyncio.to_thread(fleet.start)
+        yield fleet
+    finally:
+        await fleet.aclose()
+        redis.stop()
