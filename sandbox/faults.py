@@ -1,13 +1,16 @@
-"""Fault injection per operationId: latency, errors, hangs and lost answers.
+"""Fault injection per operationId: latency, errors, hangs, lost answers, and the error envelope.
 
 The shape set by `PUT /sandbox/faults` (every field optional):
 
     {"operations": {"<operationId>" | "*": {"latency_ms": 0, "error_rate": 0.0,
                                              "status": 503, "fail_next": 0, "hang": false,
                                              "hang_after_create": false, "hang_seconds": null}},
-     "token_ttl_seconds": null}
+     "token_ttl_seconds": null,
+     "error_envelope": "spec"}
 
-An operation without an entry of its own uses the "*" entry, if any.
+An operation without an entry of its own uses the "*" entry, if any. Every fault runs before
+authentication and before the body is read, so an injected error never changes any state;
+only `hang_after_create` lets the operation run (and create the order) first.
 """
 
 from __future__ import annotations
@@ -16,8 +19,27 @@ import random
 import threading
 from dataclasses import dataclass
 
+from sandbox.errors import Envelope
 from sandbox.models import FaultsConfig, FaultSpec
 
+# operationIds of the specification, plus the pickup hold the sandbox adds (UPSTREAM.md 2.2)
+OPERATION_IDS = (
+    "generateAccessToken",
+    "findDeliveryStores",
+    "findPickupStores",
+    "findLastMileStores",
+    "previewDeliveryTimeSlots",
+    "previewPickupTimeSlots",
+    "reserveDeliveryTimeSlot",
+    "reservePickupTimeSlot",
+    "createDeliveryOrder",
+    "createPickupOrder",
+    "getOrder",
+    "cancelOrder",
+    "previewLastMileServiceOptions",
+    "createLastMileOrder",
+    "stageLastMileOrder",
+)
 CREATE_OPERATIONS = frozenset({"createDeliveryOrder", "createPickupOrder", "createLastMileOrder"})
 
 
@@ -65,6 +87,10 @@ class Faults:
     @property
     def token_ttl_seconds(self) -> int | None:
         return self.config.token_ttl_seconds
+
+    @property
+    def error_envelope(self) -> Envelope:
+        return self.config.error_envelope
 
     def plan(self, operation_id: str) -> FaultPlan:
         with self._lock:

@@ -8,20 +8,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sandbox.errors import Envelope, SandboxError
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
 
-    @model_validator(mode="before")
+    # per field rather than per model, so that the error's location names the field
+    @field_validator("*", mode="before")
     @classmethod
-    def _no_nulls(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name in cls.model_fields:
-                if name in data and data[name] is None:
-                    raise ValueError(f"{name} must not be null")
-        return data
+    def _no_nulls(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null")
+        return value
 
 
 class TokenRequest(_Body):
@@ -97,6 +98,8 @@ class FaultsConfig(BaseModel):
 
     operations: dict[str, FaultSpec] = Field(default_factory=dict)
     token_ttl_seconds: int | None = Field(default=None, ge=1)
+    # "connect": refusals on the Connect routes answer in the real API's envelope
+    error_envelope: Envelope = "spec"
 
 
 class AdvanceRequest(BaseModel):
@@ -105,11 +108,18 @@ class AdvanceRequest(BaseModel):
     status: str | None = Field(default=None, pattern=r"^[a-z][a-z_]{0,39}$")
 
 
+def invalid_body(error: ValidationError, status: int = 400) -> SandboxError:
+    """The refusal of a body that failed validation: its first invalid field is at fault."""
+    errors = error.errors(include_input=False, include_url=False)
+    key = ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0]["loc"] else None
+    return SandboxError(status, describe(error), key=key)
+
+
 def describe(error: ValidationError) -> str:
     """A short message naming each invalid field, without echoing any input value."""
     parts = []
     for err in error.errors(include_input=False, include_url=False)[:5]:
-        loc = ".".join(str(p) for p in err["loc"] if p != "function-before[_no_nulls(), ...]")
+        loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]

@@ -2,7 +2,7 @@
 
 All of it lives in memory behind one lock, so concurrent requests (and uvicorn's threads, if
 any) see consistent capacity. Every rule of UPSTREAM.md section 2 is enforced here; the HTTP
-layer in app.py only parses, authenticates and serialises.
+layer in routes/ only parses, authenticates and serialises.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sandbox import data
 from sandbox.config import SandboxConfig
-from sandbox.data import DELIVERY, LAST_MILE, PICKUP, Store
+from sandbox.data import DELIVERY, FULFILLMENT_TYPES, LAST_MILE, PICKUP, Store
+from sandbox.errors import ErrorCode, SandboxError
 from sandbox.models import (
     CartItem,
     CreateOrderRequest,
@@ -48,15 +49,6 @@ _ORDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _POSTAL_RE = re.compile(r"^\s*(\d{5})(?:-\d{4})?\s*$")
 _SLOT_TIME_FORMAT = "%Y%m%dT%H%MZ"
 EARTH_RADIUS_MILES = 3958.8
-
-
-class SandboxError(Exception):
-    """A refusal with the HTTP status and message the specification's Error body carries."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def iso(dt: datetime) -> str:
@@ -213,16 +205,23 @@ class SandboxState:
     def find_stores(self, fulfillment_type: str, req: FindStoresRequest) -> list[dict[str, Any]]:
         if req.latitude is not None or req.longitude is not None:
             if req.latitude is None or req.longitude is None:
-                raise SandboxError(400, "latitude and longitude must be given together")
-            if not (-90.0 <= req.latitude <= 90.0) or not (-180.0 <= req.longitude <= 180.0):
-                raise SandboxError(400, "latitude or longitude out of range")
+                missing = "latitude" if req.latitude is None else "longitude"
+                raise SandboxError(
+                    400, "latitude and longitude must be given together", key=missing
+                )
+            if not -90.0 <= req.latitude <= 90.0:
+                raise SandboxError(400, "latitude or longitude out of range", key="latitude")
+            if not -180.0 <= req.longitude <= 180.0:
+                raise SandboxError(400, "latitude or longitude out of range", key="longitude")
             origin = (req.latitude, req.longitude)
         elif req.postal_code is not None:
             origin = postal_centroid(req.postal_code)
             if origin is None:
                 return []  # a postal code the sandbox cannot place has no stores near it
         else:
-            raise SandboxError(400, "postal_code or latitude and longitude are required")
+            raise SandboxError(
+                400, "postal_code or latitude and longitude are required", key="postal_code"
+            )
         found = []
         for store in data.STORES:
             if fulfillment_type not in store.fulfillment_types:
@@ -235,12 +234,14 @@ class SandboxState:
 
     def _store_for(self, store_id: str | None, fulfillment_type: str) -> Store:
         if not store_id:
-            raise SandboxError(400, "store_id is required")
+            raise SandboxError(400, "store_id is required", key="store_id")
         store = data.STORES_BY_ID.get(store_id)
         if store is None:
-            raise SandboxError(400, "unknown store_id")
+            raise SandboxError(400, "unknown store_id", key="store_id")
         if fulfillment_type not in store.fulfillment_types:
-            raise SandboxError(400, f"store {store.id} does not offer {fulfillment_type}")
+            raise SandboxError(
+                400, f"store {store.id} does not offer {fulfillment_type}", key="store_id"
+            )
         return store
 
     # ---- slots ---------------------------------------------------------------------------
@@ -330,7 +331,11 @@ class SandboxState:
             if origin is not None:
                 distance = haversine_miles(*origin, store.latitude, store.longitude)
                 if distance > self.config.search_radius_miles:
-                    raise SandboxError(400, "address is outside the store's delivery area")
+                    raise SandboxError(
+                        400,
+                        "address is outside the store's delivery area",
+                        key="address.postal_code",
+                    )
         with self._lock:
             now = self.now()
             capacity = self.config.slot_capacity
@@ -351,10 +356,17 @@ class SandboxState:
             now = self.now()
             slot = self.parse_slot(req.service_option_id, fulfillment_type, now)
             if slot is None:
-                raise SandboxError(400, "unknown or unavailable service_option_id")
+                raise SandboxError(
+                    400,
+                    "unknown or unavailable service_option_id",
+                    key="service_option_id",
+                    code=ErrorCode.SERVICE_OPTION_UNAVAILABLE,
+                )
             previous_id = self.user_holds.get(user_id)
             if self._used(slot.id, now, exclude_hold=previous_id) >= self.config.slot_capacity:
-                raise SandboxError(400, "slot full")
+                raise SandboxError(
+                    400, "slot full", key="service_option_id", code=ErrorCode.SLOT_FULL
+                )
             if previous_id is not None:
                 previous = self.holds[previous_id]
                 if previous.state == "active":
@@ -386,9 +398,10 @@ class SandboxState:
                 400,
                 "order_id must be 1 to 64 letters, digits, '.', '_', ':' or '-' "
                 "and not 'delivery' or 'pickup'",
+                key="order_id",
             )
         if not (req.cart and req.cart.items):
-            raise SandboxError(400, "cart.items must contain at least one item")
+            raise SandboxError(400, "cart.items must contain at least one item", key="cart")
         items = resolve_items(req.cart.items)
         units = sum(item["quantity"] for item in items)
         if fulfillment_type == DELIVERY and units > self.config.max_delivery_units:
@@ -396,32 +409,38 @@ class SandboxState:
                 400,
                 f"delivery orders are limited to {self.config.max_delivery_units} units "
                 f"in total; this cart has {units}",
+                key="cart",
             )
         with self._lock:
             now = self.now()
             if req.order_id is not None and req.order_id in self.orders:
-                raise SandboxError(400, f"order_id {req.order_id} already exists")
+                raise SandboxError(
+                    400,
+                    f"order_id {req.order_id} already exists",
+                    key="order_id",
+                    code=ErrorCode.ORDER_ID_EXISTS,
+                )
             hold = self.holds.get(req.hold_id)
             if hold is not None and hold.user_id == user_id:
                 if hold.slot.fulfillment_type != fulfillment_type:
-                    raise SandboxError(400, f"hold_id is not a {fulfillment_type} hold")
+                    raise _unusable_hold(f"hold_id is not a {fulfillment_type} hold")
                 if hold.state == "consumed":
-                    raise SandboxError(400, f"hold_id was already used by order {hold.order_id}")
+                    raise _unusable_hold(f"hold_id was already used by order {hold.order_id}")
                 if hold.state == "released":
-                    raise SandboxError(400, "hold_id was replaced by a newer hold")
+                    raise _unusable_hold("hold_id was replaced by a newer hold")
                 slot = hold.slot
                 if slot.starts_at <= now:
-                    raise SandboxError(400, "the held slot has already started")
+                    raise _unusable_hold("the held slot has already started")
             elif fulfillment_type == LAST_MILE and (
                 parsed := self.parse_slot(req.hold_id, LAST_MILE, now)
             ):
                 # a last-mile service option id is its own hold (previewed and reserved)
                 hold, slot = None, parsed
             else:
-                raise SandboxError(400, "unknown hold_id")
+                raise _unusable_hold("unknown hold_id")
             exclude = hold.id if hold is not None else None
             if self._used(slot.id, now, exclude_hold=exclude) >= self.config.slot_capacity:
-                raise SandboxError(400, "slot full")
+                raise SandboxError(400, "slot full", key="hold_id", code=ErrorCode.SLOT_FULL)
             order_id = req.order_id
             while order_id is None or order_id in self.orders:
                 order_id = self._new_id("ord_")
@@ -453,7 +472,7 @@ class SandboxState:
     def _order_of(self, user_id: str | None, order_id: str) -> Order:
         order = self.orders.get(order_id)
         if order is None or (user_id is not None and order.user_id != user_id):
-            raise SandboxError(404, "order not found")
+            raise SandboxError(404, "order not found", key="order_id")
         return order
 
     def get_order(self, user_id: str | None, order_id: str) -> dict[str, Any]:
@@ -464,11 +483,38 @@ class SandboxState:
         with self._lock:
             return self.orders.get(order_id)
 
+    def list_orders(
+        self,
+        user_id: str | None = None,
+        status: str | None = None,
+        fulfillment: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every order, oldest first, optionally only those matching each filter given."""
+        if fulfillment is not None and fulfillment not in FULFILLMENT_TYPES:
+            raise SandboxError(
+                400, f"fulfillment must be one of {', '.join(FULFILLMENT_TYPES)}", key="fulfillment"
+            )
+        with self._lock:
+            # sorted() is stable: orders created at the same instant stay in creation order
+            orders = sorted(self.orders.values(), key=lambda o: o.created_at)
+            return [
+                order_summary_json(order)
+                for order in orders
+                if (user_id is None or order.user_id == user_id)
+                and (status is None or order.status == status)
+                and (fulfillment is None or order.fulfillment_type == fulfillment)
+            ]
+
     def cancel_order(self, user_id: str, order_id: str) -> dict[str, Any]:
         with self._lock:
             order = self._order_of(user_id, order_id)
             if order.status != "brand_new":
-                raise SandboxError(400, f"order cannot be canceled in status {order.status}")
+                raise SandboxError(
+                    400,
+                    f"order cannot be canceled in status {order.status}",
+                    key="status",
+                    code=ErrorCode.STATUS_NOT_ALLOWED,
+                )
             self._set_status(order, "canceled")
             return order_json(order)
 
@@ -476,11 +522,16 @@ class SandboxState:
         with self._lock:
             order = self._order_of(None, order_id)
             if order.fulfillment_type != LAST_MILE:
-                raise SandboxError(400, "only last_mile orders can be staged")
+                raise SandboxError(400, "only last_mile orders can be staged", key="order_id")
             if order.status == "brand_new":
                 self._set_status(order, "staging")
             elif order.status != "staging":
-                raise SandboxError(400, f"order cannot be staged in status {order.status}")
+                raise SandboxError(
+                    400,
+                    f"order cannot be staged in status {order.status}",
+                    key="status",
+                    code=ErrorCode.STATUS_NOT_ALLOWED,
+                )
             return order_json(order)
 
     def advance_order(self, order_id: str, status: str | None) -> dict[str, Any]:
@@ -491,7 +542,10 @@ class SandboxState:
                 workflow = WORKFLOWS[order.fulfillment_type]
                 if order.status not in workflow or order.status == workflow[-1]:
                     raise SandboxError(
-                        409, f"no next status after {order.status}; name the status to set"
+                        409,
+                        f"no next status after {order.status}; name the status to set",
+                        key="status",
+                        code=ErrorCode.STATUS_NOT_ALLOWED,
                     )
                 status = workflow[workflow.index(order.status) + 1]
             if status != order.status:
@@ -515,12 +569,18 @@ class SandboxState:
             listener(change)
 
 
+def _unusable_hold(message: str) -> SandboxError:
+    return SandboxError(400, message, key="hold_id", code=ErrorCode.HOLD_UNUSABLE)
+
+
 def resolve_items(cart_items: list[CartItem]) -> list[dict[str, Any]]:
     """Order items with catalog names; an item the catalog lacks keeps a generic name."""
     items = []
     for i, item in enumerate(cart_items):
         if not item.upc and not item.product_id:
-            raise SandboxError(400, f"cart.items.{i}: upc or product_id is required")
+            raise SandboxError(
+                400, f"cart.items.{i}: upc or product_id is required", key=f"cart.items.{i}"
+            )
         product = (data.PRODUCTS_BY_UPC.get(item.upc) if item.upc else None) or (
             data.PRODUCTS_BY_ID.get(item.product_id) if item.product_id else None
         )
@@ -582,4 +642,18 @@ def order_json(order: Order) -> dict[str, Any]:
         "service_option": service_option_json(order.slot),
         "store": store_json(data.STORES_BY_ID[order.slot.store_id]),
         "items": [dict(item) for item in order.items],
+    }
+
+
+def order_summary_json(order: Order) -> dict[str, Any]:
+    """An order as GET /sandbox/orders lists it: who, what, where, and its state."""
+    return {
+        "id": order.id,
+        "user_id": order.user_id,
+        "status": order.status,
+        "fulfillment": order.fulfillment_type,
+        "store_id": order.slot.store_id,
+        "hold_id": order.hold_id,
+        "created_at": iso(order.created_at),
+        "updated_at": iso(order.updated_at),
     }

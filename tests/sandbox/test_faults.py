@@ -128,7 +128,16 @@ async def test_faults_refuse_unknown_operations_and_misplaced_hang_after_create(
 async def test_delete_faults_clears_every_fault(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    await set_faults(client, {"operations": {"*": {"error_rate": 1}}, "token_ttl_seconds": 5})
+    everything = {
+        "operations": {"*": {"error_rate": 1}},
+        "token_ttl_seconds": 5,
+        "error_envelope": "connect",
+    }
+    await set_faults(client, everything)
     cleared = await client.delete("/sandbox/faults")
-    assert cleared.json() == {"operations": {}, "token_ttl_seconds": None}
+    assert cleared.json() == {
+        "operations": {},
+        "token_ttl_seconds": None,
+        "error_envelope": "spec",
+    }
     assert (await client.post(STORES, json=WHERE, headers=auth)).status_code == 200
