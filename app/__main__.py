@@ -52,13 +52,30 @@ def main(argv: list[str] | None = None) -> int:
         print(mint_token(Settings(), args.user, staff=args.staff, ttl_seconds=args.ttl))
         return 0
     if args.command == "reconcile":
-        from app.checkout.reconciler import reconcile_once_from_settings
-
-        summary = asyncio.run(reconcile_once_from_settings())
+        summary = asyncio.run(_reconcile_once())
         print(summary)
         return 0
     parser.print_help()
     return 2
+
+
+async def _reconcile_once() -> object:
+    """One reconciler round with this process's own resources, closed afterwards."""
+    from app.db.session import build_sessionmaker
+    from app.main import build_instacart_client, build_reconciler
+    from app.resources import build_engine, build_redis
+    from app.settings import Settings
+
+    settings = Settings()
+    redis = build_redis(settings)
+    engine = build_engine(settings)
+    client = build_instacart_client(settings, redis)
+    try:
+        return await build_reconciler(settings, client, build_sessionmaker(engine)).run_once()
+    finally:
+        await client.aclose()
+        await engine.dispose()
+        await redis.aclose()
 
 
 if __name__ == "__main__":

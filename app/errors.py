@@ -61,6 +61,9 @@ class RateLimited(AppError):
 class DependencyUnavailable(AppError):
     status, code, title = 503, "dependency_unavailable", "A dependency of the service is down"
 
+    def __init__(self, detail: str | None = None, retry_after: int = 2) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
 
 class IdempotencyKeyMissing(AppError):
     status, code, title = 400, "idempotency_key_missing", "An Idempotency-Key header is required"

@@ -11,12 +11,15 @@ from typing import Any
 import httpx
 import structlog
 from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 
 from app.api import ops, orders, reservations, stores
 from app.api.fast_slots import SlotFastLane
 from app.api.problem_docs import problem_media_types
 from app.auth import TokenVerifier
+from app.checkout.placement import lease_seconds_for
 from app.checkout.reconciler import Reconciler, run_periodically
 from app.checkout.services import build_services
 from app.db.session import build_sessionmaker
@@ -31,6 +34,75 @@ from app.settings import Settings
 log = structlog.get_logger("app.main")
 
 
+def build_instacart_client(
+    settings: Settings,
+    redis: Redis,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> InstacartClient:
+    """The process's one Instacart client, with the deadlines and breaker of the settings."""
+    return InstacartClient.from_settings(
+        settings,
+        redis=redis,
+        transport=transport,
+        policies=create_deadlines(settings.instacart_create_deadline_seconds),
+        breaker=BreakerConfig(
+            failure_threshold=settings.instacart_breaker_failure_threshold,
+            cooldown_seconds=settings.instacart_breaker_cooldown_seconds,
+        ),
+    )
+
+
+def build_reconciler(
+    settings: Settings, client: InstacartClient, sessions: async_sessionmaker[AsyncSession]
+) -> Reconciler:
+    return Reconciler(
+        client,
+        sessions,
+        grace_seconds=settings.reconcile_grace_seconds,
+        lease_seconds=lease_seconds_for(settings.instacart_create_deadline_seconds),
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open every long-lived resource, keep it in app state, close all in reverse order."""
+    settings: Settings = app.state.settings
+    async with AsyncExitStack() as stack:
+        app.state.draining = False
+        app.state.redis = build_redis(settings)
+        stack.push_async_callback(app.state.redis.aclose)
+        app.state.engine = build_engine(settings)
+        stack.push_async_callback(app.state.engine.dispose)
+        sessions = build_sessionmaker(app.state.engine)
+        app.state.instacart = build_instacart_client(
+            settings, app.state.redis, app.state.instacart_transport
+        )
+        stack.push_async_callback(app.state.instacart.aclose)
+        app.state.verifier = TokenVerifier.from_settings(settings)
+        stack.push_async_callback(app.state.verifier.aclose)
+        app.state.checkout = build_services(
+            settings, redis=app.state.redis, sessions=sessions, client=app.state.instacart
+        )
+        stack.push_async_callback(app.state.checkout.aclose)
+        if settings.reconciler_enabled:
+            task = asyncio.create_task(
+                run_periodically(
+                    build_reconciler(settings, app.state.instacart, sessions),
+                    app.state.redis,
+                    lock_key=f"{settings.cache_namespace}:reconciler:lock",
+                    interval_seconds=settings.reconcile_interval_seconds,
+                )
+            )
+            stack.push_async_callback(_cancel, task)
+        log.info("app.started", environment=settings.environment)
+        try:
+            yield
+        finally:
+            # Readiness answers 503 from here on so the ingress stops routing to us.
+            app.state.draining = True
+            log.info("app.stopping")
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -43,55 +115,12 @@ def create_app(
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as stack:
-            app.state.draining = False
-            app.state.redis = build_redis(settings)
-            stack.push_async_callback(app.state.redis.aclose)
-            app.state.engine = build_engine(settings)
-            stack.push_async_callback(app.state.engine.dispose)
-            sessions = build_sessionmaker(app.state.engine)
-            app.state.instacart = InstacartClient.from_settings(
-                settings,
-                redis=app.state.redis,
-                transport=instacart_transport,
-                policies=create_deadlines(settings.instacart_create_deadline_seconds),
-                breaker=BreakerConfig(
-                    failure_threshold=settings.instacart_breaker_failure_threshold,
-                    cooldown_seconds=settings.instacart_breaker_cooldown_seconds,
-                ),
-            )
-            stack.push_async_callback(app.state.instacart.aclose)
-            app.state.verifier = TokenVerifier.from_settings(settings)
-            stack.push_async_callback(app.state.verifier.aclose)
-            app.state.checkout = build_services(
-                settings, redis=app.state.redis, sessions=sessions, client=app.state.instacart
-            )
-            stack.push_async_callback(app.state.checkout.aclose)
-            if settings.reconciler_enabled:
-                reconciler = Reconciler(
-                    app.state.instacart, sessions, grace_seconds=settings.reconcile_grace_seconds
-                )
-                task = asyncio.create_task(
-                    run_periodically(
-                        reconciler, app.state.redis, settings.reconcile_interval_seconds
-                    )
-                )
-                stack.push_async_callback(_cancel, task)
-            log.info("app.started", environment=settings.environment)
-            try:
-                yield
-            finally:
-                # Readiness answers 503 from here on so the ingress stops routing to us.
-                app.state.draining = True
-                log.info("app.stopping")
-
     app = FastAPI(
         title="Checkout BFF for Instacart Connect",
         version="1.0.0",
         lifespan=lifespan,
     )
+    app.state.instacart_transport = instacart_transport
     app.state.settings = settings
 
     def openapi() -> dict[str, Any]:

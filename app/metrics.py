@@ -46,3 +46,10 @@ ORDERS_PLACED = Counter(
     "Order placements, by outcome (created, failed, unknown, replayed, reconciled).",
     ["outcome"],
 )
+
+ORDER_TRANSITIONS = Counter(
+    "bff_order_transitions_total",
+    "Writes of order state, by transition, actor and result (applied, refused: the guard in "
+    "SQL found the row in another state, attempt or lease than the actor expected).",
+    ["transition", "actor", "result"],
+)

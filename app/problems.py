@@ -13,7 +13,8 @@ from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.errors import AppError, ValidationFailed
+from app.dependency_failures import is_dependency_failure
+from app.errors import AppError, DependencyUnavailable, ValidationFailed
 from app.request_context import current_request_id
 
 log = structlog.get_logger("app.problems")
@@ -124,6 +125,15 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
+        if is_dependency_failure(exc):
+            # Postgres or Redis unreachable: the caller should come back, not report a bug.
+            log.warning(
+                "request.dependency_unavailable", path=request.url.path, error=type(exc).__name__
+            )
+            return app_error_response(
+                DependencyUnavailable("A data store of the service is unreachable; retry shortly."),
+                request.url.path,
+            )
         # A bug, not bad input: log it with its traceback, tell the caller nothing internal.
         log.error("request.unhandled_error", exc_info=exc, path=request.url.path)
         return problem_response(

@@ -39,7 +39,7 @@ async def place_order(
     if not set(idempotency_key) <= _KEY_CHARS:
         message = "Idempotency-Key must be printable ASCII without spaces"
         raise ValidationFailed(message, errors=[{"field": "Idempotency-Key", "message": message}])
-    placement = await checkout.orders.place(principal.user_id, idempotency_key, body)
+    placement = await checkout.placement.place(principal.user_id, idempotency_key, body)
     headers = {"Idempotent-Replayed": "true"} if placement.replayed else None
     return Response(
         orjson.dumps(placement.body),

@@ -1,4 +1,4 @@
-"""Reservations: a user's hold on a slot, kept in Redis for every replica.
+"""Reservations: a user's hold on a slot, kept in Postgres for every replica.
 
 A reservation maps our id to the upstream hold and the slot it holds. It outlives the
 10-minute hold on purpose: Instacart still books an expired hold while the slot has room, so
@@ -10,15 +10,15 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-import orjson
 from pydantic import BaseModel
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.checkout.catalog import Catalog, slot_json
 from app.checkout.schemas import Fulfillment, Reservation, ReservationRequest, Slot
 from app.checkout.upstream_errors import is_slot_unavailable, translate
-from app.errors import DependencyUnavailable, SlotUnavailable
+from app.db.models import Reservation as ReservationRow
+from app.db.reservations import ReservationsRepository
+from app.errors import SlotUnavailable
 from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartError
 from app.instacart.models import Cart, CartItem, ReserveTimeSlotRequest, ServiceOption
@@ -43,30 +43,49 @@ def new_reservation_id() -> str:
 
 
 class ReservationStore:
-    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
-        self.redis = redis
-        self.ttl = ttl_seconds
+    """Reservations in Postgres, so that losing Redis costs no checkout in progress."""
 
-    @staticmethod
-    def _key(reservation_id: str) -> str:
-        return f"bff:reservation:{reservation_id}"
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl_seconds: int) -> None:
+        self.sessions = sessions
+        self.ttl = timedelta(seconds=ttl_seconds)
 
     async def save(self, record: ReservationRecord) -> None:
-        try:
-            await self.redis.set(self._key(record.id), record.model_dump_json(), ex=self.ttl)
-        except (RedisError, OSError) as exc:
-            raise DependencyUnavailable("Reservations cannot be saved right now.") from exc
+        async with self.sessions() as session, session.begin():
+            await ReservationsRepository(session).add(
+                ReservationRow(
+                    id=record.id,
+                    user_id=record.user_id,
+                    fulfillment=record.fulfillment,
+                    store_id=record.store_id,
+                    hold_id=record.hold_id,
+                    slot=record.slot.model_dump(mode="json"),
+                    expires_at=record.expires_at,
+                    retain_until=datetime.now(UTC) + self.ttl,
+                )
+            )
 
-    async def get(self, reservation_id: str, user_id: str) -> ReservationRecord | None:
-        """The user's reservation, or None when unknown, expired or someone else's."""
-        try:
-            raw = await self.redis.get(self._key(reservation_id))
-        except (RedisError, OSError) as exc:
-            raise DependencyUnavailable("Reservations cannot be read right now.") from exc
-        if raw is None:
+    async def get(
+        self, reservation_id: str, user_id: str, session: AsyncSession | None = None
+    ) -> ReservationRecord | None:
+        """The user's reservation, or None when unknown, past retention or someone else's.
+
+        Pass `session` to read inside the caller's transaction.
+        """
+        if session is None:
+            async with self.sessions() as own:
+                return await self.get(reservation_id, user_id, own)
+        row = await ReservationsRepository(session).get_for_user(reservation_id, user_id)
+        if row is None:
             return None
-        record = ReservationRecord.model_validate(orjson.loads(raw))
-        return record if record.user_id == user_id else None
+        return ReservationRecord(
+            id=row.id,
+            user_id=row.user_id,
+            fulfillment=row.fulfillment,  # type: ignore[arg-type]
+            store_id=row.store_id,
+            hold_id=row.hold_id,
+            slot=Slot.model_validate(row.slot),
+            expires_at=row.expires_at,
+        )
 
 
 class ReservationService:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.cache import SharedCache
 from app.checkout.catalog import Catalog
 from app.checkout.orders import OrderService
+from app.checkout.placement import PlacementService, lease_seconds_for
 from app.checkout.reservations import ReservationService, ReservationStore
 from app.instacart.client import InstacartClient
 from app.ratelimit import RateLimiter
@@ -20,6 +21,7 @@ from app.settings import Settings
 class CheckoutServices:
     catalog: Catalog
     reservations: ReservationService
+    placement: PlacementService
     orders: OrderService
 
     async def aclose(self) -> None:
@@ -51,22 +53,35 @@ def build_services(
         local_ttl_seconds=settings.slot_cache_local_seconds,
     )
     catalog = Catalog(client, store_cache, slot_cache)
-    reservation_store = ReservationStore(redis, settings.reservation_ttl_seconds)
+    reservation_store = ReservationStore(sessions, settings.reservation_ttl_seconds)
     reservations = ReservationService(
         client,
         catalog,
         reservation_store,
-        RateLimiter(redis, "reservations", settings.rate_limit_reservations_per_minute),
+        RateLimiter(
+            redis,
+            "reservations",
+            settings.rate_limit_reservations_per_minute,
+            namespace=settings.cache_namespace,
+        ),
     )
-    orders = OrderService(
+    placement = PlacementService(
         client=client,
         sessions=sessions,
         reservations=reservation_store,
         catalog=catalog,
-        limiter=RateLimiter(redis, "orders", settings.rate_limit_orders_per_minute),
+        limiter=RateLimiter(
+            redis,
+            "orders",
+            settings.rate_limit_orders_per_minute,
+            namespace=settings.cache_namespace,
+        ),
         idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         idempotency_lock_seconds=settings.idempotency_lock_seconds,
         replay_wait_seconds=settings.idempotency_replay_wait_seconds,
-        refresh_after_seconds=settings.order_refresh_seconds,
+        lease_seconds=lease_seconds_for(settings.instacart_create_deadline_seconds),
     )
-    return CheckoutServices(catalog, reservations, orders)
+    orders = OrderService(
+        client=client, sessions=sessions, refresh_after_seconds=settings.order_refresh_seconds
+    )
+    return CheckoutServices(catalog, reservations, placement, orders)

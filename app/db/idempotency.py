@@ -128,12 +128,31 @@ class IdempotencyRepository:
             return ClaimResult(ClaimOutcome.RECLAIMABLE, order_id=existing.order_id)
         raise IdempotencyClaimError("idempotency key could not be claimed")
 
-    async def complete(self, user_id: str, key: str, status: int, body: Any) -> bool:
-        """Store the final response to replay; False if there is no such key."""
+    async def complete(self, user_id: str, key: str, order_id: str, status: int, body: Any) -> bool:
+        """Store the answer to replay; False unless the key still refers to `order_id`."""
         result = await self.session.execute(
             update(IdempotencyKey)
-            .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+            .where(
+                IdempotencyKey.user_id == user_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.order_id == order_id,
+            )
             .values(state="completed", response_status=status, response_body=body)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    async def unlock(self, user_id: str, key: str, order_id: str) -> bool:
+        """End the claim's lock early: the request is over, and a retry may resume at once."""
+        result = await self.session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.user_id == user_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.order_id == order_id,
+                IdempotencyKey.state == "in_progress",
+            )
+            .values(locked_until=_now())
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1

@@ -1,4 +1,4 @@
-"""Tables: the user's orders and the idempotency records of order placement."""
+"""Tables: the user's orders, their reservations and the idempotency records of placement."""
 
 from __future__ import annotations
 
@@ -71,6 +71,13 @@ class Order(Base):
     status_updated_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
     )
+    # The fencing token of placement: each actor that may call Instacart for this order
+    # (the request, a retry, the reconciler) takes a new attempt number with a lease, and its
+    # later writes only apply while the attempt is still its own.
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    # While set and in the future, an actor is talking to Instacart about this placement and
+    # nobody else may decide it.
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (
         CheckConstraint(_in_list("placement_state", PLACEMENT_STATES), name="placement_state"),
@@ -94,6 +101,34 @@ Index(
     Order.created_at.desc(),
     Order.id.desc(),
 )
+
+
+class Reservation(Base):
+    """A user's hold on a slot. Postgres keeps it, so losing Redis costs no checkout."""
+
+    __tablename__ = "reservations"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[str] = mapped_column(Text, nullable=False)
+    fulfillment: Mapped[str] = mapped_column(Text, nullable=False)
+    store_id: Mapped[str] = mapped_column(Text, nullable=False)
+    hold_id: Mapped[str] = mapped_column(Text, nullable=False)
+    slot: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # When Instacart's hold ends; the record is kept longer (`retain_until`), because an
+    # expired hold still books while its slot has room.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    retain_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (
+        CheckConstraint(_in_list("fulfillment", FULFILLMENTS), name="fulfillment"),
+        Index("ix_reservations_retain_until", "retain_until"),
+    )
+
+    def __repr__(self) -> str:
+        return f"Reservation(id={self.id!r}, user_id={self.user_id!r})"
 
 
 class IdempotencyKey(Base):

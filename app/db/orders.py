@@ -1,4 +1,7 @@
-"""Statements on `orders`. The caller owns the transaction: nothing here commits."""
+"""Reads of `orders`, and the insert of an intent. The caller owns the transaction.
+
+Every change of an existing order's state is a move of `app.db.order_states`.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,14 @@ import base64
 import binascii
 import json
 from collections.abc import Collection, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import case, func, literal, or_, select, tuple_, update
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import UNRESOLVED_PLACEMENT_STATES, Order
+from app.db.order_states import db_now
 
 MAX_CURSOR_LENGTH = 512
 
@@ -42,14 +46,22 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return created_at, order_id
 
 
+class AbandonedPlacement(NamedTuple):
+    id: str
+    user_id: str
+    attempt: int
+
+
 class OrdersRepository:
     """Orders of users. Every user-facing read is filtered by the owner."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, order: Order) -> Order:
-        """Insert a new order (flushed, so server defaults such as created_at are loaded)."""
+    async def add(self, order: Order, lease: timedelta) -> Order:
+        """Insert an intent holding attempt 1 and a lease (flushed, so defaults are loaded)."""
+        order.attempt = 1
+        order.lease_until = db_now() + lease
         self.session.add(order)
         await self.session.flush()
         return order
@@ -95,95 +107,23 @@ class OrdersRepository:
         last = rows[-1]
         return rows, encode_cursor(last.created_at, last.id)
 
-    async def mark_created(
-        self,
-        order_id: str,
-        status: str | None,
-        *,
-        items: list[dict[str, Any]] | None = None,
-        slot: dict[str, Any] | None = None,
-        store_id: str | None = None,
-    ) -> Order | None:
-        """Record that Instacart has the order; None if it is no longer pending/unknown.
+    async def abandoned_placements(
+        self, grace: timedelta, limit: int = 50
+    ) -> Sequence[AbandonedPlacement]:
+        """Unresolved placements nobody holds a lease on and nobody touched for `grace`.
 
-        `status` only applies while no callback has set one (a callback is always newer).
-        """
-        values: dict[str, Any] = {
-            "placement_state": "created",
-            "failure_code": None,
-            "failure_detail": None,
-            "updated_at": func.now(),
-        }
-        if status is not None:
-            # A callback that already arrived carries a newer status than the create response.
-            values["status"] = case(
-                (Order.status_updated_at.is_(None), literal(status)), else_=Order.status
-            )
-        if items is not None:
-            values["items"] = items
-        if slot is not None:
-            values["slot"] = slot
-        if store_id is not None:
-            values["store_id"] = store_id
-        return await self._transition(order_id, UNRESOLVED_PLACEMENT_STATES, values)
-
-    async def mark_failed(
-        self, order_id: str, code: str, detail: str | None = None
-    ) -> Order | None:
-        """Record a definitive refusal; None if the order is no longer pending/unknown."""
-        values = {
-            "placement_state": "failed",
-            "failure_code": code,
-            "failure_detail": detail,
-            "updated_at": func.now(),
-        }
-        return await self._transition(order_id, UNRESOLVED_PLACEMENT_STATES, values)
-
-    async def mark_unknown(self, order_id: str) -> Order | None:
-        """Record an ambiguous create outcome; None if the order is already resolved."""
-        values = {"placement_state": "unknown", "updated_at": func.now()}
-        return await self._transition(order_id, UNRESOLVED_PLACEMENT_STATES, values)
-
-    async def update_status(self, order_id: str, status: str, at: datetime) -> bool:
-        """Apply a status seen at `at` unless a newer (or same-time) one was applied already."""
-        stmt = (
-            update(Order)
-            .where(
-                Order.id == order_id,
-                or_(Order.status_updated_at.is_(None), Order.status_updated_at < at),
-            )
-            .values(status=status, status_updated_at=at, updated_at=func.now())
-            .returning(Order)
-            .execution_options(populate_existing=True)
-        )
-        row = (await self.session.execute(stmt)).scalar_one_or_none()
-        return row is not None
-
-    async def stale_placements(self, older_than: datetime, limit: int = 100) -> Sequence[Order]:
-        """Pending/unknown orders created before `older_than`, oldest first, locked for update.
-
-        Rows another reconciler holds are skipped, so reconcilers can run on every replica.
+        No row locks: the reconciler takes each one over with the state machine's
+        `begin_attempt`, which fails for anyone who comes second.
         """
         stmt = (
-            select(Order)
+            select(Order.id, Order.user_id, Order.attempt)
             .where(
                 Order.placement_state.in_(UNRESOLVED_PLACEMENT_STATES),
-                Order.created_at < older_than,
+                or_(Order.lease_until.is_(None), Order.lease_until <= db_now()),
+                Order.updated_at < db_now() - grace,
             )
             .order_by(Order.created_at)
             .limit(limit)
-            .with_for_update(skip_locked=True)
         )
-        return list((await self.session.execute(stmt)).scalars())
-
-    async def _transition(
-        self, order_id: str, from_states: tuple[str, ...], values: dict[str, Any]
-    ) -> Order | None:
-        stmt = (
-            update(Order)
-            .where(Order.id == order_id, Order.placement_state.in_(from_states))
-            .values(**values)
-            .returning(Order)
-            .execution_options(populate_existing=True)
-        )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        rows = (await self.session.execute(stmt)).all()
+        return [AbandonedPlacement(row.id, row.user_id, row.attempt) for row in rows]

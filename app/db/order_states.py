@@ -1,0 +1,214 @@
+"""The order state machine: every placement state, every allowed move, and who may make it.
+
+Every write of an order's state goes through `OrderStateMachine`, and each is one guarded
+UPDATE: it names the states it may leave from, and, for the moves of an actor that talks to
+Instacart, the attempt number that actor holds (a fencing token). A stale actor (its lease ran
+out and someone else took a newer attempt) therefore cannot overwrite a newer decision, and a
+write that changed nothing comes back as None for the caller to handle; it is also counted.
+
+The one move that is never fenced is `confirm`: when Instacart has the order, the customer must
+see it, whatever the row's state (even `failed`) and whoever learnt it.
+
+Placement states:
+
+    pending   intent recorded; an actor holding the lease may be creating it upstream
+    unknown   the last create had an ambiguous outcome; settled by looking the order up
+    created   Instacart has the order (the only state the customer sees)
+    failed    Instacart definitively refused it, or a lookup showed it was never placed
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import DateTime, case, func, literal, or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Order
+from app.metrics import ORDER_TRANSITIONS
+
+log = structlog.get_logger("app.db.order_states")
+
+
+class PlacementState(enum.StrEnum):
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+    CREATED = "created"
+    FAILED = "failed"
+
+
+class Actor(enum.StrEnum):
+    REQUEST = "request"  # the first placement request, which wrote the intent
+    RETRY = "retry"  # a later request with the same Idempotency-Key, resuming the placement
+    RECONCILER = "reconciler"  # the background settler of abandoned placements
+    CALLBACK = "callback"  # Instacart telling us about the order
+    READER = "reader"  # a user's read, cancel or staging that saw a newer upstream status
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    name: str
+    sources: frozenset[PlacementState]
+    target: PlacementState | None  # None: the placement state stays as it is
+    actors: frozenset[Actor]
+    fenced: bool  # only for the holder of the current attempt
+    leases: bool = False  # starts a new attempt; only when no live lease exists
+
+
+_P, _U, _C, _F = (
+    PlacementState.PENDING,
+    PlacementState.UNKNOWN,
+    PlacementState.CREATED,
+    PlacementState.FAILED,
+)
+_UNRESOLVED = frozenset({_P, _U})
+
+BEGIN_ATTEMPT = Transition(
+    "begin_attempt", _UNRESOLVED, _P, frozenset({Actor.RETRY, Actor.RECONCILER}), True, True
+)
+RECORD_UNKNOWN = Transition(
+    "record_unknown",
+    _UNRESOLVED,
+    _U,
+    frozenset({Actor.REQUEST, Actor.RETRY, Actor.RECONCILER}),
+    True,
+)
+RECORD_FAILED = Transition(
+    "record_failed",
+    _UNRESOLVED,
+    _F,
+    frozenset({Actor.REQUEST, Actor.RETRY, Actor.RECONCILER}),
+    True,
+)
+CONFIRM = Transition("confirm", frozenset({_P, _U, _F}), _C, frozenset(Actor), False)
+RECORD_STATUS = Transition(
+    "record_status",
+    frozenset({_C}),
+    None,
+    frozenset({Actor.READER, Actor.RECONCILER, Actor.CALLBACK}),
+    False,
+)
+
+TRANSITIONS = (BEGIN_ATTEMPT, RECORD_UNKNOWN, RECORD_FAILED, CONFIRM, RECORD_STATUS)
+
+
+def db_now() -> Any:
+    # The database's wall clock, not now(): one clock for every replica's leases, and a long
+    # transaction must not see a lease as fresher than it is.
+    return func.clock_timestamp(type_=DateTime(timezone=True))
+
+
+class OrderStateMachine:
+    """Guarded writes of order state. The caller owns the transaction: nothing here commits."""
+
+    def __init__(self, session: AsyncSession, *, lease_seconds: float | None = None) -> None:
+        self.session = session
+        # Only actors that call Instacart about a placement take leases.
+        self.lease = timedelta(seconds=lease_seconds) if lease_seconds is not None else None
+
+    async def begin_attempt(self, order_id: str, seen_attempt: int, actor: Actor) -> Order | None:
+        """Take over an unresolved placement: a new attempt number and a lease.
+
+        None when someone else holds a live lease or began an attempt since `seen_attempt`.
+        """
+        if self.lease is None:
+            raise ValueError("begin_attempt needs lease_seconds")
+        values = {"attempt": Order.attempt + 1, "lease_until": db_now() + self.lease}
+        return await self._apply(BEGIN_ATTEMPT, actor, order_id, values, attempt=seen_attempt)
+
+    async def record_unknown(self, order_id: str, attempt: int, actor: Actor) -> Order | None:
+        """The create's outcome is ambiguous: leave it for a lookup, and end the lease."""
+        return await self._apply(
+            RECORD_UNKNOWN, actor, order_id, {"lease_until": None}, attempt=attempt
+        )
+
+    async def record_failed(
+        self, order_id: str, attempt: int, actor: Actor, code: str, detail: str | None
+    ) -> Order | None:
+        """Instacart refused the order, or a lookup showed it was never placed."""
+        values = {"failure_code": code, "failure_detail": detail, "lease_until": None}
+        return await self._apply(RECORD_FAILED, actor, order_id, values, attempt=attempt)
+
+    async def confirm(
+        self,
+        order_id: str,
+        actor: Actor,
+        status: str | None,
+        items: list[dict[str, Any]] | None = None,
+    ) -> Order | None:
+        """Instacart has the order: it becomes the customer's, from any state but `created`.
+
+        None when it was already created (another actor confirmed it first).
+        """
+        values: dict[str, Any] = {
+            "failure_code": None,
+            "failure_detail": None,
+            "lease_until": None,
+        }
+        if status is not None:
+            # A callback that arrived first carries a newer status than the create's answer.
+            values["status"] = case(
+                (Order.status_updated_at.is_(None), literal(status)), else_=Order.status
+            )
+        if items is not None:
+            values["items"] = items
+        return await self._apply(CONFIRM, actor, order_id, values)
+
+    async def record_status(
+        self, order_id: str, actor: Actor, status: str, at: datetime
+    ) -> Order | None:
+        """Apply a status seen at `at`, unless one seen at the same time or later is applied."""
+        return await self._apply(
+            RECORD_STATUS,
+            actor,
+            order_id,
+            {"status": status, "status_updated_at": at},
+            extra=or_(Order.status_updated_at.is_(None), Order.status_updated_at < at),
+        )
+
+    async def _apply(
+        self,
+        transition: Transition,
+        actor: Actor,
+        order_id: str,
+        values: dict[str, Any],
+        *,
+        attempt: int | None = None,
+        extra: Any = None,
+    ) -> Order | None:
+        if actor not in transition.actors:
+            raise ValueError(f"{actor} may not {transition.name}")
+        conditions = [Order.id == order_id, Order.placement_state.in_(transition.sources)]
+        if transition.fenced:
+            if attempt is None:
+                raise ValueError(f"{transition.name} needs the actor's attempt number")
+            conditions.append(Order.attempt == attempt)
+        if transition.leases:
+            conditions.append(or_(Order.lease_until.is_(None), Order.lease_until <= db_now()))
+        if extra is not None:
+            conditions.append(extra)
+        if transition.target is not None:
+            values = {**values, "placement_state": transition.target.value}
+        stmt = (
+            update(Order)
+            .where(*conditions)
+            .values(**values, updated_at=func.now())
+            .returning(Order)
+            .execution_options(populate_existing=True)
+        )
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        result = "applied" if row is not None else "refused"
+        ORDER_TRANSITIONS.labels(transition.name, actor.value, result).inc()
+        if row is None:
+            log.info(
+                "order.transition.refused",
+                transition=transition.name,
+                actor=actor.value,
+                order_id=order_id,
+                attempt=attempt,
+            )
+        return row
