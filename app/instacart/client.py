@@ -7,29 +7,19 @@ starve store searches and slot previews.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
 import orjson
-import pydantic
-import structlog
 from pydantic import SecretStr
 
-from app.instacart.errors import (
-    InstacartAuthError,
-    InstacartError,
-    InstacartInvalidResponse,
-    InstacartTimeout,
-    InstacartUnavailable,
-    error_from_response,
-)
+from app.instacart.auth import BearerTokenAuth
+from app.instacart.calls import UpstreamCall
 from app.instacart.models import (
     CreateOrderRequest,
     FindStoresRequest,
@@ -54,14 +44,11 @@ from app.instacart.policy import (
     build_policies,
 )
 from app.instacart.tokens import RefreshPolicy, TokenProvider
-from app.metrics import UPSTREAM_DURATION, UPSTREAM_RETRIES
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from app.settings import Settings
-
-log = structlog.get_logger("app.instacart")
 
 T = TypeVar("T")
 
@@ -81,14 +68,6 @@ _STORE_PATHS: Mapping[str, tuple[str, str]] = {
 def _seg(value: str) -> str:
     """One path segment: ids come from users and must not add segments or a query."""
     return quote(value, safe="")
-
-
-@dataclass
-class _CallState:
-    """What the deadline handler needs to know about the attempt it interrupted."""
-
-    inflight: tuple[int, float, bool] | None = None  # (attempt, started, is breaker probe)
-    maybe_sent: bool = False
 
 
 class InstacartClient:
@@ -112,6 +91,8 @@ class InstacartClient:
         token_key_prefix: str = "bff:instacart:token",  # noqa: S107
         token_refresh: RefreshPolicy | None = None,
         user_agent: str = USER_AGENT,
+        token_clock: Callable[[], float] = time.time,
+        breaker_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client_id = client_id
         self._client_secret = (
@@ -139,7 +120,7 @@ class InstacartClient:
         self._policies = build_policies(policies)
         breaker_config = breaker or BreakerConfig()
         self.breakers: dict[str, CircuitBreaker] = {
-            name: CircuitBreaker(name, breaker_config)
+            name: CircuitBreaker(name, breaker_config, clock=breaker_clock)
             for name in sorted({p.operation_class for p in self._policies.values()})
         }
         self._backoff = backoff or Backoff()
@@ -149,6 +130,9 @@ class InstacartClient:
             client_id=client_id,
             key_prefix=token_key_prefix,
             refresh=token_refresh,
+            # Other replicas wait for this one's token request as long as it may take.
+            fetch_deadline_seconds=self._policies["generateAccessToken"].deadline_seconds,
+            clock=token_clock,
         )
 
     @classmethod
@@ -175,6 +159,7 @@ class InstacartClient:
             "redis": redis,
             "transport": transport,
             "timeout": timeout,
+            "token_key_prefix": f"{settings.cache_namespace}:instacart:token",
             "limits": httpx.Limits(
                 max_connections=settings.instacart_max_read_connections,
                 max_keepalive_connections=settings.instacart_max_read_connections,
@@ -188,6 +173,8 @@ class InstacartClient:
         return cls(**kwargs)
 
     async def aclose(self) -> None:
+        if isinstance(self.tokens, TokenProvider):  # benchmarks substitute a bare token source
+            await self.tokens.aclose()
         await self._http.aclose()
         await self._create_http.aclose()
 
@@ -375,202 +362,22 @@ class InstacartClient:
         auth: bool = True,
     ) -> T:
         policy = self._policies[operation]
-        breaker = self.breakers[policy.operation_class]
-        state = _CallState()
-        # httpx's read timeout is per chunk; this bounds the whole call, retries included.
-        deadline = asyncio.timeout(policy.deadline_seconds)
-        try:
-            async with deadline:
-                return await self._attempts(
-                    operation, policy, breaker, method, path, body, parse, auth, state, deadline
-                )
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            self._end_interrupted(operation, breaker, state, "timeout", failed=True)
-            raise InstacartTimeout(
-                operation,
-                request_sent=state.maybe_sent,
-                detail=f"no answer within the {policy.deadline_seconds:g}s deadline",
-            ) from None
-        except asyncio.CancelledError:
-            self._end_interrupted(operation, breaker, state, "cancelled", failed=False)
-            raise
-
-    async def _attempts(
-        self,
-        operation: str,
-        policy: OperationPolicy,
-        breaker: CircuitBreaker,
-        method: str,
-        path: str,
-        body: _Request | None,
-        parse: Callable[[bytes], T],
-        auth: bool,
-        state: _CallState,
-        deadline: asyncio.Timeout,
-    ) -> T:
+        call = UpstreamCall(operation, policy, self.breakers[policy.operation_class], self._backoff)
         http = self._create_http if policy.pool == "create" else self._http
         content = orjson.dumps(body.to_json_dict()) if body is not None else None
         headers = {"Content-Type": "application/json"} if content is not None else {}
-        attempt = 0  # every HTTP attempt, for logs
-        budget_used = 0  # attempts counted against policy.max_attempts
-        token_refreshed = False
-        last_error: InstacartError | None = None
-        while True:
-            attempt += 1
-            budget_used += 1
-            try:
-                probe = breaker.before_call(operation)
-            except InstacartError:
-                # The breaker opened while this call was retrying: report what actually failed.
-                if last_error is not None:
-                    raise last_error from None
-                raise
-            token: str | None = None
-            try:
-                if auth:
-                    token = await self.tokens.get()
-                    headers["Authorization"] = f"Bearer {token}"
-            except InstacartError as exc:
-                if probe:
-                    breaker.release_probe()
-                if not exc.ambiguous:
-                    raise  # credentials rejected, token circuit open: said as they are
-                # The token request failed after its own retries. This operation was never
-                # sent, so it is not ambiguous (an order create needs no reconciliation).
-                raise InstacartUnavailable(
-                    operation, request_sent=False, detail=f"no access token ({exc})"
-                ) from exc
-            except BaseException:
-                if probe:
-                    breaker.release_probe()
-                raise
-            started = time.perf_counter()
-            state.inflight = (attempt, started, probe)
-            state.maybe_sent = True
-            result: Any = None
-            error: InstacartError | None = None
-            try:
-                response = await http.request(method, path, content=content, headers=headers)
-            except httpx.TimeoutException as exc:
-                sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-                error = InstacartTimeout(operation, request_sent=sent, detail=type(exc).__name__)
-                label = "timeout"
-            except httpx.RequestError as exc:
-                sent = not isinstance(exc, httpx.ConnectError)
-                error = InstacartUnavailable(
-                    operation, request_sent=sent, detail=type(exc).__name__
-                )
-                label = "error"
-            else:
-                label = str(response.status_code)
-                if response.is_success:
-                    try:
-                        result = parse(response.content)
-                    except (pydantic.ValidationError, ValueError) as exc:
-                        # The validation message quotes the body, which may hold an address.
-                        count = (
-                            exc.error_count() if isinstance(exc, pydantic.ValidationError) else 1
-                        )
-                        error = InstacartInvalidResponse(
-                            operation,
-                            status=response.status_code,
-                            detail=f"response does not match the specification ({count} errors)",
-                        )
-                elif response.status_code == 401 and auth and not token_refreshed:
-                    error = InstacartAuthError(operation, status=401, detail="token rejected")
-                else:
-                    error = error_from_response(
-                        operation,
-                        response.status_code,
-                        response.content,
-                        token_refreshed=token_refreshed,
-                    )
-            state.inflight = None
-            self._observe(operation, label, time.perf_counter() - started, attempt, error)
-            breaker.record(error)
-            if error is None:
-                return result  # type: ignore[no-any-return]
-            last_error = error
+        # One per call: a token is refreshed at most once per call, whatever the attempts.
+        bearer = BearerTokenAuth(self.tokens, call) if auth else None
 
-            if type(error) is InstacartAuthError and token is not None:
-                # Dropped only if it is still the token in use; then one fresh token, one retry.
-                token_refreshed = True
-                budget_used -= 1
-                await self.tokens.invalidate(token)
-                self._retrying(operation, attempt, 0.0, "token_rejected")
-                continue
-            if not policy.should_retry(error) or budget_used >= policy.max_attempts:
-                raise error
-            delay = self._backoff.delay(budget_used)
-            when = deadline.when()
-            if when is not None and asyncio.get_running_loop().time() + delay >= when:
-                raise error
-            self._retrying(operation, attempt, delay, type(error).__name__, label)
-            await asyncio.sleep(delay)
+        async def send(call: UpstreamCall) -> httpx.Response:
+            if bearer is None:
+                call.sending()
+                return await http.request(method, path, content=content, headers=headers)
+            return await http.request(method, path, content=content, headers=headers, auth=bearer)
 
-    def _observe(
-        self,
-        operation: str,
-        label: str,
-        duration: float,
-        attempt: int,
-        error: InstacartError | None,
-    ) -> None:
-        UPSTREAM_DURATION.labels(operation, label).observe(duration)
-        fields: dict[str, Any] = {
-            "operation": operation,
-            "status": label,
-            "duration_ms": round(duration * 1000, 1),
-            "attempt": attempt,
-        }
-        if error is None:
-            log.info("upstream.request", **fields)
-            return
-        fields["error"] = type(error).__name__
-        if error.upstream_message:
-            fields["upstream_message"] = error.upstream_message
-        if error.upstream_code is not None:
-            fields["upstream_code"] = error.upstream_code
-        if error.counts_as_upstream_failure:
-            log.warning("upstream.request", **fields)
-        else:
-            log.info("upstream.request", **fields)
-
-    def _retrying(
-        self, operation: str, attempt: int, delay: float, reason: str, status: str | None = None
-    ) -> None:
-        UPSTREAM_RETRIES.labels(operation).inc()
-        log.info(
-            "upstream.request.retry",
-            operation=operation,
-            attempt=attempt + 1,
-            delay_ms=round(delay * 1000, 1),
-            reason=reason,
-            status=status,
+        return await call.run(
+            send, parse, token_refreshed=lambda: bearer is not None and bearer.refreshed
         )
-
-    def _end_interrupted(
-        self,
-        operation: str,
-        breaker: CircuitBreaker,
-        state: _CallState,
-        label: str,
-        *,
-        failed: bool,
-    ) -> None:
-        """Account for the attempt that the deadline (or the caller) interrupted, if any."""
-        if state.inflight is None:
-            return
-        attempt, started, probe = state.inflight
-        state.inflight = None
-        error = InstacartTimeout(operation) if failed else None
-        self._observe(operation, label, time.perf_counter() - started, attempt, error)
-        if failed:
-            breaker.record_failure()
-        elif probe:
-            breaker.release_probe()
 
 
 def _parse_stores(content: bytes) -> list[Store]:

@@ -37,24 +37,6 @@ class RetryOn(enum.Enum):
 
 
 @dataclass(frozen=True)
-class OperationPolicy:
-    operation_class: str
-    deadline_seconds: float
-    max_attempts: int = 3
-    retry_on: RetryOn = RetryOn.RETRYABLE
-    pool: str = "default"  # "default" or "create": which connection pool carries the call
-
-    def should_retry(self, error: InstacartError) -> bool:
-        if self.retry_on is RetryOn.NEVER or isinstance(error, CircuitOpenError):
-            return False
-        if self.retry_on is RetryOn.RETRYABLE:
-            return error.retryable
-        if isinstance(error, _TransportFailure):
-            return not error.request_sent
-        return isinstance(error, InstacartRateLimited)
-
-
-@dataclass(frozen=True)
 class Backoff:
     """Jittered exponential backoff: attempt n waits between d/2 and d, d = base * 2**(n-1)."""
 
@@ -64,6 +46,27 @@ class Backoff:
     def delay(self, attempt: int) -> float:
         ceiling = min(self.max_seconds, self.base_seconds * (2 ** (attempt - 1)))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+@dataclass(frozen=True)
+class OperationPolicy:
+    """How one operation is called: total deadline, attempts, which failures retry, backoff."""
+
+    operation_class: str
+    deadline_seconds: float  # the whole call, retries and backoff included
+    max_attempts: int = 3
+    retry_on: RetryOn = RetryOn.RETRYABLE
+    pool: str = "default"  # "default" or "create": which connection pool carries the call
+    backoff: Backoff | None = None  # None: the client's backoff
+
+    def should_retry(self, error: InstacartError) -> bool:
+        if self.retry_on is RetryOn.NEVER or isinstance(error, CircuitOpenError):
+            return False
+        if self.retry_on is RetryOn.RETRYABLE:
+            return error.retryable
+        if isinstance(error, _TransportFailure):
+            return not error.request_sent
+        return isinstance(error, InstacartRateLimited)
 
 
 READ = "read"

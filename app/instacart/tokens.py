@@ -5,8 +5,10 @@ makes one token request per lifetime, not one per replica or per request:
 
 - each process keeps the token in memory and only looks at Redis when its copy is due;
 - the token is refreshed ahead of expiry (1/24 of its lifetime, an hour for 24 h, plus jitter);
-- one refresh at a time: an ``asyncio.Lock`` inside the process, ``SET NX PX`` across processes;
-  losers poll Redis briefly and reuse the winner's token;
+- one refresh at a time: inside the process a single task that every caller awaits through
+  ``asyncio.shield`` (a caller that is cancelled or times out never cancels the fetch the others
+  wait for); across processes redis-py's ``Lock``, held longer than the token request may take,
+  while the other processes poll Redis for the winner's token even longer than that;
 - a token the upstream rejects is dropped only if it is still the one that was sent
   (compare-and-delete), so a slow request cannot throw away a fresh token;
 - Redis down: the process carries on with a token of its own and retries Redis later.
@@ -16,19 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import random
-import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
 import structlog
 
+from app.instacart.access_token import AccessToken, RefreshPolicy, token_key
 from app.instacart.models import TokenResponse
 from app.metrics import TOKEN_REFRESHES
 
@@ -43,57 +42,7 @@ if (not ok) or data['access_token'] == ARGV[1] then return redis.call('DEL', KEY
 return 0
 """
 
-# Releases the refresh lock only if this process still owns it.
-_RELEASE_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 _REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
-
-
-@dataclass(frozen=True)
-class AccessToken:
-    value: str = field(repr=False)
-    expires_at: float  # unix time, shared between processes
-    lifetime: float  # seconds the upstream granted (expires_in), to place the refresh point
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(
-            {"access_token": self.value, "expires_at": self.expires_at, "lifetime": self.lifetime}
-        )
-
-    @classmethod
-    def from_json(cls, raw: bytes | str, now: float) -> AccessToken | None:
-        try:
-            data = orjson.loads(raw)
-            expires_at = float(data["expires_at"])
-            lifetime = float(data.get("lifetime") or max(expires_at - now, 0.0))
-            return cls(value=str(data["access_token"]), expires_at=expires_at, lifetime=lifetime)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-            return None
-
-
-@dataclass(frozen=True)
-class RefreshPolicy:
-    """When to refresh: ``fraction`` of the lifetime early, within [floor, ceiling], + jitter."""
-
-    fraction: float = 1 / 24
-    floor_seconds: float = 1.0
-    ceiling_seconds: float = 3600.0
-    jitter: float = 0.25  # each process adds up to this fraction to the margin, at random
-
-    def margin(self, lifetime: float, jitter_draw: float) -> float:
-        """``jitter_draw`` in [0, 1] is drawn once per process, so its refresh point is stable."""
-        # The floor never eats more than a quarter of a (very short) lifetime.
-        floor = min(self.floor_seconds, lifetime / 4)
-        base = min(max(lifetime * self.fraction, floor), self.ceiling_seconds)
-        return base * (1 + self.jitter * jitter_draw)
-
-
-def token_key(prefix: str, client_id: str) -> str:
-    digest = hashlib.sha256(client_id.encode()).hexdigest()[:16]
-    return f"{prefix}:{digest}"
 
 
 class TokenProvider:
@@ -107,24 +56,40 @@ class TokenProvider:
         client_id: str,
         key_prefix: str = "bff:instacart:token",
         refresh: RefreshPolicy | None = None,
-        lock_ttl_seconds: float = 15.0,
-        wait_seconds: float = 10.0,
+        fetch_deadline_seconds: float = 10.0,
+        lock_ttl_seconds: float | None = None,
+        wait_seconds: float | None = None,
         poll_seconds: float = 0.05,
         redis_retry_seconds: float = 5.0,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """``fetch_deadline_seconds`` bounds ``fetch``; the lock and the waits outlast it.
+
+        ``clock`` is wall time (expiry is shared between processes); ``monotonic`` and ``sleep``
+        pace the waits. Tests pass fakes of all three to move time instead of sleeping.
+        """
+        lock_ttl = lock_ttl_seconds if lock_ttl_seconds is not None else fetch_deadline_seconds + 5
+        wait = wait_seconds if wait_seconds is not None else lock_ttl + 5
+        if not fetch_deadline_seconds < lock_ttl < wait:
+            # A lock that expires while its holder still fetches, or waiters that give up before
+            # it expires, both let the whole fleet fetch at once when the endpoint is slow.
+            raise ValueError("need fetch deadline < lock ttl < wait")
         self._fetch = fetch
         self._redis = redis
         self._key = token_key(key_prefix, client_id)
         self._lock_key = f"{self._key}:lock"
         self._refresh = refresh or RefreshPolicy()
         self._jitter_draw = random.random()
-        self._lock_ttl_ms = int(lock_ttl_seconds * 1000)
-        self._wait_seconds = wait_seconds
+        self._lock_ttl = lock_ttl
+        self._wait_seconds = wait
         self._poll_seconds = poll_seconds
         self._redis_retry_seconds = redis_retry_seconds
         self._clock = clock
-        self._lock = asyncio.Lock()
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._refreshing: asyncio.Task[str] | None = None
         self._token: AccessToken | None = None
         self._refresh_at = 0.0
         self._redis_down_until = 0.0  # monotonic; while in the future, Redis is not tried
@@ -141,21 +106,41 @@ class TokenProvider:
         """A token to send now. Fast path: the in-memory copy, no I/O."""
         if self._token is not None and self._clock() < self._refresh_at:
             return self._token.value
-        async with self._lock:
-            # Another task of this process may have refreshed while this one waited.
-            if self._token is not None and self._clock() < self._refresh_at:
-                return self._token.value
-            try:
-                token = await self._obtain()
-            except Exception:
-                # The token endpoint failed; a token that is due but not expired still works.
-                current = self._token
-                if current is not None and self._usable(current):
-                    self._refresh_at = min(self._clock() + 5.0, current.expires_at)
-                    return current.value
-                raise
-            self._adopt(token)
-            return token.value
+        task = self._refreshing
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._refresh_token())
+            task.add_done_callback(self._refresh_done)
+            self._refreshing = task
+        # The fetch belongs to no caller: one that is cancelled (or hits its deadline) leaves
+        # it running for the others, and for itself next time.
+        return await asyncio.shield(task)
+
+    async def aclose(self) -> None:
+        """Stop a refresh in flight (at shutdown, before its HTTP client closes)."""
+        task = self._refreshing
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _refresh_done(self, task: asyncio.Task[str]) -> None:
+        if self._refreshing is task:
+            self._refreshing = None
+        if not task.cancelled():
+            task.exception()  # retrieved here, so a refresh nobody awaited any more is not logged
+
+    async def _refresh_token(self) -> str:
+        try:
+            token = await self._obtain()
+        except Exception:
+            # The token endpoint failed; a token that is due but not expired still works.
+            current = self._token
+            if current is not None and self._usable(current):
+                self._refresh_at = min(self._clock() + 5.0, current.expires_at)
+                return current.value
+            raise
+        self._adopt(token)
+        return token.value
 
     async def invalidate(self, sent: str) -> None:
         """The upstream rejected ``sent``: forget it, here and in Redis, if it is still current."""
@@ -199,13 +184,14 @@ class TokenProvider:
         shared = await self._read_shared()
         if self._fresh_enough(shared):
             return shared  # type: ignore[return-value]
-        lock_value = secrets.token_hex(16)
-        loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + self._wait_seconds
+        # Each waiter polls the token itself rather than blocking on the lock, so it sees the
+        # winner's token as soon as it is written.
+        lock = self._redis.lock(  # type: ignore[union-attr]
+            self._lock_key, timeout=self._lock_ttl, blocking=False, thread_local=False
+        )
+        give_up_at = self._monotonic() + self._wait_seconds
         while True:
-            if await self._redis_call(
-                self._redis.set(self._lock_key, lock_value, nx=True, px=self._lock_ttl_ms)  # type: ignore[union-attr]
-            ):
+            if await self._redis_call(lock.acquire(blocking=False)):
                 try:
                     # The previous holder may have stored a token just before releasing.
                     shared = await self._read_shared()
@@ -218,14 +204,17 @@ class TokenProvider:
                         self._mark_redis_down()
                     return token
                 finally:
-                    await self._release_lock(lock_value)
-            # Another process is refreshing: wait for its token.
-            await asyncio.sleep(self._poll_seconds)
+                    # Not ours any more (it expired): redis-py leaves the new holder's alone.
+                    # On a Redis failure the lock expires on its own.
+                    with contextlib.suppress(redis.exceptions.LockError, *_REDIS_ERRORS):
+                        await lock.release()
+            await self._sleep(self._poll_seconds)
             shared = await self._read_shared()
             if self._fresh_enough(shared):
                 return shared  # type: ignore[return-value]
-            if loop.time() >= give_up_at:
-                # The holder is stuck or slow; a token of our own beats failing the request.
+            if self._monotonic() >= give_up_at:
+                # The holder outlived its own lock and deadline; a token of our own beats
+                # failing the request.
                 log.warning("instacart.token.lock_wait_exceeded", waited_s=self._wait_seconds)
                 if self._usable(shared):
                     return shared  # type: ignore[return-value]
@@ -261,11 +250,6 @@ class TokenProvider:
         if ttl_ms > 0:
             await self._redis_call(self._redis.set(self._key, token.to_json(), px=ttl_ms))  # type: ignore[union-attr]
 
-    async def _release_lock(self, value: str) -> None:
-        # On a Redis failure the lock simply expires on its own.
-        with contextlib.suppress(*_REDIS_ERRORS):
-            await self._redis_call(self._redis.eval(_RELEASE_LOCK, 1, self._lock_key, value))  # type: ignore[union-attr]
-
     async def _redis_call(self, awaitable: Awaitable[Any]) -> Any:
         result = await awaitable
         if self._redis_down_logged:
@@ -274,10 +258,10 @@ class TokenProvider:
         return result
 
     def _redis_available(self) -> bool:
-        return self._redis is not None and time.monotonic() >= self._redis_down_until
+        return self._redis is not None and self._monotonic() >= self._redis_down_until
 
     def _mark_redis_down(self) -> None:
-        self._redis_down_until = time.monotonic() + self._redis_retry_seconds
+        self._redis_down_until = self._monotonic() + self._redis_retry_seconds
         if not self._redis_down_logged:
             self._redis_down_logged = True
             log.warning(

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import stamina
 from fastapi import FastAPI
 
 from app.instacart import Backoff, BreakerConfig, InstacartClient
@@ -25,6 +26,14 @@ from tests.instacart.helpers import (
     SandboxControl,
 )
 from tests.servers import serve
+
+
+@pytest.fixture(autouse=True)
+def no_backoff_sleeps() -> Iterator[None]:
+    """Retries keep each policy's attempts but never sleep between them."""
+    # cap: each policy's own attempts, up to a number no policy reaches.
+    with stamina.set_testing(True, attempts=100, cap=True):
+        yield
 
 
 @pytest.fixture
@@ -106,9 +115,9 @@ def sandbox_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
 def logs(monkeypatch: pytest.MonkeyPatch) -> LogRecorder:
     """Every log event of the Instacart package during the test (structlog may cache loggers,
     so the module loggers are replaced rather than reconfigured)."""
-    from app.instacart import client, policy, tokens
+    from app.instacart import calls, policy, tokens
 
     recorder = LogRecorder()
-    for module in (client, policy, tokens):
+    for module in (calls, policy, tokens):
         monkeypatch.setattr(module, "log", recorder)
     return recorder

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 
@@ -26,7 +25,7 @@ from app.instacart import (
     ReserveTimeSlotRequest,
 )
 from app.instacart.policy import CREATE, BreakerConfig, CircuitBreaker, RetryOn
-from tests.instacart.helpers import LogRecorder, SandboxControl, metric
+from tests.instacart.helpers import FakeClock, LogRecorder, SandboxControl, metric
 
 SF = FindStoresRequest(postal_code="94105")
 CART = Cart(items=[CartItem(product_id="1001", quantity=1)])
@@ -154,7 +153,8 @@ async def test_breaker_opens_fails_fast_then_closes_after_cool_down(
     make_client: Callable[..., InstacartClient], control: SandboxControl, logs: LogRecorder
 ) -> None:
     breaker = BreakerConfig(failure_threshold=3, cooldown_seconds=0.3)
-    async with make_client(breaker=breaker) as client:
+    clock = FakeClock()
+    async with make_client(breaker=breaker, breaker_clock=clock.monotonic) as client:
         await client.find_pickup_stores(SF)  # a token, so only reads reach the sandbox
         await control.faults(findPickupStores={"error_rate": 1.0, "status": 503})
 
@@ -178,7 +178,7 @@ async def test_breaker_opens_fails_fast_then_closes_after_cool_down(
         )
         assert options
 
-        await asyncio.sleep(0.35)
+        clock.advance(0.35)
         # Half-open: one probe; it fails, so the circuit opens again at once.
         with pytest.raises(InstacartServerError):
             await client.find_pickup_stores(SF)
@@ -187,7 +187,7 @@ async def test_breaker_opens_fails_fast_then_closes_after_cool_down(
             await client.find_pickup_stores(SF)
 
         await control.faults()  # upstream healthy again
-        await asyncio.sleep(0.35)
+        clock.advance(0.35)
         assert await client.find_pickup_stores(SF)
         assert metric("bff_upstream_circuit_open", operation_class="read") == 0
         assert await client.find_pickup_stores(SF)

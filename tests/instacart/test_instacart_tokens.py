@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -12,6 +12,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.lock import Lock
 
 from app.instacart import (
     FindStoresRequest,
@@ -22,7 +23,17 @@ from app.instacart import (
     TokenResponse,
 )
 from app.instacart.tokens import AccessToken, token_key
-from tests.instacart.helpers import LogRecorder, SandboxControl, metric
+from app.settings import Settings
+from sandbox.app import create_sandbox_app
+from sandbox.config import SandboxConfig
+from tests.instacart.helpers import (
+    SECRET,
+    FakeClock,
+    LogRecorder,
+    SandboxControl,
+    metric,
+    poll_until,
+)
 
 SF = FindStoresRequest(postal_code="94105")
 
@@ -119,6 +130,10 @@ async def test_redis_down_calls_still_succeed_with_a_process_local_token(
     assert len(warnings) == 1 and warnings[0]["level"] == "warning"
 
 
+# Methods that do no I/O and are not awaited (redis-py's Lock registers its scripts with them).
+_LOCAL_METHODS = frozenset({"register_script", "get_encoder"})
+
+
 class FlakyRedis:
     """A real Redis client that fails like a dead server while ``down`` is set."""
 
@@ -126,8 +141,14 @@ class FlakyRedis:
         self.real = real
         self.down = False
 
+    def lock(self, name: str, **kwargs: Any) -> Lock:
+        # redis-py's lock, talking through this wrapper so that it fails with the rest.
+        return Lock(self, name, **kwargs)  # type: ignore[arg-type]
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.real, name)
+        if name in _LOCAL_METHODS:
+            return attr
 
         async def call(*args: Any, **kwargs: Any) -> Any:
             if self.down:
@@ -138,22 +159,20 @@ class FlakyRedis:
 
 
 async def test_redis_is_tried_again_after_an_outage(
-    make_client: Callable[..., InstacartClient],
-    control: SandboxControl,
-    redis_client: aioredis.Redis,
-    logs: LogRecorder,
+    redis_client: aioredis.Redis, key_prefix: str, logs: LogRecorder
 ) -> None:
     flaky = FlakyRedis(redis_client)
     flaky.down = True
-    async with make_client(redis=flaky) as client:
-        client.tokens._redis_retry_seconds = 0.05
-        assert await client.find_delivery_stores(SF)
-        assert not await redis_client.exists(client.tokens.key)
-        flaky.down = False
-        await asyncio.sleep(0.1)
-        await control.revoke_tokens()
-        assert await client.find_delivery_stores(SF)  # the refresh goes through Redis again
-        assert await redis_client.exists(client.tokens.key)
+    clock = FakeClock()
+    fetched: list[int] = []
+    provider = provider_for(fetched, flaky, key_prefix, clock, redis_retry_seconds=5.0)
+    first = await provider.get()
+    assert not await redis_client.exists(provider.key)
+    flaky.down = False
+    clock.advance(5.0)
+    await provider.invalidate(first)  # as after a 401
+    assert await provider.get() == "fetched-2"  # the refresh goes through Redis again
+    assert await redis_client.exists(provider.key)
     assert [e["event"] for e in logs.events if "redis" in e["event"]] == [
         "instacart.token.redis_unavailable",
         "instacart.token.redis_recovered",
@@ -161,19 +180,29 @@ async def test_redis_is_tried_again_after_an_outage(
 
 
 async def test_token_is_refreshed_ahead_of_expiry_without_a_401(
-    make_client: Callable[..., InstacartClient], control: SandboxControl
+    make_client: Callable[..., InstacartClient], client_id: str
 ) -> None:
-    await control.faults(token_ttl_seconds=2)
-    refresh = RefreshPolicy(floor_seconds=0.5, jitter=0.0)
-    async with make_client(token_refresh=refresh) as client:
-        loop = asyncio.get_running_loop()
-        end = loop.time() + 3.7
-        calls = 0
-        while loop.time() < end:
-            assert await client.find_pickup_stores(SF)
-            calls += 1
-            await asyncio.sleep(0.02)
-    stats = await control.stats()
+    # The sandbox and the client read the same fake clock: its tokens expire when it moves.
+    clock = FakeClock()
+    sandbox = create_sandbox_app(
+        SandboxConfig(client_id=client_id, client_secret=SECRET, clock=clock.utc)
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sandbox), base_url="http://sandbox.test"
+    ) as http:
+        control = SandboxControl(http)
+        await control.faults(token_ttl_seconds=2)
+        refresh = RefreshPolicy(floor_seconds=0.5, jitter=0.0)
+        transport = httpx.ASGITransport(app=sandbox)
+        async with make_client(
+            token_refresh=refresh, token_clock=clock.time, transport=transport
+        ) as client:
+            calls = 0
+            for _ in range(185):  # 3.7 s in steps of 20 ms
+                assert await client.find_pickup_stores(SF)
+                calls += 1
+                clock.advance(0.02)
+        stats = await control.stats()
     # Lifetime 2 s, refreshed 0.5 s early: tokens at about 0, 1.5 and 3 s.
     assert stats["tokens_issued"] == 3
     assert stats["responses"]["findPickupStores"] == {"200": calls}
@@ -212,69 +241,145 @@ async def test_refresh_results_are_counted(
     assert metric("bff_instacart_token_refreshes_total", result="failure") == failure + 1
 
 
-# --- the provider alone, with a counting fetch ---
+# --- the provider alone, with a counting fetch and a fake clock ---
 
 
-def counting_fetch(counter: list[int], *, delay: float = 0.0, lifetime: int = 86400):
+def counting_fetch(
+    counter: list[int], *, gate: asyncio.Event | None = None, lifetime: int = 86400
+) -> Callable[[], Awaitable[TokenResponse]]:
+    """A token endpoint that counts its calls; with ``gate``, it answers once the gate opens."""
+
     async def fetch() -> TokenResponse:
         counter.append(1)
-        await asyncio.sleep(delay)
+        if gate is not None:
+            await gate.wait()
         return TokenResponse(access_token=f"fetched-{len(counter)}", expires_in=lifetime)
 
     return fetch
+
+
+def provider_for(
+    fetched: list[int],
+    redis: Any,
+    key_prefix: str,
+    clock: FakeClock,
+    *,
+    gate: asyncio.Event | None = None,
+    **kwargs: Any,
+) -> TokenProvider:
+    return TokenProvider(
+        counting_fetch(fetched, gate=gate),
+        redis,
+        client_id="c",
+        key_prefix=key_prefix,
+        clock=clock.time,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        **kwargs,
+    )
 
 
 async def test_loser_waits_for_the_winners_token(
     redis_client: aioredis.Redis, key_prefix: str
 ) -> None:
     fetched: list[int] = []
-    provider = TokenProvider(
-        counting_fetch(fetched), redis_client, client_id="c", key_prefix=key_prefix
-    )
+    clock = FakeClock()
     key = token_key(key_prefix, "c")
-    await redis_client.set(f"{key}:lock", "another-process", px=5000)
+    await redis_client.set(f"{key}:lock", "another-process", px=60_000)
 
-    async def winner() -> None:
-        await asyncio.sleep(0.2)
-        token = AccessToken("winners-token", time.time() + 86400, 86400)
-        await redis_client.set(key, token.to_json(), px=86_400_000)
+    async def sleep(seconds: float) -> None:
+        await clock.sleep(seconds)
+        if clock.slept >= 1.0:  # the other process stores its token a second later
+            token = AccessToken("winners-token", clock.time() + 86400, 86400)
+            await redis_client.set(key, token.to_json(), px=86_400_000)
 
-    asyncio.get_running_loop().create_task(winner())
-    assert await provider.get() == "winners-token"
-    assert fetched == []
-
-
-async def test_a_stuck_lock_holder_is_waited_for_a_bounded_time(
-    redis_client: aioredis.Redis, key_prefix: str
-) -> None:
-    fetched: list[int] = []
     provider = TokenProvider(
         counting_fetch(fetched),
         redis_client,
         client_id="c",
         key_prefix=key_prefix,
-        wait_seconds=0.3,
+        clock=clock.time,
+        monotonic=clock.monotonic,
+        sleep=sleep,
     )
+    assert await provider.get() == "winners-token"
+    assert fetched == []
+
+
+async def test_waiters_outlast_a_slow_holder_before_fetching_their_own(
+    redis_client: aioredis.Redis, key_prefix: str, logs: LogRecorder
+) -> None:
+    fetched: list[int] = []
+    clock = FakeClock()
+    provider = provider_for(fetched, redis_client, key_prefix, clock, fetch_deadline_seconds=10)
+    # A holder that crashed, or is still inside its 10 s token request.
     await redis_client.set(f"{token_key(key_prefix, 'c')}:lock", "crashed", px=60_000)
-    started = time.monotonic()
     assert await provider.get() == "fetched-1"
-    assert 0.3 <= time.monotonic() - started < 1.0
+    # Longer than the holder's deadline and its lock (15 s), then a bounded wait: 20 s.
+    assert 20.0 <= clock.slept < 20.2
+    assert len(logs.named("instacart.token.lock_wait_exceeded")) == 1
+
+
+def test_waiters_must_be_more_patient_than_the_lock_and_the_lock_than_the_fetch() -> None:
+    async def never() -> TokenResponse:
+        raise AssertionError
+
+    with pytest.raises(ValueError, match="fetch deadline < lock ttl < wait"):
+        TokenProvider(never, None, client_id="c", fetch_deadline_seconds=10, wait_seconds=10)
+    with pytest.raises(ValueError, match="fetch deadline < lock ttl < wait"):
+        TokenProvider(never, None, client_id="c", fetch_deadline_seconds=10, lock_ttl_seconds=9)
 
 
 async def test_lock_is_released_only_by_its_owner(
     redis_client: aioredis.Redis, key_prefix: str
 ) -> None:
     fetched: list[int] = []
-    provider = TokenProvider(
-        counting_fetch(fetched, delay=0.1), redis_client, client_id="c", key_prefix=key_prefix
-    )
+    gate = asyncio.Event()
+    provider = provider_for(fetched, redis_client, key_prefix, FakeClock(), gate=gate)
     lock_key = f"{token_key(key_prefix, 'c')}:lock"
     task = asyncio.get_running_loop().create_task(provider.get())
-    await asyncio.sleep(0.05)
+    await poll_until(lambda: asyncio.sleep(0, bool(fetched)))
     # The lock expired and someone else took it meanwhile: our release must not delete theirs.
     await redis_client.set(lock_key, "someone-else", px=5000)
-    await task
+    gate.set()
+    assert await task == "fetched-1"
     assert await redis_client.get(lock_key) == b"someone-else"
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_refresh_others_wait_for(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    fetched: list[int] = []
+    gate = asyncio.Event()
+    provider = provider_for(fetched, redis_client, key_prefix, FakeClock(), gate=gate)
+    loop = asyncio.get_running_loop()
+    first = loop.create_task(provider.get())
+    await poll_until(lambda: asyncio.sleep(0, bool(fetched)))
+    second = loop.create_task(provider.get())
+    await asyncio.sleep(0)
+    first.cancel()  # the caller that started the refresh gives up (its deadline, say)
+    gate.set()
+    assert await second == "fetched-1"
+    assert first.cancelled()
+    assert await provider.get() == "fetched-1"
+    assert fetched == [1]
+    assert await redis_client.exists(provider.key)
+
+
+async def test_concurrent_callers_share_one_refresh_and_its_failure(
+    key_prefix: str,
+) -> None:
+    calls: list[int] = []
+
+    async def failing() -> TokenResponse:
+        calls.append(1)
+        await asyncio.sleep(0)
+        raise RuntimeError("token endpoint down")
+
+    provider = TokenProvider(failing, None, client_id="c", key_prefix=key_prefix)
+    outcomes = await asyncio.gather(*(provider.get() for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+    assert calls == [1]
 
 
 def test_refresh_margin_is_an_hour_for_a_day_and_bounded_for_short_tokens() -> None:
@@ -291,9 +396,16 @@ async def test_memory_token_is_used_without_touching_redis(
 ) -> None:
     fetched: list[int] = []
     flaky = FlakyRedis(redis_client)
-    provider = TokenProvider(counting_fetch(fetched), flaky, client_id="c", key_prefix=key_prefix)  # type: ignore[arg-type]
+    provider = provider_for(fetched, flaky, key_prefix, FakeClock())
     first = await provider.get()
     flaky.down = True  # any Redis access would now fail and be logged
     assert [await provider.get() for _ in range(100)] == [first] * 100
     assert fetched == [1]
     assert not provider._redis_down_logged
+
+
+async def test_token_keys_live_under_the_configured_namespace() -> None:
+    settings = Settings(cache_namespace="tenant-a", instacart_client_id="cid")
+    async with InstacartClient.from_settings(settings, redis=None) as client:
+        assert client.tokens.key == token_key("tenant-a:instacart:token", "cid")
+        assert client.tokens.key.startswith("tenant-a:instacart:token:")
