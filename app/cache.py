@@ -79,9 +79,8 @@ class SharedCache:
         bypass_concurrency: int = 16,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``load_deadline_seconds``: the longest a loader runs (its upstream call's deadline),
-        unless ``get_or_load`` is told otherwise. ``clock`` is wall time, since freshness is
-        stored in Redis and compared by every replica."""
+        """``load_deadline_seconds``: how long a loader may run unless ``get_or_load`` says.
+        ``clock`` is wall time: freshness is stored in Redis and compared by every replica."""
         self.redis = redis
         self.name = name
         self.prefix = f"{namespace}:cache:{name}:"
@@ -157,8 +156,7 @@ class SharedCache:
         try:
             entry = await self._read(key)
             now = self.clock()
-            # Redis expires a value after its stale window too; checking here as well keeps the
-            # window exact when replicas' clocks and Redis's expiry disagree slightly.
+            # Redis drops a value after its stale window too; this keeps the window by our clock.
             if entry is not None and entry.fresh_until + self.stale <= now:
                 entry = None
             if entry is not None:
@@ -177,8 +175,9 @@ class SharedCache:
             return CacheEntry(body, etag_for(body), self.clock() + self.ttl), "bypass"
 
     async def _read(self, key: str) -> CacheEntry | None:
-        fields = await self.redis.hmget(self._key(key), ("body", "etag", "fresh_until"))
-        body, etag, fresh_until = fields
+        body, etag, fresh_until = await self.redis.hmget(
+            self._key(key), ("body", "etag", "fresh_until")
+        )
         if body is None or etag is None or fresh_until is None:
             return None
         return CacheEntry(bytes(body), etag.decode(), float(fresh_until))
@@ -229,8 +228,7 @@ class SharedCache:
         try:
             await lock.release()
         except LockError:
-            # The load outlived its deadline and the lock expired: another replica may have
-            # loaded the same key meanwhile. Harmless once, worth knowing if it repeats.
+            # The load outran its deadline and lock: another replica may have loaded it too.
             log.warning("cache.lock_expired", cache=self.name)
         except (RedisError, OSError) as exc:
             self._note_redis_down(exc)  # the lock expires by itself; the value is still good

@@ -121,7 +121,7 @@ async def test_order_placements_over_the_limit_are_429_and_create_nothing(
     open_checkout: Callable[..., Any], user: str
 ) -> None:
     async with open_checkout(rate_limit_orders_per_minute=1) as handle:
-        handle.app.state.checkout.orders.limiter.clock = minute_clock(1)
+        handle.app.state.checkout.placement.limiter.clock = minute_clock(1)
         reservation = await handle.reserve("pickup", user)
         first = await handle.place(reservation, user, "first")
         assert first.status_code == 201
