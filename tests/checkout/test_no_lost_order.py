@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
+from app.checkout.placement import lease_seconds_for
 from app.checkout.reconciler import Reconciler
 from app.db.models import IdempotencyKey
 from app.db.models import Order as OrderRow
-from app.db.orders import OrdersRepository
+from app.db.order_states import OrderStateMachine
 from app.db.session import build_sessionmaker
 from tests.checkout.conftest import Checkout
 
@@ -27,7 +29,23 @@ async def placement_of(checkout: Checkout, user: str) -> list[tuple[str, str]]:
 
 def reconciler_for(checkout: Checkout) -> Reconciler:
     sessions = build_sessionmaker(checkout.app.state.engine)
-    return Reconciler(checkout.app.state.instacart, sessions, grace_seconds=0)
+    return Reconciler(
+        checkout.app.state.instacart,
+        sessions,
+        grace_seconds=0,
+        lease_seconds=lease_seconds_for(checkout.settings.instacart_create_deadline_seconds),
+    )
+
+
+async def lapse_leases(checkout: Checkout, user: str) -> None:
+    """Time passes for the user's placements: their leases run out (the DB's clock is theirs)."""
+    sessions = build_sessionmaker(checkout.app.state.engine)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(OrderRow)
+            .where(OrderRow.user_id == user, OrderRow.lease_until.is_not(None))
+            .values(lease_until=func.clock_timestamp() - timedelta(seconds=1))
+        )
 
 
 async def test_create_that_hangs_after_creating_is_504_then_reconciled(
@@ -63,22 +81,27 @@ async def test_database_failure_after_the_create_is_restored_by_reconciliation(
     checkout: Checkout, user: str, monkeypatch
 ) -> None:
     reservation = await checkout.reserve("pickup", user)
-    real_mark_created = OrdersRepository.mark_created
+    real_confirm = OrderStateMachine.confirm
     failures = {"left": 1}
 
-    async def flaky_mark_created(self, *args: Any, **kwargs: Any):
+    async def flaky_confirm(self, *args: Any, **kwargs: Any):
         if failures["left"]:
             failures["left"] -= 1
             raise ConnectionResetError("database connection lost")
-        return await real_mark_created(self, *args, **kwargs)
+        return await real_confirm(self, *args, **kwargs)
 
-    monkeypatch.setattr(OrdersRepository, "mark_created", flaky_mark_created)
+    monkeypatch.setattr(OrderStateMachine, "confirm", flaky_confirm)
     response = await checkout.place(reservation, user, "db-blip")
     assert response.status_code == 503
     assert response.json()["code"] == "dependency_unavailable"
+    assert int(response.headers["retry-after"]) >= 1
     [(order_id, state)] = await placement_of(checkout, user)
     assert state == "pending"
 
+    # The request's lease is still live: the reconciler leaves the placement alone ...
+    assert (await reconciler_for(checkout).run_once()).examined == 0
+    # ... until it lapses.
+    await lapse_leases(checkout, user)
     summary = await reconciler_for(checkout).run_once()
     assert summary.created == 1
     assert await placement_of(checkout, user) == [(order_id, "created")]
@@ -113,7 +136,7 @@ async def test_definitive_refusal_marks_failed_and_shows_no_order(
 async def test_ambiguous_503_is_resolved_on_retry_without_a_second_order(
     open_checkout: Callable[..., Any], user: str
 ) -> None:
-    async with open_checkout(idempotency_lock_seconds=1) as checkout:
+    async with open_checkout() as checkout:
         reservation = await checkout.reserve("delivery", user)
         await checkout.faults(
             {"operations": {"createDeliveryOrder": {"fail_next": 1, "status": 503}}}
@@ -124,7 +147,7 @@ async def test_ambiguous_503_is_resolved_on_retry_without_a_second_order(
         assert "retry-after" in first.headers
         [(order_id, state)] = await placement_of(checkout, user)
         assert state == "unknown"
-        await asyncio.sleep(1.1)  # the first attempt's claim lapses
+        # the first request is over: its claim was unlocked, so the retry resumes at once
         retry = await checkout.place(reservation, user, "flaky")
         assert retry.status_code == 201, retry.text
         assert retry.json()["id"] == order_id
