@@ -1,8 +1,11 @@
 """One replica of a fleet for the token-sharing tests: a client making upstream calls.
 
 ``python -m tests.instacart.fleet_worker --base-url URL --redis-url URL --client-id ID
---key-prefix P (--calls N | --duration S) [--start-at UNIX_TIME]`` prints one JSON line:
+--key-prefix P (--calls N | --duration S)`` prints one JSON line:
 ``{"ok": n, "failed": n, "errors": {...}, "refreshes": n}``.
+
+Workers start together: each one counts itself in at ``P:ready`` once it is connected, then
+waits for the test to set ``P:go`` (see ``start_signal``).
 """
 
 from __future__ import annotations
@@ -59,9 +62,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             i += 1
             await asyncio.sleep(args.interval)
 
-    delay = args.start_at - time.time()
-    if delay > 0:
-        await asyncio.sleep(delay)
+    await wait_for_start(redis, args.key_prefix, args.start_timeout)
     if args.calls:
         await asyncio.gather(*(by_count() for _ in range(args.concurrency)))
     else:
@@ -77,6 +78,17 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+async def wait_for_start(redis: aioredis.Redis, key_prefix: str, timeout: float) -> None:
+    """Count this worker in, then poll (bounded) for the test's signal to start."""
+    await redis.incr(f"{key_prefix}:ready")
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + timeout
+    while not await redis.exists(f"{key_prefix}:go"):
+        if loop.time() >= give_up_at:
+            raise SystemExit(f"no start signal within {timeout}s")
+        await asyncio.sleep(0.01)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-url", required=True)
@@ -88,7 +100,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=0.0)
     parser.add_argument("--interval", type=float, default=0.01)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--start-at", type=float, default=0.0)
+    parser.add_argument("--start-timeout", type=float, default=30.0)
     parser.add_argument("--refresh-floor", type=float, default=1.0)
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

@@ -6,18 +6,18 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+import redis
 
 from tests.instacart.helpers import REDIS_URL
 from tests.servers import REPO_ROOT
 
 WORKERS = 3
-START_DELAY = 2.0  # lets every worker import and connect before the common start
 
 
 @pytest.fixture
@@ -32,8 +32,6 @@ def fleet(sandbox_process: tuple[str, str]) -> Iterator[dict[str, Any]]:
             "key_prefix": f"test:instacart:fleet:{uuid.uuid4().hex}",
         }
         yield fleet_state
-    import redis
-
     r = redis.Redis.from_url(REDIS_URL)
     keys = list(r.scan_iter(match=f"{fleet_state['key_prefix']}*"))
     if keys:
@@ -41,8 +39,8 @@ def fleet(sandbox_process: tuple[str, str]) -> Iterator[dict[str, Any]]:
     r.close()
 
 
-def start_workers(fleet: dict[str, Any], *extra: str) -> tuple[list[subprocess.Popen], float]:
-    start_at = time.time() + START_DELAY
+def start_workers(fleet: dict[str, Any], *extra: str) -> list[subprocess.Popen]:
+    """Start the workers and let them go together once every one has connected."""
     procs = [
         subprocess.Popen(
             [
@@ -57,8 +55,6 @@ def start_workers(fleet: dict[str, Any], *extra: str) -> tuple[list[subprocess.P
                 fleet["client_id"],
                 "--key-prefix",
                 fleet["key_prefix"],
-                "--start-at",
-                str(start_at),
                 *extra,
             ],
             cwd=REPO_ROOT,
@@ -67,7 +63,28 @@ def start_workers(fleet: dict[str, Any], *extra: str) -> tuple[list[subprocess.P
         )
         for _ in range(WORKERS)
     ]
-    return procs, start_at
+    prefix = fleet["key_prefix"]
+    r = redis.Redis.from_url(REDIS_URL)
+    try:
+        poll_until(lambda: int(r.get(f"{prefix}:ready") or 0) == WORKERS, procs)
+        r.set(f"{prefix}:go", 1)
+    finally:
+        r.close()
+    return procs
+
+
+def poll_until(
+    check: Callable[[], bool], procs: list[subprocess.Popen], timeout: float = 30.0
+) -> None:
+    """Wait for the workers to reach a point, failing early if one of them died."""
+    give_up_at = time.monotonic() + timeout
+    while not check():
+        dead = [p for p in procs if p.poll() is not None]
+        if dead:
+            raise AssertionError(dead[0].stderr.read().decode()[-2000:])  # type: ignore[union-attr]
+        if time.monotonic() >= give_up_at:
+            raise AssertionError(f"the workers did not get there within {timeout}s")
+        time.sleep(0.01)
 
 
 def results(procs: list[subprocess.Popen]) -> list[dict[str, Any]]:
@@ -89,7 +106,7 @@ def store_calls(s: dict[str, Any]) -> int:
 
 
 def test_three_processes_making_300_calls_share_one_token(fleet: dict[str, Any]) -> None:
-    procs, _ = start_workers(fleet, "--calls", "100")
+    procs = start_workers(fleet, "--calls", "100")
     done = results(procs)
     s = stats(fleet)
     assert [r["failed"] for r in done] == [0, 0, 0]
@@ -103,7 +120,7 @@ def test_short_lived_tokens_are_refreshed_once_per_lifetime_for_the_whole_fleet(
 ) -> None:
     ttl, duration = 4, 10.0
     fleet["control"].put("/sandbox/faults", json={"token_ttl_seconds": ttl}).raise_for_status()
-    procs, _ = start_workers(fleet, "--duration", str(duration))
+    procs = start_workers(fleet, "--duration", str(duration))
     done = results(procs)
     s = stats(fleet)
 
@@ -124,8 +141,9 @@ def test_short_lived_tokens_are_refreshed_once_per_lifetime_for_the_whole_fleet(
 def test_revoked_token_costs_the_fleet_one_refresh_and_no_failed_call(
     fleet: dict[str, Any],
 ) -> None:
-    procs, start_at = start_workers(fleet, "--duration", "4")
-    time.sleep(max(0.0, start_at + 2.0 - time.time()))
+    procs = start_workers(fleet, "--duration", "4")
+    # Revoke once the fleet is well into its run on the first token.
+    poll_until(lambda: store_calls(stats(fleet)) >= 100, procs)
     revoked = fleet["control"].post("/sandbox/tokens/revoke").json()["revoked"]
     done = results(procs)
     s = stats(fleet)

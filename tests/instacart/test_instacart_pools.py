@@ -19,7 +19,7 @@ from app.instacart import (
     InstacartClient,
 )
 from app.settings import Settings
-from tests.instacart.helpers import REDIS_URL, SECRET
+from tests.instacart.helpers import REDIS_URL, SECRET, poll_until
 
 SF = FindStoresRequest(postal_code="94105")
 
@@ -75,7 +75,8 @@ async def test_slow_order_creation_does_not_starve_reads(sandbox_process: tuple[
             creates = [
                 asyncio.create_task(client.create_delivery_order(f"u{i}", order)) for i in range(2)
             ]
-            await asyncio.sleep(0.1)
+            # The first create is in flight upstream (the sandbox counts it before its latency).
+            await poll_until(lambda: _calls(control, "createDeliveryOrder"), timeout=5.0)
             reads = await asyncio.gather(*(client.find_pickup_stores(SF) for _ in range(10)))
             reads_done = time.monotonic() - started
             outcomes = await asyncio.gather(*creates, return_exceptions=True)
@@ -87,3 +88,8 @@ async def test_slow_order_creation_does_not_starve_reads(sandbox_process: tuple[
     assert reads_done < 0.6  # the reads never waited for the creates' connection
     assert all(isinstance(o, InstacartBadRequest) for o in outcomes)
     assert creates_done >= 1.6  # one create connection: the two creates went one after another
+
+
+async def _calls(control: httpx.AsyncClient, operation: str) -> bool:
+    stats = (await control.get("/sandbox/stats")).json()
+    return stats["calls"].get(operation, 0) >= 1
