@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-_FAILURES: tuple[type[BaseException], ...] = (
+DEPENDENCY_FAILURES: tuple[type[Exception], ...] = (
     OSError,  # connection refused or reset, before any protocol
     TimeoutError,  # a connect that did not finish in time (an OSError too, said for clarity)
     PoolTimeoutError,  # every pooled connection busy for the pool's timeout
@@ -33,7 +33,7 @@ def is_dependency_failure(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, _FAILURES):
+        if isinstance(current, DEPENDENCY_FAILURES):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True

@@ -10,10 +10,11 @@ import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.dependency_failures import is_dependency_failure
+from app.dependency_failures import DEPENDENCY_FAILURES, is_dependency_failure
 from app.errors import AppError, DependencyUnavailable, ValidationFailed
 from app.request_context import current_request_id
 
@@ -124,16 +125,21 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    async def on_dependency_failure(request: Request, exc: Exception) -> Response:
+        if not is_dependency_failure(exc):
+            return await on_unexpected(request, exc)
+        # Postgres or Redis unreachable: the caller should come back, not report a bug.
+        log.warning(
+            "request.dependency_unavailable", path=request.url.path, error=type(exc).__name__
+        )
+        return app_error_response(
+            DependencyUnavailable("A data store of the service is unreachable; retry shortly."),
+            request.url.path,
+        )
+
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        if is_dependency_failure(exc):
-            # Postgres or Redis unreachable: the caller should come back, not report a bug.
-            log.warning(
-                "request.dependency_unavailable", path=request.url.path, error=type(exc).__name__
-            )
-            return app_error_response(
-                DependencyUnavailable("A data store of the service is unreachable; retry shortly."),
-                request.url.path,
-            )
+        if is_dependency_failure(exc):  # wrapped in something else on its way up
+            return await on_dependency_failure(request, exc)
         # A bug, not bad input: log it with its traceback, tell the caller nothing internal.
         log.error("request.unhandled_error", exc_info=exc, path=request.url.path)
         return problem_response(
@@ -151,4 +157,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(ResponseValidationError, on_response_validation)  # type: ignore[arg-type]
+    # Registered by class so they are answered like any AppError, not as a crash (which the
+    # server would also log as one); DBAPIError covers SQLAlchemy's wrappers of driver errors.
+    for failure in (*DEPENDENCY_FAILURES, DBAPIError):
+        app.add_exception_handler(failure, on_dependency_failure)
     app.add_exception_handler(Exception, on_unexpected)

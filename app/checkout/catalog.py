@@ -14,7 +14,7 @@ import orjson
 
 from app.cache import CacheEntry, SharedCache, etag_for
 from app.checkout.schemas import Address, Fulfillment, Slot
-from app.checkout.upstream_errors import translate
+from app.checkout.upstream_errors import Refusal, classify, translate
 from app.errors import NotFound, ValidationFailed
 from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartBadRequest, InstacartError
@@ -162,8 +162,7 @@ class Catalog:
         try:
             return await preview(user_id, request)
         except InstacartBadRequest as exc:
-            message = (exc.upstream_message or "").lower()
-            if "store" in message and "area" not in message:
+            if classify(exc) is Refusal.STORE_UNAVAILABLE:
                 raise NotFound("No such store for this fulfillment.") from exc
             raise ValidationFailed(
                 f"Instacart refused the preview: {exc.upstream_message}"

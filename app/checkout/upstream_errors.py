@@ -45,6 +45,7 @@ class Refusal(enum.StrEnum):
     DUPLICATE_ORDER = "duplicate_order"  # our order id already exists upstream
     OPTION_UNAVAILABLE = "option_unavailable"  # the service option is unknown or gone
     STATUS_CONFLICT = "status_conflict"  # the order's status does not allow the operation
+    STORE_UNAVAILABLE = "store_unavailable"  # no such store, or not for this fulfillment
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +92,12 @@ RULES: tuple[Rule, ...] = (
     Rule(Refusal.HOLD_UNUSABLE, meta_key="hold_id"),
     Rule(Refusal.OPTION_UNAVAILABLE, meta_key="service_option_id"),
     Rule(Refusal.STATUS_CONFLICT, meta_key="status"),
+    Rule(Refusal.STORE_UNAVAILABLE, meta_key="store_id"),
     Rule(Refusal.SLOT_FULL, message=_SLOT_FULL),
     Rule(Refusal.DUPLICATE_ORDER, message=_words(r"\border_id\b.*\balready exists\b")),
     Rule(Refusal.HOLD_UNUSABLE, message=_words(r"\bhold_id\b|\bheld slot\b.*\bstarted\b")),
     Rule(Refusal.OPTION_UNAVAILABLE, message=_words(r"\bservice_option_id\b")),
+    Rule(Refusal.STORE_UNAVAILABLE, message=_words(r"\bstore_id\b|\bdoes not offer\b")),
 )
 
 

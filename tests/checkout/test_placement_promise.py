@@ -1,0 +1,145 @@
+"""A 201 is a promise: the four ways issue 7 found to break it, each pinned down in-process.
+
+1. the reconciler racing a slow re-send must not fail an order Instacart then confirms;
+2. a replay answers from Postgres, whatever happened to the reservation or to Redis;
+3. Postgres down is a 503 with Retry-After, never a 500;
+4. "already exists" with a lookup that finds nothing is bounded, then settled later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from app.db.models import Order as OrderRow
+from app.db.models import Reservation
+from app.db.session import build_sessionmaker
+from tests.checkout.conftest import Checkout
+from tests.checkout.test_no_lost_order import placement_of, reconciler_for
+
+
+async def _wait_for_lease(checkout: Checkout, user: str, attempt: int) -> None:
+    """Poll (with a deadline) until the user's placement holds attempt `attempt` and a lease."""
+    sessions = build_sessionmaker(checkout.app.state.engine)
+    for _ in range(200):
+        async with sessions() as session:
+            row = (
+                await session.execute(
+                    select(OrderRow.attempt, OrderRow.lease_until).where(OrderRow.user_id == user)
+                )
+            ).first()
+        if row is not None and row.attempt == attempt and row.lease_until is not None:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no lease for attempt {attempt}")
+
+
+async def test_reconciler_racing_a_slow_resend_leaves_the_order_visible(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout() as checkout:
+        reservation = await checkout.reserve("delivery", user)
+        # nothing is created upstream: a definitive 503, which the service cannot tell apart
+        await checkout.faults(
+            {"operations": {"createDeliveryOrder": {"fail_next": 1, "status": 503}}}
+        )
+        assert (await checkout.place(reservation, user, "race")).status_code == 503
+        [(order_id, state)] = await placement_of(checkout, user)
+        assert state == "unknown"
+
+        # The retry's lookup finds nothing and it re-sends the create, which takes a while ...
+        await checkout.faults({"operations": {"createDeliveryOrder": {"latency_ms": 600}}})
+        retry = asyncio.create_task(checkout.place(reservation, user, "race"))
+        await _wait_for_lease(checkout, user, attempt=2)
+        # ... while the reconciler runs with no grace at all: it must leave the row alone.
+        summary = await reconciler_for(checkout).run_once()
+        assert (summary.examined, summary.failed) == (0, 0)
+
+        answer = await retry
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["id"] == order_id
+        listed = await checkout.bff.get("/v1/orders", headers=checkout.auth(user))
+        assert [o["id"] for o in listed.json()["orders"]] == [order_id]
+        replay = await checkout.place(reservation, user, "race")
+        assert replay.headers["idempotent-replayed"] == "true"
+        assert replay.json() == answer.json()
+        upstream = (await checkout.sandbox.get("/sandbox/orders", params={"user_id": user})).json()
+        assert [o["id"] for o in upstream["orders"]] == [order_id]
+
+
+async def test_a_replay_needs_neither_the_reservation_nor_redis(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout() as checkout:
+        reservation = await checkout.reserve("pickup", user)
+        placed = await checkout.place(reservation, user, "keep")
+        assert placed.status_code == 201
+        sessions = build_sessionmaker(checkout.app.state.engine)
+        async with sessions() as session, session.begin():
+            await session.execute(delete(Reservation).where(Reservation.user_id == user))
+        # the same Postgres, a Redis that is not there
+        async with open_checkout(
+            redis_url="redis://127.0.0.1:1/0",
+            instacart_client_id=checkout.settings.instacart_client_id,
+            cache_namespace=checkout.settings.cache_namespace,
+        ) as without_redis:
+            replay = await without_redis.place(reservation, user, "keep")
+        assert replay.status_code == 201, replay.text
+        assert replay.headers["idempotent-replayed"] == "true"
+        assert replay.json() == placed.json()
+
+
+async def test_postgres_down_is_503_with_retry_after_never_500(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none"
+    ) as checkout:
+        headers = checkout.auth(user)
+        answers = [
+            await checkout.bff.get("/v1/orders", headers=headers),
+            await checkout.bff.get("/v1/orders/ord_x", headers=headers),
+            await checkout.bff.post(
+                "/v1/orders",
+                json={
+                    "reservation_id": "res_x",
+                    "items": [{"upc": "0001111041700", "quantity": 1}],
+                },
+                headers=headers | {"Idempotency-Key": "k"},
+            ),
+        ]
+        for answer in answers:
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["code"] == "dependency_unavailable"
+            assert int(answer.headers["retry-after"]) >= 1
+        assert (await checkout.bff.get("/readyz")).status_code == 503
+
+
+async def test_already_exists_but_not_found_is_bounded_then_settled(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(instacart_create_deadline_seconds=0.5) as checkout:
+        reservation = await checkout.reserve("delivery", user)
+        # the first create lands upstream but its answer never comes back
+        await checkout.faults(
+            {"operations": {"createDeliveryOrder": {"hang_after_create": True, "hang_seconds": 5}}}
+        )
+        assert (await checkout.place(reservation, user, "loop")).status_code == 504
+        # now Instacart says "already exists" to every create, and its lookup says 404
+        await checkout.faults({"operations": {"getOrder": {"fail_next": 10, "status": 404}}})
+        looping = await checkout.place(reservation, user, "loop")
+        assert looping.status_code == 503, looping.text
+        assert looping.json()["code"] == "upstream_unavailable"
+        # two rounds at most: lookup, create, lookup, create
+        assert await checkout.calls("getOrder") == 2
+        assert await checkout.calls("createDeliveryOrder") == 3
+        [(order_id, state)] = await placement_of(checkout, user)
+        assert state == "unknown"
+
+        await checkout.sandbox.delete("/sandbox/faults")
+        settled = await checkout.place(reservation, user, "loop")
+        assert settled.status_code == 201
+        assert settled.json()["id"] == order_id
