@@ -1,13 +1,14 @@
 """The Instacart Connect client: one typed async method per upstream operation.
 
 Free of FastAPI, of slot cache keys and of Postgres. Build it once per process (in the app's
-lifespan) and share it; it holds two connection pools, so that slow order creation can never
-starve store searches and slot previews.
+lifespan) and share it; it holds two connection pools (pools.py), so that slow order creation
+can never starve store searches and slot previews. How a call is attempted lives in calls.py,
+the bearer token in auth.py and tokens.py; this module is the operations themselves, one short
+method for each of the fourteen, which is why it runs past 300 lines.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -43,6 +44,7 @@ from app.instacart.policy import (
     OperationPolicy,
     build_policies,
 )
+from app.instacart.pools import USER_AGENT, ConnectionPools
 from app.instacart.tokens import RefreshPolicy, TokenProvider
 
 if TYPE_CHECKING:
@@ -51,12 +53,6 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 T = TypeVar("T")
-
-try:
-    _VERSION = importlib.metadata.version("instacart-checkout-bff")
-except importlib.metadata.PackageNotFoundError:
-    _VERSION = "0.1.0"
-USER_AGENT = f"instacart-checkout-bff/{_VERSION}"
 
 _STORE_PATHS: Mapping[str, tuple[str, str]] = {
     "delivery": ("findDeliveryStores", "/v2/fulfillment/stores/delivery"),
@@ -99,24 +95,16 @@ class InstacartClient:
             client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
         )
         self._scope = scope
-        timeout = timeout or httpx.Timeout(connect=2.0, read=10.0, write=10.0, pool=10.0)
-        common: dict[str, Any] = {
-            "base_url": base_url.rstrip("/"),
-            "timeout": timeout,
-            "headers": {"User-Agent": user_agent, "Accept": "application/json"},
-            "transport": transport,
-            "follow_redirects": False,
-        }
-        # Two pools sharing the same settings: order creation takes seconds upstream and must
-        # not hold every connection while the storefront previews slots.
-        self._http = httpx.AsyncClient(
-            limits=limits or httpx.Limits(max_connections=50, max_keepalive_connections=50),
-            **common,
+        self._pools = ConnectionPools.open(
+            base_url,
+            transport=transport,
+            timeout=timeout,
+            limits=limits,
+            create_limits=create_limits,
+            user_agent=user_agent,
         )
-        self._create_http = httpx.AsyncClient(
-            limits=create_limits or httpx.Limits(max_connections=20, max_keepalive_connections=20),
-            **common,
-        )
+        self._http = self._pools.default
+        self._create_http = self._pools.create
         self._policies = build_policies(policies)
         breaker_config = breaker or BreakerConfig()
         self.breakers: dict[str, CircuitBreaker] = {
@@ -175,8 +163,7 @@ class InstacartClient:
     async def aclose(self) -> None:
         if isinstance(self.tokens, TokenProvider):  # benchmarks substitute a bare token source
             await self.tokens.aclose()
-        await self._http.aclose()
-        await self._create_http.aclose()
+        await self._pools.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -363,7 +350,7 @@ class InstacartClient:
     ) -> T:
         policy = self._policies[operation]
         call = UpstreamCall(operation, policy, self.breakers[policy.operation_class], self._backoff)
-        http = self._create_http if policy.pool == "create" else self._http
+        http = self._pools.for_pool(policy.pool)
         content = orjson.dumps(body.to_json_dict()) if body is not None else None
         headers = {"Content-Type": "application/json"} if content is not None else {}
         # One per call: a token is refreshed at most once per call, whatever the attempts.
