@@ -94,3 +94,23 @@ def assert_error(response: httpx.Response, status: int, contains: str = "") -> N
     assert body["status"] == status
     assert isinstance(body["error"], str)
     assert contains.lower() in body["error"].lower(), body
+
+
+def assert_refusal(
+    response: httpx.Response, envelope: str, status: int, code: int, key: str | None
+) -> None:
+    """A refusal in `envelope`: "spec" carries status and meta.key, "connect" code and meta.key."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    if envelope == "spec":
+        assert set(body) == ({"error", "status", "meta"} if key else {"error", "status"}), body
+        assert isinstance(body["error"], str)
+        assert body["status"] == status
+        assert body.get("meta") == ({"key": key} if key else None)
+    else:
+        assert set(body) == {"error", "meta"}, body
+        assert set(body["error"]) == {"message", "code"}, body
+        assert isinstance(body["error"]["message"], str)
+        assert body["error"]["code"] == code
+        assert body["meta"] == ({"key": key} if key else {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.sandbox.conftest import TOKEN_BODY
+from tests.sandbox.conftest import TOKEN_BODY, FakeClock
 from tests.sandbox.helpers import assert_error, place_order
 
 WORKFLOWS = {
@@ -98,3 +98,76 @@ async def test_catalog_lists_products_stores_and_postal_codes(client: httpx.Asyn
 
 async def test_callbacks_are_off_without_a_callback_url(client: httpx.AsyncClient) -> None:
     assert (await client.get("/sandbox/callbacks")).json() == {"enabled": False}
+
+
+async def test_orders_lists_every_order_oldest_first_with_user_status_and_fulfillment(
+    client: httpx.AsyncClient, auth: dict[str, str], clock: FakeClock
+) -> None:
+    assert (await client.get("/sandbox/orders")).json() == {"orders": []}
+    first = await place_order(client, auth, "delivery", user="a", order_id="R-1")
+    clock.advance(minutes=1)
+    second = await place_order(client, auth, "last_mile", user="b", order_id="R-2")
+    clock.advance(minutes=1)
+    await client.post("/v2/fulfillment/users/a/orders/R-1/cancel", headers=auth)
+    listed = (await client.get("/sandbox/orders")).json()["orders"]
+    assert listed == [
+        {
+            "id": "R-1",
+            "user_id": "a",
+            "status": "canceled",
+            "fulfillment": "delivery",
+            "store_id": "store-sf-001",
+            "hold_id": listed[0]["hold_id"],
+            "created_at": "2025-06-02T16:00:00Z",
+            "updated_at": "2025-06-02T16:02:00Z",
+        },
+        {
+            "id": "R-2",
+            "user_id": "b",
+            "status": "brand_new",
+            "fulfillment": "last_mile",
+            "store_id": "store-sf-001",
+            # a last-mile service option id is its own hold
+            "hold_id": second["service_option"]["id"],
+            "created_at": "2025-06-02T16:01:00Z",
+            "updated_at": "2025-06-02T16:01:00Z",
+        },
+    ]
+    assert listed[0]["hold_id"].startswith("hold_")
+    assert first["id"] == "R-1"
+
+
+async def test_orders_created_at_the_same_instant_keep_their_creation_order(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    ids = [f"R-{n}" for n in (3, 1, 2)]
+    for n, order_id in enumerate(ids):
+        await place_order(client, auth, "pickup", user=f"u{n}", order_id=order_id)
+    listed = (await client.get("/sandbox/orders")).json()["orders"]
+    assert [o["id"] for o in listed] == ids
+
+
+async def test_orders_filter_by_user_status_and_fulfillment(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await place_order(client, auth, "delivery", user="a", order_id="A-del")
+    await place_order(client, auth, "pickup", user="a", order_id="A-pick")
+    await place_order(client, auth, "delivery", user="b", order_id="B-del")
+    await client.post("/sandbox/orders/A-pick/advance")
+
+    async def ids(**params: str) -> list[str]:
+        response = await client.get("/sandbox/orders", params=params)
+        assert response.status_code == 200, response.text
+        return [o["id"] for o in response.json()["orders"]]
+
+    assert await ids(user_id="a") == ["A-del", "A-pick"]
+    assert await ids(fulfillment="delivery") == ["A-del", "B-del"]
+    assert await ids(status="acknowledged") == ["A-pick"]
+    assert await ids(user_id="a", status="brand_new", fulfillment="delivery") == ["A-del"]
+    assert await ids(user_id="nobody") == []
+
+
+async def test_orders_refuse_an_unknown_fulfillment_filter(client: httpx.AsyncClient) -> None:
+    response = await client.get("/sandbox/orders", params={"fulfillment": "drone"})
+    assert_error(response, 400, "fulfillment")
+    assert response.json()["meta"] == {"key": "fulfillment"}

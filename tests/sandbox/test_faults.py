@@ -141,3 +141,82 @@ async def test_delete_faults_clears_every_fault(
         "error_envelope": "spec",
     }
     assert (await client.post(STORES, json=WHERE, headers=auth)).status_code == 200
+
+
+CREATE_OPS = {
+    "delivery": "createDeliveryOrder",
+    "pickup": "createPickupOrder",
+    "last_mile": "createLastMileOrder",
+}
+
+
+async def _hold_for(client: httpx.AsyncClient, auth: dict[str, str], fulfillment: str) -> str:
+    option = (await options(client, auth, fulfillment))[0]["id"]
+    if fulfillment == "last_mile":
+        return option  # a last-mile service option id is its own hold
+    return (await hold(client, auth, option, fulfillment=fulfillment)).json()["hold_id"]
+
+
+@pytest.mark.parametrize("fulfillment", sorted(CREATE_OPS))
+async def test_fail_next_503_on_create_fails_before_creating_anything(
+    client: httpx.AsyncClient, auth: dict[str, str], fulfillment: str
+) -> None:
+    hold_id = await _hold_for(client, auth, fulfillment)
+    fault = {CREATE_OPS[fulfillment]: {"fail_next": 1, "status": 503}}
+    await set_faults(client, {"operations": fault})
+    failed = await create(client, auth, hold_id, fulfillment=fulfillment, order_id="R-503")
+    assert_error(failed, 503, "fail_next")
+    assert (await client.get("/sandbox/orders")).json() == {"orders": []}
+    # nothing was used up: the same request, retried, creates the order with that id
+    retried = await create(client, auth, hold_id, fulfillment=fulfillment, order_id="R-503")
+    assert retried.status_code == 200, retried.text
+    listed = (await client.get("/sandbox/orders")).json()["orders"]
+    assert [(o["id"], o["hold_id"]) for o in listed] == [("R-503", hold_id)]
+
+
+async def test_latency_on_create_delays_the_answer_then_creates(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    hold_id = await _hold_for(client, auth, "delivery")
+    await set_faults(client, {"operations": {"createDeliveryOrder": {"latency_ms": 400}}})
+    started = time.monotonic()
+    response = await create(client, auth, hold_id, order_id="R-slow")
+    assert response.status_code == 200
+    assert time.monotonic() - started >= 0.4
+    assert [o["id"] for o in (await client.get("/sandbox/orders")).json()["orders"]] == ["R-slow"]
+
+
+async def test_hang_after_create_is_listed_by_the_ground_truth_while_the_answer_hangs(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    hold_id = await _hold_for(client, auth, "pickup")
+    fault = {"createPickupOrder": {"latency_ms": 100, "hang_after_create": True}}
+    await set_faults(client, {"operations": fault})
+    pending = asyncio.create_task(
+        create(client, auth, hold_id, fulfillment="pickup", order_id="R-hung")
+    )
+    listed: list[dict] = []
+    deadline = time.monotonic() + 10
+    while not listed and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        listed = (await client.get("/sandbox/orders", params={"user_id": "u1"})).json()["orders"]
+    assert [(o["id"], o["status"], o["fulfillment"]) for o in listed] == [
+        ("R-hung", "brand_new", "pickup")
+    ]
+    assert not pending.done()  # created, and still no answer
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pending
+
+
+async def test_hang_after_create_with_hang_seconds_answers_late_with_the_order(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    hold_id = await _hold_for(client, auth, "delivery")
+    fault = {"createDeliveryOrder": {"hang_after_create": True, "hang_seconds": 0.3}}
+    await set_faults(client, {"operations": fault})
+    started = time.monotonic()
+    response = await create(client, auth, hold_id, order_id="R-late")
+    assert response.status_code == 200
+    assert response.json()["id"] == "R-late"
+    assert time.monotonic() - started >= 0.3
