@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.checkout.conftest import Checkout
+from tests.checkout.placements import wait_for_lease
 
 
 async def test_50_concurrent_identical_placements_make_one_order(
@@ -66,7 +67,7 @@ async def test_retry_while_the_first_is_in_flight_is_409(
         reservation = await checkout.reserve("delivery", user)
         await checkout.faults({"operations": {"createDeliveryOrder": {"latency_ms": 1500}}})
         first = asyncio.create_task(checkout.place(reservation, user, "slow-key"))
-        await asyncio.sleep(0.3)
+        await wait_for_lease(checkout, user, attempt=1)  # the first holds the placement
         retry = await checkout.place(reservation, user, "slow-key")
         assert retry.status_code == 409
         assert retry.json()["code"] == "request_in_progress"

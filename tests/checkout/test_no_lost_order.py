@@ -4,48 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
-from app.checkout.placement import lease_seconds_for
-from app.checkout.reconciler import Reconciler
 from app.db.models import IdempotencyKey
-from app.db.models import Order as OrderRow
 from app.db.order_states import OrderStateMachine
 from app.db.session import build_sessionmaker
 from tests.checkout.conftest import Checkout
-
-
-async def placement_of(checkout: Checkout, user: str) -> list[tuple[str, str]]:
-    sessions = build_sessionmaker(checkout.app.state.engine)
-    async with sessions() as session:
-        rows = await session.execute(
-            select(OrderRow.id, OrderRow.placement_state).where(OrderRow.user_id == user)
-        )
-        return [(row.id, row.placement_state) for row in rows]
-
-
-def reconciler_for(checkout: Checkout) -> Reconciler:
-    sessions = build_sessionmaker(checkout.app.state.engine)
-    return Reconciler(
-        checkout.app.state.instacart,
-        sessions,
-        grace_seconds=0,
-        lease_seconds=lease_seconds_for(checkout.settings.instacart_create_deadline_seconds),
-    )
-
-
-async def lapse_leases(checkout: Checkout, user: str) -> None:
-    """Time passes for the user's placements: their leases run out (the DB's clock is theirs)."""
-    sessions = build_sessionmaker(checkout.app.state.engine)
-    async with sessions() as session, session.begin():
-        await session.execute(
-            update(OrderRow)
-            .where(OrderRow.user_id == user, OrderRow.lease_until.is_not(None))
-            .values(lease_until=func.clock_timestamp() - timedelta(seconds=1))
-        )
+from tests.checkout.placements import lapse_leases, placement_of, reconciler_for
 
 
 async def test_create_that_hangs_after_creating_is_504_then_reconciled(

@@ -12,29 +12,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
-from app.db.models import Order as OrderRow
 from app.db.models import Reservation
 from app.db.session import build_sessionmaker
-from tests.checkout.conftest import Checkout
-from tests.checkout.test_no_lost_order import placement_of, reconciler_for
-
-
-async def _wait_for_lease(checkout: Checkout, user: str, attempt: int) -> None:
-    """Poll (with a deadline) until the user's placement holds attempt `attempt` and a lease."""
-    sessions = build_sessionmaker(checkout.app.state.engine)
-    for _ in range(200):
-        async with sessions() as session:
-            row = (
-                await session.execute(
-                    select(OrderRow.attempt, OrderRow.lease_until).where(OrderRow.user_id == user)
-                )
-            ).first()
-        if row is not None and row.attempt == attempt and row.lease_until is not None:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no lease for attempt {attempt}")
+from tests.checkout.placements import placement_of, reconciler_for, wait_for_lease
 
 
 async def test_reconciler_racing_a_slow_resend_leaves_the_order_visible(
@@ -53,7 +35,7 @@ async def test_reconciler_racing_a_slow_resend_leaves_the_order_visible(
         # The retry's lookup finds nothing and it re-sends the create, which takes a while ...
         await checkout.faults({"operations": {"createDeliveryOrder": {"latency_ms": 600}}})
         retry = asyncio.create_task(checkout.place(reservation, user, "race"))
-        await _wait_for_lease(checkout, user, attempt=2)
+        await wait_for_lease(checkout, user, attempt=2)
         # ... while the reconciler runs with no grace at all: it must leave the row alone.
         summary = await reconciler_for(checkout).run_once()
         assert (summary.examined, summary.failed) == (0, 0)

@@ -1,0 +1,60 @@
+"""Looking at placements from the side: their rows, their leases, a reconciler for them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from app.checkout.placement import lease_seconds_for
+from app.checkout.reconciler import Reconciler
+from app.db.models import Order as OrderRow
+from app.db.session import build_sessionmaker
+from tests.checkout.conftest import Checkout
+
+
+async def placement_of(checkout: Checkout, user: str) -> list[tuple[str, str]]:
+    sessions = build_sessionmaker(checkout.app.state.engine)
+    async with sessions() as session:
+        rows = await session.execute(
+            select(OrderRow.id, OrderRow.placement_state).where(OrderRow.user_id == user)
+        )
+        return [(row.id, row.placement_state) for row in rows]
+
+
+def reconciler_for(checkout: Checkout) -> Reconciler:
+    sessions = build_sessionmaker(checkout.app.state.engine)
+    return Reconciler(
+        checkout.app.state.instacart,
+        sessions,
+        grace_seconds=0,
+        lease_seconds=lease_seconds_for(checkout.settings.instacart_create_deadline_seconds),
+    )
+
+
+async def lapse_leases(checkout: Checkout, user: str) -> None:
+    """Time passes for the user's placements: their leases run out (the DB's clock is theirs)."""
+    sessions = build_sessionmaker(checkout.app.state.engine)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(OrderRow)
+            .where(OrderRow.user_id == user, OrderRow.lease_until.is_not(None))
+            .values(lease_until=func.clock_timestamp() - timedelta(seconds=1))
+        )
+
+
+async def wait_for_lease(checkout: Checkout, user: str, attempt: int) -> None:
+    """Poll (with a deadline) until the user's placement holds attempt `attempt` and a lease."""
+    sessions = build_sessionmaker(checkout.app.state.engine)
+    for _ in range(200):
+        async with sessions() as session:
+            row = (
+                await session.execute(
+                    select(OrderRow.attempt, OrderRow.lease_until).where(OrderRow.user_id == user)
+                )
+            ).first()
+        if row is not None and row.attempt == attempt and row.lease_until is not None:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no lease for attempt {attempt}")
