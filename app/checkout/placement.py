@@ -188,7 +188,9 @@ class PlacementService:
                 reservation = await self.reservations.get(request.reservation_id, user_id, session)
                 intent = _intent(order_id, user_id, _checked(reservation, request), request)
                 await self.limiter.hit(user_id)
-                await OrdersRepository(session).add(intent, timedelta(seconds=self.lease_seconds))
+                await OrdersRepository(session).add(
+                    intent, lease=timedelta(seconds=self.lease_seconds)
+                )
 
         if claim.outcome is ClaimOutcome.COMPLETED:
             return self._replay(claim.response_status, claim.response_body)

@@ -58,10 +58,14 @@ class OrdersRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, order: Order, lease: timedelta) -> Order:
-        """Insert an intent holding attempt 1 and a lease (flushed, so defaults are loaded)."""
-        order.attempt = 1
-        order.lease_until = db_now() + lease
+    async def add(self, order: Order, *, lease: timedelta | None = None) -> Order:
+        """Insert an order (flushed, so server defaults are loaded).
+
+        With `lease`, the placing request's intent: it holds attempt 1 and that lease.
+        """
+        if lease is not None:
+            order.attempt = 1
+            order.lease_until = db_now() + lease
         self.session.add(order)
         await self.session.flush()
         return order
