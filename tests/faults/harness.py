@@ -212,12 +212,18 @@ class Fleet:
     # --- the end of every scenario ------------------------------------------------------------
 
     async def settle_and_check(
-        self, checkouts: list[Checkout], *, replay: bool = True, all_complete: bool = True
+        self,
+        checkouts: list[Checkout],
+        *,
+        replay: bool = True,
+        all_complete: bool = True,
+        scenario_anomalies: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """Settle, check, write the counts; the scenario's own findings join the checker's."""
         self.history.phase = "settle"
         await self.clear_faults()
         await self.reconcile_until_settled()
-        report = checker.Report()
+        report = checker.Report(list(scenario_anomalies or []))
         reader = self.live_replica()
 
         probes: list[tuple[Any, str]] = []
@@ -298,8 +304,8 @@ class Fleet:
         line = orjson.dumps(summary).decode()
         (RESULTS / f"{self.name}.json").write_text(line + "\n")
         self.history.dump(RESULTS / f"{self.name}.history.jsonl")
-        (RESULTS / f"{self.name}.anomalies.json").write_bytes(
-            orjson.dumps(report.anomalies, option=orjson.OPT_INDENT_2)
+        (RESULTS / f"{self.name}.anomalies.jsonl").write_bytes(
+            b"".join(orjson.dumps(a) + b"\n" for a in report.anomalies)
         )
         print(line)
 

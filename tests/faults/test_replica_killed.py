@@ -31,6 +31,7 @@ async def test_replica_killed_mid_placement_loses_and_duplicates_nothing(fleet) 
         checkouts = new_checkouts("killed", SHOPPERS, ("delivery", "pickup"))
         await reserve_all(f, checkouts)
         await f.set_faults({op: {"latency_ms": 1500} for op in CREATES})
+        f.count("slow_creates_1500ms")
         f.history.phase = "placing"
         rng = random.Random(2)
 
