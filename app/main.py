@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
+import stamina
 import structlog
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -114,6 +115,9 @@ def create_app(
     """
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)
+    # The client logs and counts its own retries (with the operation); stamina's default hooks
+    # would add a second log line carrying the exception text, and a second counter.
+    stamina.instrumentation.set_on_retry_hooks(())
 
     app = FastAPI(
         title="Checkout BFF for Instacart Connect",
