@@ -86,7 +86,9 @@ class FaultSpec(BaseModel):
 
     latency_ms: int = Field(default=0, ge=0, le=600_000)
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
-    status: Literal[408, 429, 500, 503] = 503
+    # 404 lets a test play an Instacart whose lookups lag behind its creates (getOrder says
+    # "not found" for an order a create has just called a duplicate).
+    status: Literal[404, 408, 429, 500, 503] = 503
     fail_next: int = Field(default=0, ge=0)
     hang: bool = False
     hang_after_create: bool = False

@@ -46,6 +46,7 @@ class Refusal(enum.StrEnum):
     OPTION_UNAVAILABLE = "option_unavailable"  # the service option is unknown or gone
     STATUS_CONFLICT = "status_conflict"  # the order's status does not allow the operation
     STORE_UNAVAILABLE = "store_unavailable"  # no such store, or not for this fulfillment
+    INVALID = "invalid"  # a malformed field: the field says which, but it is no other reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +87,16 @@ RULES: tuple[Rule, ...] = (
     Rule(Refusal.DUPLICATE_ORDER, code=1003),
     Rule(Refusal.OPTION_UNAVAILABLE, code=1004),
     Rule(Refusal.STATUS_CONFLICT, code=1005),
+    # The sandbox (and, as far as is known, Instacart) says "invalid request" for a missing or
+    # unknown store, naming the field; any other field with that code is merely malformed.
+    Rule(Refusal.STORE_UNAVAILABLE, meta_key="store_id"),
+    Rule(Refusal.INVALID, code=1000),
     Rule(Refusal.DUPLICATE_ORDER, meta_key="order_id", message=_words(r"\balready exists\b")),
     Rule(Refusal.SLOT_FULL, meta_key="hold_id", message=_SLOT_FULL),
     Rule(Refusal.SLOT_FULL, meta_key="service_option_id", message=_SLOT_FULL),
     Rule(Refusal.HOLD_UNUSABLE, meta_key="hold_id"),
     Rule(Refusal.OPTION_UNAVAILABLE, meta_key="service_option_id"),
     Rule(Refusal.STATUS_CONFLICT, meta_key="status"),
-    Rule(Refusal.STORE_UNAVAILABLE, meta_key="store_id"),
     Rule(Refusal.SLOT_FULL, message=_SLOT_FULL),
     Rule(Refusal.DUPLICATE_ORDER, message=_words(r"\border_id\b.*\balready exists\b")),
     Rule(Refusal.HOLD_UNUSABLE, message=_words(r"\bhold_id\b|\bheld slot\b.*\bstarted\b")),

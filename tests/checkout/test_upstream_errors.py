@@ -129,3 +129,9 @@ def test_the_field_at_fault_outranks_the_message() -> None:
     assert classify(error) is Refusal.DUPLICATE_ORDER
     assert classify(_bad_request("anything", upstream_code=1001)) is Refusal.SLOT_FULL
     assert classify(_bad_request("anything", upstream_code="1002")) is Refusal.HOLD_UNUSABLE
+
+
+def test_a_malformed_field_is_not_mistaken_for_its_reason() -> None:
+    # code 1000 ("invalid request") naming hold_id: a malformed hold id, not an unusable hold
+    malformed = _bad_request("hold_id must be a string", upstream_code=1000, meta_key="hold_id")
+    assert classify(malformed) is Refusal.INVALID
