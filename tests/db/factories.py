@@ -1,4 +1,4 @@
-"""Builders for rows in database tests."""
+"""Builders for rows in database tests, and the clean-up that keeps them out of others' way."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from app.db.models import Order
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import UNRESOLVED_PLACEMENT_STATES, Order, Reservation
 
 
 def new_order_id() -> str:
@@ -35,3 +38,31 @@ def make_order(user_id: str, *, created_at: datetime | None = None, **overrides:
         values["created_at"] = created_at
     values.update(overrides)
     return Order(**values)
+
+
+def make_reservation(user_id: str, *, retain_until: datetime, **overrides: Any) -> Reservation:
+    values: dict[str, Any] = {
+        "id": f"res_{uuid.uuid4().hex}",
+        "user_id": user_id,
+        "fulfillment": "delivery",
+        "store_id": "store-1",
+        "hold_id": f"hold_{uuid.uuid4().hex}",
+        "slot": {"id": "slot-1", "date": "2026-11-27", "fulfillment": "delivery"},
+        "retain_until": retain_until,
+    }
+    values.update(overrides)
+    return Reservation(**values)
+
+
+async def settle_unresolved_orders(session: AsyncSession, user_id: str) -> None:
+    """Mark a user's pending/unknown rows failed, so no other test's reconciler picks them up.
+
+    A direct UPDATE, not a state-machine move: clean-up must work whatever a test left behind.
+    """
+    await session.execute(
+        update(Order)
+        .where(Order.user_id == user_id, Order.placement_state.in_(UNRESOLVED_PLACEMENT_STATES))
+        .values(placement_state="failed", failure_code="test_cleanup", lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()

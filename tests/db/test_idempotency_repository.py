@@ -14,6 +14,8 @@ from app.db.models import IdempotencyKey
 from app.db.orders import OrdersRepository
 from tests.db.factories import make_order, new_order_id
 
+pytestmark = pytest.mark.usefixtures("settle_leftovers")
+
 LOCK = 30
 TTL = 24 * 3600
 
@@ -61,7 +63,9 @@ async def test_claim_after_completion_returns_stored_response(
 ) -> None:
     first = await claim_and_record(db_session, user_id, "k1")
     body = {"id": first.order_id, "status": "brand_new", "items": [{"quantity": 1}]}
-    assert await IdempotencyRepository(db_session).complete(user_id, "k1", 201, body)
+    assert await IdempotencyRepository(db_session).complete(
+        user_id, "k1", first.order_id, 201, body
+    )
     await db_session.commit()
 
     replay = await claim_and_record(db_session, user_id, "k1")
@@ -72,9 +76,11 @@ async def test_claim_after_completion_returns_stored_response(
 
 
 async def test_claim_with_another_body_is_mismatch(db_session: AsyncSession, user_id: str):
-    await claim_and_record(db_session, user_id, "k1", body="a")
+    first = await claim_and_record(db_session, user_id, "k1", body="a")
     in_flight = await claim_and_record(db_session, user_id, "k1", body="b")
-    await IdempotencyRepository(db_session).complete(user_id, "k1", 201, {"id": "x"})
+    assert await IdempotencyRepository(db_session).complete(
+        user_id, "k1", first.order_id, 201, {"id": "x"}
+    )
     await db_session.commit()
     done = await claim_and_record(db_session, user_id, "k1", body="b")
 
@@ -114,7 +120,9 @@ async def test_claim_after_lock_expired_is_reclaimable_and_relocks(
 
 async def test_claim_of_an_expired_key_starts_afresh(db_session: AsyncSession, user_id: str):
     first = await claim_and_record(db_session, user_id, "k1", body="a")
-    await IdempotencyRepository(db_session).complete(user_id, "k1", 201, {"id": "x"})
+    assert await IdempotencyRepository(db_session).complete(
+        user_id, "k1", first.order_id, 201, {"id": "x"}
+    )
     await db_session.execute(
         update(IdempotencyKey)
         .where(IdempotencyKey.user_id == user_id)
@@ -137,8 +145,8 @@ async def test_claim_of_an_expired_key_starts_afresh(db_session: AsyncSession, u
 async def test_release_frees_an_in_progress_key_only(db_session: AsyncSession, user_id: str):
     repo = IdempotencyRepository(db_session)
     await claim_and_record(db_session, user_id, "k1")
-    await claim_and_record(db_session, user_id, "k2")
-    await repo.complete(user_id, "k2", 201, {"id": "x"})
+    second = await claim_and_record(db_session, user_id, "k2")
+    assert await repo.complete(user_id, "k2", second.order_id, 201, {"id": "x"})
     await db_session.commit()
 
     assert await repo.release(user_id, "k1")
@@ -206,3 +214,97 @@ async def test_purge_expired_deletes_only_expired_keys(
         )
     ).all()
     assert keys == ["fresh"]
+
+
+async def test_complete_refuses_when_the_key_refers_to_another_order(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    repo = IdempotencyRepository(db_session)
+    first = await claim_and_record(db_session, user_id, "k1")
+    other = await OrdersRepository(db_session).add(make_order(user_id))
+    await db_session.commit()
+
+    stored = await repo.complete(user_id, "k1", other.id, 201, {"id": other.id})
+    missing = await repo.complete(user_id, "no-such-key", first.order_id, 201, {"id": "x"})
+    await db_session.commit()
+
+    assert (stored, missing) == (False, False)
+    row = await repo.get(user_id, "k1")
+    assert (row.state, row.order_id, row.response_status, row.response_body) == (
+        "in_progress",
+        first.order_id,
+        None,
+        None,
+    )
+
+
+async def test_unlock_lets_a_retry_with_the_same_body_resume_at_once(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    repo = IdempotencyRepository(db_session)
+    first = await claim_and_record(db_session, user_id, "k1", body="a")
+    assert (await claim_and_record(db_session, user_id, "k1", body="a")).outcome == (
+        ClaimOutcome.IN_PROGRESS
+    )
+
+    assert await repo.unlock(user_id, "k1", first.order_id)
+    await db_session.commit()
+    retry = await claim_and_record(db_session, user_id, "k1", body="a")
+    another_body = await claim_and_record(db_session, user_id, "k1", body="b")
+
+    assert retry.outcome == ClaimOutcome.RECLAIMABLE
+    assert retry.order_id == first.order_id
+    assert another_body.outcome == ClaimOutcome.MISMATCH
+
+
+async def test_unlock_leaves_completed_keys_and_other_orders_keys_alone(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    repo = IdempotencyRepository(db_session)
+    done = await claim_and_record(db_session, user_id, "done")
+    assert await repo.complete(user_id, "done", done.order_id, 201, {"id": done.order_id})
+    running = await claim_and_record(db_session, user_id, "running")
+    await db_session.commit()
+
+    assert not await repo.unlock(user_id, "done", done.order_id)
+    assert not await repo.unlock(user_id, "running", done.order_id)  # not this key's order
+    assert not await repo.unlock(user_id, "no-such-key", running.order_id)
+    await db_session.commit()
+
+    replay = await claim_and_record(db_session, user_id, "done")
+    still_running = await claim_and_record(db_session, user_id, "running")
+    assert (replay.outcome, replay.response_status) == (ClaimOutcome.COMPLETED, 201)
+    assert still_running.outcome == ClaimOutcome.IN_PROGRESS
+
+
+async def test_complete_for_order_stores_the_answer_on_its_in_progress_key(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    repo = IdempotencyRepository(db_session)
+    first = await claim_and_record(db_session, user_id, "k1")
+
+    assert await repo.complete_for_order(first.order_id, 201, {"id": first.order_id}) == 1
+    assert await repo.complete_for_order(first.order_id, 201, {"id": "again"}) == 0
+    await db_session.commit()
+
+    replay = await claim_and_record(db_session, user_id, "k1")
+    assert (replay.outcome, replay.response_body) == (
+        ClaimOutcome.COMPLETED,
+        {"id": first.order_id},
+    )
+
+
+async def test_release_for_order_gives_back_only_an_in_progress_key(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    repo = IdempotencyRepository(db_session)
+    refused = await claim_and_record(db_session, user_id, "refused")
+    done = await claim_and_record(db_session, user_id, "done")
+    assert await repo.complete(user_id, "done", done.order_id, 201, {"id": done.order_id})
+
+    assert await repo.release_for_order(refused.order_id) == 1
+    assert await repo.release_for_order(done.order_id) == 0
+    await db_session.commit()
+
+    assert await repo.get(user_id, "refused") is None
+    assert (await repo.get(user_id, "done")).state == "completed"

