@@ -68,6 +68,10 @@ class OrdersRepository:
             order.lease_until = db_now() + lease
         self.session.add(order)
         await self.session.flush()
+        if lease is not None:
+            # A SQL expression is not loaded back by the INSERT's RETURNING; without this the
+            # attribute would be expired, and reading it in async code would be a hidden query.
+            await self.session.refresh(order, ["lease_until"])
         return order
 
     async def get_for_user(self, order_id: str, user_id: str) -> Order | None:

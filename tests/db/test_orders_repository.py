@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Order
@@ -162,12 +161,6 @@ async def test_add_with_a_lease_records_the_intent_of_attempt_one(
     assert now < lease_until <= now + LEASE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=MissingGreenlet,
-    reason="app/db/orders.py add(): the SQL-expression lease_until is not loaded back by the "
-    "INSERT's RETURNING, so the attribute is expired and reading it is IO (MissingGreenlet)",
-)
 async def test_add_with_a_lease_loads_the_lease_onto_the_order(
     db_session: AsyncSession, user_id: str
 ) -> None:
