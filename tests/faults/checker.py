@@ -157,10 +157,11 @@ def check_orders(
 
 def check_completed(exchanges: list[Exchange], checkouts: list[Checkout], report: Report) -> None:
     """Once the faults are over, every checkout the storefront kept retrying got its 201."""
-    done = {(e.user, e.key) for e in exchanges if e.op == "place" and e.status == 201}
+    placed = [e for e in exchanges if e.op == "place" and e.phase != "probe"]
+    done = {(e.user, e.key) for e in placed if e.status == 201}
     for c in checkouts:
         if (c.user, c.key) not in done:
-            last = [e for e in exchanges if e.op == "place" and e.user == c.user][-1:]
+            last = [e for e in placed if e.user == c.user][-1:]
             report.add(
                 "checkout_never_completed",
                 user=c.user,

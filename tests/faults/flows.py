@@ -47,9 +47,11 @@ async def keep_placing(
     seconds: float,
     rng: random.Random,
     pause: tuple[float, float] = (0.15, 0.4),
+    max_pause: float = 2.0,
     body_tag: str = "a",
 ) -> Exchange:
-    """Place, and on an open outcome retry the same key on the next replica until a deadline."""
+    """Place, and on an open outcome retry the same key on the next replica until a deadline,
+    backing off (jittered, growing to `max_pause`)."""
     deadline = time.monotonic() + seconds
     turn = 0
     while True:
@@ -60,4 +62,4 @@ async def keep_placing(
         e = await fleet.storefront.place(replica, checkout, body_tag)
         if not should_retry(e) or time.monotonic() > deadline:
             return e
-        await asyncio.sleep(rng.uniform(*pause))
+        await asyncio.sleep(min(max_pause, rng.uniform(*pause) * 1.4 ** (turn - 1)))

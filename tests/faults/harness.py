@@ -122,8 +122,10 @@ class Fleet:
 
     # --- the sandbox ------------------------------------------------------------------------
 
-    async def set_faults(self, operations: dict[str, Any]) -> None:
-        response = await self.sandbox_http.put("/sandbox/faults", json={"operations": operations})
+    async def set_faults(self, operations: dict[str, Any], **extra: Any) -> None:
+        """PUT /sandbox/faults (replaces the whole set); `extra`: e.g. error_envelope."""
+        body = {"operations": operations, **extra}
+        response = await self.sandbox_http.put("/sandbox/faults", json=body)
         assert response.status_code == 200, response.text
 
     async def clear_faults(self) -> None:

@@ -51,7 +51,9 @@ async def test_reconciler_racing_a_slow_resend_hides_no_order(fleet) -> None:
         rng = random.Random(5)
         await asyncio.gather(
             *(
-                keep_placing(f, c, ("r1", "r0"), seconds=15, rng=rng, pause=(0.05, 0.1))
+                keep_placing(
+                    f, c, ("r1", "r0"), seconds=15, rng=rng, pause=(0.05, 0.1), max_pause=0.1
+                )
                 for c in checkouts
             )
         )

@@ -2,7 +2,8 @@
 
 Creates fail with 503 and 500, hang after creating (the BFF's deadline ends first: the order
 exists but the answer is lost), or are slow; getOrder fails now and then. Each shopper retries
-the same key on the other replica until it has its order.
+the same key on the other replica until it has its order, while the background reconciler
+(on both replicas) settles what the storm left ambiguous.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.faults
 
 CREATES = ("createDeliveryOrder", "createPickupOrder")
 
+# (name, operations, other fields of the fault set)
 PHASES = [
     (
         "errors",
@@ -27,6 +29,7 @@ PHASES = [
             "createPickupOrder": {"error_rate": 0.5, "status": 500, "latency_ms": 100},
             "getOrder": {"error_rate": 0.2, "status": 503},
         },
+        {},
     ),
     (
         "hangs",
@@ -35,11 +38,13 @@ PHASES = [
             for op in CREATES
         }
         | {"getOrder": {"error_rate": 0.2, "status": 503}},
+        {},
     ),
     (
         "mixed",
         {op: {"error_rate": 0.3, "status": 503, "latency_ms": 300} for op in CREATES}
         | {"getOrder": {"latency_ms": 200, "error_rate": 0.1, "status": 500}},
+        {"error_envelope": "connect"},  # the real API's error bodies, not the spec's
     ),
 ]
 PHASE_SECONDS = 4.0
@@ -51,15 +56,19 @@ async def test_storms_of_errors_and_hangs_lose_and_duplicate_nothing(fleet) -> N
         replicas=2,
         BFF_INSTACART_CREATE_DEADLINE_SECONDS="1.5",
         BFF_IDEMPOTENCY_LOCK_SECONDS="2",
+        # the background reconciler settles ambiguous rows while shoppers retry them
+        BFF_RECONCILER_ENABLED="true",
+        BFF_RECONCILE_GRACE_SECONDS="2",
+        BFF_RECONCILE_INTERVAL_SECONDS="0.5",
     ) as f:
         checkouts = new_checkouts("storm", 24, ("delivery", "pickup"))
         await reserve_all(f, checkouts)
         rng = random.Random(1)
 
         async def storm() -> None:
-            for name, operations in PHASES:
+            for name, operations, extra in PHASES:
                 f.history.phase = name
-                await f.set_faults(operations)
+                await f.set_faults(operations, **extra)
                 f.count(f"phase_{name}")
                 await asyncio.sleep(PHASE_SECONDS)  # the storm's length, not a wait for state
             await f.clear_faults()
