@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sys
 import time
 import uuid
@@ -338,3 +339,8 @@ async def open_fleet(
     finally:
         await fleet.aclose()
         redis.stop()
+        # the processes' logs beside the history, for the post-mortem of a failed scenario
+        logs = RESULTS / f"{name}.logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for log in log_dir.glob("*.log"):
+            shutil.copyfile(log, logs / log.name)
