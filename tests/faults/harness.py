@@ -28,7 +28,6 @@ from tests.faults.processes import PrivatePostgres, PrivateRedis, Server
 from tests.servers import REPO_ROOT
 
 RESULTS = Path(__file__).resolve().parent / ".results"
-SANDBOX_SECRET = "sandbox-secret"
 SETTLE_SECONDS = 45
 
 
@@ -148,31 +147,11 @@ class Fleet:
                 raise TimeoutError(f"{self.name}: {what} not reached within {timeout}s")
             await asyncio.sleep(0.05)
 
-    async def upstream_orders(self, rows: list[dict[str, Any]]) -> tuple[list[dict], str]:
-        """The sandbox's orders (GET /sandbox/orders); before that route exists, each of the
-        BFF's rows looked up with getOrder (the BFF always sends its own order id)."""
+    async def upstream_orders(self) -> list[dict[str, Any]]:
+        """The ground truth: every order the sandbox holds (GET /sandbox/orders)."""
         response = await self.sandbox_http.get("/sandbox/orders")
-        if response.status_code == 200:
-            return response.json()["orders"], "sandbox_orders"
-        assert response.status_code == 404, response.text
-        token = await self.sandbox_http.post(
-            "/v2/oauth/token",
-            json={
-                "grant_type": "client_credentials",
-                "client_id": self.client_id,
-                "client_secret": SANDBOX_SECRET,
-                "scope": "connect:fulfillment",
-            },
-        )
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        found = []
-        for row in rows:
-            got = await self.sandbox_http.get(
-                f"/v2/fulfillment/users/{row['user_id']}/orders/{row['id']}", headers=headers
-            )
-            if got.status_code == 200:
-                found.append(got.json() | {"user_id": row["user_id"]})
-        return found, "getOrder_per_row (GET /sandbox/orders missing)"
+        assert response.status_code == 200, response.text
+        return response.json()["orders"]
 
     # --- the BFF's rows ---------------------------------------------------------------------
 
@@ -237,8 +216,8 @@ class Fleet:
 
         self.history.phase = "check"
         rows = await self.rows()
-        upstream, source = await self.upstream_orders(rows)
-        truth = checker.Truth(upstream, rows, {}, {}, source)
+        upstream = await self.upstream_orders()
+        truth = checker.Truth(upstream, rows, {}, {})
         for c in checkouts:
             listed = await self.storefront.list_orders(reader, c.user)
             truth.listed[c.user] = listed.order_ids
@@ -282,8 +261,7 @@ class Fleet:
         self, checkouts: list[Checkout], replica: str
     ) -> list[tuple[Any, str]]:
         """Replay each key that got a 201 or whose user has an upstream order."""
-        rows = await self.rows()
-        upstream, _ = await self.upstream_orders(rows)
+        upstream = await self.upstream_orders()
         upstream_of = {o["user_id"]: o["id"] for o in upstream}
         probes = []
         for c in checkouts:

@@ -1,9 +1,10 @@
 """Scenario 5: the reconciler racing a slow re-send (issue 7, case 1).
 
 The first create gets a definitive 503 (the sandbox creates nothing), so the row is `unknown`.
-The shopper retries as soon as the key's claim lapses (1 s); the retry finds no order upstream
-and sends the create again, which the sandbox takes 3 s to answer. The background reconciler
-(grace 1.5 s, every 0.3 s, on both replicas) meets the same row while that create is in flight.
+The shopper retries at once (the key's claim lapses after 1 s at the latest); the retry finds
+no order upstream and sends the create again, which the sandbox takes 3 s to answer. The
+background reconciler (grace 1.5 s, every 0.3 s, on both replicas) meets the same row while
+that create is in flight.
 The retry's 201 must be an order its owner sees, and the key must replay it.
 """
 
