@@ -20,7 +20,6 @@ from app.api import ops, orders, reservations, stores
 from app.api.fast_slots import SlotFastLane
 from app.api.problem_docs import problem_media_types
 from app.auth import TokenVerifier
-from app.checkout.placement import lease_seconds_for
 from app.checkout.reconciler import Reconciler, run_periodically
 from app.checkout.services import build_services
 from app.db.session import build_sessionmaker
@@ -60,7 +59,7 @@ def build_reconciler(
         client,
         sessions,
         grace_seconds=settings.reconcile_grace_seconds,
-        lease_seconds=lease_seconds_for(settings.instacart_create_deadline_seconds),
+        lease_seconds=settings.placement_lease_seconds,
     )
 
 

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     idempotency_lock_seconds: int = Field(default=60, ge=1)
     # A duplicate of a placement still running waits this long for its answer before a 409.
     idempotency_replay_wait_seconds: float = Field(default=3.0, ge=0)
+    # An actor placing an order holds a lease this long and renews it every third of it while
+    # it talks to Instacart, so a crashed replica blocks a retry of its checkout this long at
+    # most. The reconciler also waits out the grace below after the last renewal, which must
+    # exceed the create deadline: a create the dead replica sent may still land meanwhile.
+    placement_lease_seconds: float = Field(default=15, gt=0)
     reconcile_grace_seconds: float = Field(default=60, ge=0)
     reconcile_interval_seconds: float = Field(default=30, gt=0)
     reconciler_enabled: bool = True

@@ -14,9 +14,11 @@ needs neither the reservation nor Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,7 +35,7 @@ from app.checkout.settlement import Settlement
 from app.checkout.upstream_errors import Refusal, classify, translate
 from app.db.idempotency import ClaimOutcome, IdempotencyRepository
 from app.db.models import Order as OrderRow
-from app.db.order_states import Actor
+from app.db.order_states import Actor, OrderStateMachine
 from app.db.orders import OrdersRepository
 from app.dependency_failures import is_dependency_failure
 from app.errors import (
@@ -50,7 +52,6 @@ from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartBadRequest, InstacartError, InstacartNotFound
 from app.instacart.models import Cart, CartItem, CreateOrderRequest
 from app.instacart.models import Order as UpstreamOrder
-from app.instacart.policy import DEFAULT_POLICIES
 from app.metrics import ORDERS_PLACED
 from app.ratelimit import RateLimiter
 
@@ -59,20 +60,6 @@ log = structlog.get_logger("app.checkout.placement")
 # Lookups and creates for one request: a create, then (when Instacart says the id exists) a
 # lookup and at most one more create. Beyond that the order is left to the reconciler.
 MAX_CREATE_ROUNDS = 2
-
-
-def lease_seconds_for(create_deadline_seconds: float) -> float:
-    """How long a placement's actor may talk to Instacart before another may take over.
-
-    Longer than everything one request can do (each round: a token, a lookup and a create), so
-    that nobody decides an order while its create may still be in flight.
-    """
-    per_round = (
-        DEFAULT_POLICIES["generateAccessToken"].deadline_seconds
-        + DEFAULT_POLICIES["getOrder"].deadline_seconds
-        + create_deadline_seconds
-    )
-    return MAX_CREATE_ROUNDS * per_round + 5.0
 
 
 # The storefront errors a failed placement was recorded with, to answer a retry of its key.
@@ -262,6 +249,41 @@ class PlacementService:
         self, user_id: str, key: str, row: OrderRow, actor: Actor, *, look_first: bool
     ) -> Placement:
         """Talk to Instacart about `row` under the attempt it holds, and record the outcome."""
+        async with self._lease_kept(row.id, row.attempt, actor):
+            return await self._rounds(user_id, key, row, actor, look_first=look_first)
+
+    @contextlib.asynccontextmanager
+    async def _lease_kept(self, order_id: str, attempt: int, actor: Actor) -> AsyncIterator[None]:
+        """Renew the lease every third of its length until the block ends (or the process)."""
+        task = asyncio.create_task(self._renew_lease(order_id, attempt, actor))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _renew_lease(self, order_id: str, attempt: int, actor: Actor) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                async with self.sessions() as session, session.begin():
+                    renewed = await OrderStateMachine(
+                        session, lease_seconds=self.lease_seconds
+                    ).renew_lease(order_id, attempt, actor)
+            except Exception as exc:  # never let the heartbeat fail the placement it keeps
+                # The create goes on; if the lease lapses meanwhile, a retry looks the order
+                # up before sending anything, and whatever Instacart confirms still wins.
+                log.warning("order.lease_not_renewed", order_id=order_id, error=type(exc).__name__)
+                if not is_dependency_failure(exc):
+                    return
+                continue
+            if renewed is None:
+                return  # superseded: nothing more to keep
+
+    async def _rounds(
+        self, user_id: str, key: str, row: OrderRow, actor: Actor, *, look_first: bool
+    ) -> Placement:
         attempt = row.attempt
         for _ in range(MAX_CREATE_ROUNDS):
             if look_first:

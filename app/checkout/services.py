@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.cache import SharedCache
 from app.checkout.catalog import Catalog
 from app.checkout.orders import OrderService
-from app.checkout.placement import PlacementService, lease_seconds_for
+from app.checkout.placement import PlacementService
 from app.checkout.reservations import ReservationService, ReservationStore
 from app.instacart.client import InstacartClient
 from app.ratelimit import RateLimiter
@@ -79,7 +79,7 @@ def build_services(
         idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         idempotency_lock_seconds=settings.idempotency_lock_seconds,
         replay_wait_seconds=settings.idempotency_replay_wait_seconds,
-        lease_seconds=lease_seconds_for(settings.instacart_create_deadline_seconds),
+        lease_seconds=settings.placement_lease_seconds,
     )
     orders = OrderService(
         client=client, sessions=sessions, refresh_after_seconds=settings.order_refresh_seconds

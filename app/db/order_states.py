@@ -70,6 +70,13 @@ _UNRESOLVED = frozenset({_P, _U})
 BEGIN_ATTEMPT = Transition(
     "begin_attempt", _UNRESOLVED, _P, frozenset({Actor.RETRY, Actor.RECONCILER}), True, True
 )
+RENEW_LEASE = Transition(
+    "renew_lease",
+    _UNRESOLVED,
+    None,
+    frozenset({Actor.REQUEST, Actor.RETRY, Actor.RECONCILER}),
+    True,
+)
 RECORD_UNKNOWN = Transition(
     "record_unknown",
     _UNRESOLVED,
@@ -93,7 +100,7 @@ RECORD_STATUS = Transition(
     False,
 )
 
-TRANSITIONS = (BEGIN_ATTEMPT, RECORD_UNKNOWN, RECORD_FAILED, CONFIRM, RECORD_STATUS)
+TRANSITIONS = (BEGIN_ATTEMPT, RENEW_LEASE, RECORD_UNKNOWN, RECORD_FAILED, CONFIRM, RECORD_STATUS)
 
 
 def db_now() -> Any:
@@ -119,6 +126,13 @@ class OrderStateMachine:
             raise ValueError("begin_attempt needs lease_seconds")
         values = {"attempt": Order.attempt + 1, "lease_until": db_now() + self.lease}
         return await self._apply(BEGIN_ATTEMPT, actor, order_id, values, attempt=seen_attempt)
+
+    async def renew_lease(self, order_id: str, attempt: int, actor: Actor) -> Order | None:
+        """The holder is still at work: extend its lease. None once it has been superseded."""
+        if self.lease is None:
+            raise ValueError("renew_lease needs lease_seconds")
+        values = {"lease_until": db_now() + self.lease}
+        return await self._apply(RENEW_LEASE, actor, order_id, values, attempt=attempt)
 
     async def record_unknown(self, order_id: str, attempt: int, actor: Actor) -> Order | None:
         """The create's outcome is ambiguous: leave it for a lookup, and end the lease."""

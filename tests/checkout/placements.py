@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from app.checkout.placement import lease_seconds_for
 from app.checkout.reconciler import Reconciler
 from app.db.models import Order as OrderRow
 from app.db.session import build_sessionmaker
@@ -29,7 +28,7 @@ def reconciler_for(checkout: Checkout) -> Reconciler:
         checkout.app.state.instacart,
         sessions,
         grace_seconds=0,
-        lease_seconds=lease_seconds_for(checkout.settings.instacart_create_deadline_seconds),
+        lease_seconds=checkout.settings.placement_lease_seconds,
     )
 
 
@@ -58,3 +57,11 @@ async def wait_for_lease(checkout: Checkout, user: str, attempt: int) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"no lease for attempt {attempt}")
+
+
+async def lease_of(checkout: Checkout, user: str) -> datetime | None:
+    sessions = build_sessionmaker(checkout.app.state.engine)
+    async with sessions() as session:
+        return (
+            await session.execute(select(OrderRow.lease_until).where(OrderRow.user_id == user))
+        ).scalar_one_or_none()

@@ -16,7 +16,7 @@ from sqlalchemy import delete
 
 from app.db.models import Reservation
 from app.db.session import build_sessionmaker
-from tests.checkout.placements import placement_of, reconciler_for, wait_for_lease
+from tests.checkout.placements import lease_of, placement_of, reconciler_for, wait_for_lease
 
 
 async def test_reconciler_racing_a_slow_resend_leaves_the_order_visible(
@@ -125,3 +125,27 @@ async def test_already_exists_but_not_found_is_bounded_then_settled(
         settled = await checkout.place(reservation, user, "loop")
         assert settled.status_code == 201
         assert settled.json()["id"] == order_id
+
+
+async def test_a_create_longer_than_the_lease_keeps_its_lease_renewed(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(placement_lease_seconds=0.3) as checkout:
+        reservation = await checkout.reserve("pickup", user)
+        await checkout.faults({"operations": {"createPickupOrder": {"latency_ms": 1200}}})
+        placing = asyncio.create_task(checkout.place(reservation, user, "long"))
+        await wait_for_lease(checkout, user, attempt=1)
+        first_lease = await lease_of(checkout, user)
+        # wait (polling) until the holder has renewed its lease past the first one's end
+        for _ in range(200):
+            renewed = await lease_of(checkout, user)
+            if renewed is not None and renewed > first_lease:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the lease was never renewed")
+        # a reconciler with no grace at all still finds nothing to take over
+        assert (await reconciler_for(checkout).run_once()).examined == 0
+        placed = await placing
+        assert placed.status_code == 201, placed.text
+        assert [state for _, state in await placement_of(checkout, user)] == ["created"]

@@ -31,6 +31,7 @@ Move = Callable[[OrderStateMachine, str, Actor], Awaitable[Order | None]]
 # Every move, made by the holder of attempt 1 where the move is fenced.
 MOVES: dict[str, Move] = {
     "begin_attempt": lambda m, order_id, actor: m.begin_attempt(order_id, 1, actor),
+    "renew_lease": lambda m, order_id, actor: m.renew_lease(order_id, 1, actor),
     "record_unknown": lambda m, order_id, actor: m.record_unknown(order_id, 1, actor),
     "record_failed": lambda m, order_id, actor: m.record_failed(
         order_id, 1, actor, "slot_unavailable", "slot is full"
@@ -42,6 +43,7 @@ MOVES: dict[str, Move] = {
 # The design (DESIGN.md section 3), written out here rather than read from the module's table.
 ALLOWED_FROM = {
     "begin_attempt": {"pending", "unknown"},
+    "renew_lease": {"pending", "unknown"},
     "record_unknown": {"pending", "unknown"},
     "record_failed": {"pending", "unknown"},
     "confirm": {"pending", "unknown", "failed"},  # Instacart's confirmation always wins
@@ -49,6 +51,7 @@ ALLOWED_FROM = {
 }
 ALLOWED_ACTORS = {
     "begin_attempt": {Actor.RETRY, Actor.RECONCILER},
+    "renew_lease": {Actor.REQUEST, Actor.RETRY, Actor.RECONCILER},
     "record_unknown": {Actor.REQUEST, Actor.RETRY, Actor.RECONCILER},
     "record_failed": {Actor.REQUEST, Actor.RETRY, Actor.RECONCILER},
     "confirm": set(Actor),
@@ -57,6 +60,7 @@ ALLOWED_ACTORS = {
 # What each applied move writes (besides updated_at; begin_attempt's lease is checked apart).
 WRITES: dict[str, dict[str, Any]] = {
     "begin_attempt": {"placement_state": "pending", "attempt": 2},
+    "renew_lease": {},
     "record_unknown": {"placement_state": "unknown", "lease_until": None},
     "record_failed": {
         "placement_state": "failed",
@@ -130,13 +134,14 @@ async def test_each_move_applies_from_its_source_states_and_changes_nothing_else
         return
     assert row is not None and row.id == order_id
     expected = before | WRITES[move]
-    ignore = {"updated_at"} | ({"lease_until"} if move == "begin_attempt" else set())
+    leases = move in ("begin_attempt", "renew_lease")
+    ignore = {"updated_at"} | ({"lease_until"} if leases else set())
     assert {k: v for k, v in after.items() if k not in ignore} == {
         k: v for k, v in expected.items() if k not in ignore
     }
     assert after["updated_at"] > before["updated_at"]
     assert row.placement_state == after["placement_state"]
-    if move == "begin_attempt":
+    if leases:
         assert after["lease_until"] > await db_clock(db_session)
 
 
@@ -279,6 +284,30 @@ async def test_begin_attempt_takes_over_once_the_lease_has_lapsed(
     stored = await snapshot(db_session, intent.id)
     assert (stored["placement_state"], stored["attempt"]) == ("pending", 2)
     assert clock < stored["lease_until"] <= await db_clock(db_session) + timedelta(seconds=LEASE)
+
+
+async def test_a_renewed_lease_keeps_others_out_and_a_stale_holder_cannot_renew(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    intent = await OrdersRepository(db_session).add(
+        make_order(user_id), lease=timedelta(seconds=LEASE)
+    )
+    # the lease is about to lapse ...
+    await db_session.execute(
+        update(Order)
+        .where(Order.id == intent.id)
+        .values(lease_until=func.clock_timestamp() + timedelta(milliseconds=1))
+    )
+    await db_session.commit()
+    m = machine(db_session)
+    # ... and its holder renews it: nobody may take over
+    assert await m.renew_lease(intent.id, 1, Actor.REQUEST) is not None
+    assert await m.begin_attempt(intent.id, 1, Actor.RETRY) is None
+    await db_session.commit()
+    stored = await snapshot(db_session, intent.id)
+    assert stored["lease_until"] > await db_clock(db_session) + timedelta(seconds=LEASE / 2)
+    # a holder of an older attempt renews nothing
+    assert await m.renew_lease(intent.id, 0, Actor.REQUEST) is None
 
 
 async def test_record_unknown_ends_the_lease_so_a_retry_may_begin_at_once(
