@@ -20,10 +20,10 @@ pytestmark = pytest.mark.faults
 
 CREATES = ("createDeliveryOrder", "createPickupOrder")
 SHOPPERS = 16
-# The dead replica's placements keep their lease (the BFF cannot tell a crash from a slow
-# create): about 2 x (token + lookup + create deadlines) + 5 s, 39 s with a 2 s create deadline.
-# The shoppers retry that long and a little more.
-PATIENCE = 55
+# The dead replica's placements keep their lease until it lapses (nobody renews it any more):
+# 3 s here. Retries meanwhile are 409 request_in_progress; the shoppers retry well past that.
+LEASE_SECONDS = 3
+PATIENCE = 25
 
 
 async def test_replica_killed_mid_placement_loses_and_duplicates_nothing(fleet) -> None:
@@ -32,6 +32,7 @@ async def test_replica_killed_mid_placement_loses_and_duplicates_nothing(fleet) 
         replicas=2,
         BFF_INSTACART_CREATE_DEADLINE_SECONDS="2",
         BFF_IDEMPOTENCY_LOCK_SECONDS="2",
+        BFF_PLACEMENT_LEASE_SECONDS=str(LEASE_SECONDS),
     ) as f:
         checkouts = new_checkouts("killed", SHOPPERS, ("delivery", "pickup"))
         await reserve_all(f, checkouts)
