@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import DateTime, case, func, literal, or_, update
+from sqlalchemy import DateTime, and_, case, func, literal, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Order
@@ -103,6 +103,31 @@ RECORD_STATUS = Transition(
 TRANSITIONS = (BEGIN_ATTEMPT, RENEW_LEASE, RECORD_UNKNOWN, RECORD_FAILED, CONFIRM, RECORD_STATUS)
 
 
+# Where each known status stands on the way to the customer: a status never moves to a lower
+# rank, and a terminal one is never left. Statuses not listed (the open set Instacart may add,
+# and "rescheduled", which moves the window rather than the order) are ordered by time alone.
+STATUS_RANKS: dict[str, int] = {
+    "brand_new": 0,
+    "acknowledged": 1,
+    "picking": 2,
+    "checkout": 3,
+    "staging": 3,
+    "staged": 4,
+    "delivering": 5,
+    "delivered": 9,
+    "completed": 9,
+    "canceled": 9,
+}
+TERMINAL_STATUSES = frozenset({"delivered", "completed", "canceled"})
+
+
+def _rank(column: Any) -> Any:
+    return case(
+        *((column == status, literal(rank)) for status, rank in STATUS_RANKS.items()),
+        else_=None,
+    )
+
+
 def db_now() -> Any:
     # The database's wall clock, not now(): one clock for every replica's leases, and a long
     # transaction must not see a lease as fresher than it is.
@@ -162,6 +187,7 @@ class OrderStateMachine:
             "failure_code": None,
             "failure_detail": None,
             "lease_until": None,
+            "version": Order.version + 1,  # it has just become the customer's
         }
         if status is not None:
             # A callback that arrived first carries a newer status than the create's answer.
@@ -175,14 +201,25 @@ class OrderStateMachine:
     async def record_status(
         self, order_id: str, actor: Actor, status: str, at: datetime
     ) -> Order | None:
-        """Apply a status seen at `at`, unless one seen at the same time or later is applied."""
-        return await self._apply(
-            RECORD_STATUS,
-            actor,
-            order_id,
-            {"status": status, "status_updated_at": at},
-            extra=or_(Order.status_updated_at.is_(None), Order.status_updated_at < at),
-        )
+        """Apply a status seen at `at`, only forward. None when it is stale: one seen at the
+        same time or later is applied, the order has ended, or `status` ranks lower."""
+        guards = [
+            or_(Order.status_updated_at.is_(None), Order.status_updated_at < at),
+            or_(Order.status.is_(None), Order.status.notin_(TERMINAL_STATUSES)),
+        ]
+        rank = STATUS_RANKS.get(status)
+        if rank is not None:
+            current = _rank(Order.status)
+            guards.append(or_(current.is_(None), current <= rank))
+        values = {
+            "status": status,
+            "status_updated_at": at,
+            # A repeat of the same status moves its time, not what the customer sees.
+            "version": case(
+                (Order.status.is_distinct_from(status), Order.version + 1), else_=Order.version
+            ),
+        }
+        return await self._apply(RECORD_STATUS, actor, order_id, values, extra=and_(*guards))
 
     async def _apply(
         self,

@@ -75,8 +75,9 @@ WRITES: dict[str, dict[str, Any]] = {
         "failure_code": None,
         "failure_detail": None,
         "lease_until": None,
+        "version": 1,
     },
-    "record_status": {"status": "picking", "status_updated_at": T0},
+    "record_status": {"status": "picking", "status_updated_at": T0, "version": 1},
 }
 
 
