@@ -71,7 +71,8 @@ async def _reconcile_once() -> object:
     engine = build_engine(settings)
     client = build_instacart_client(settings, redis)
     try:
-        return await build_reconciler(settings, client, build_sessionmaker(engine)).run_once()
+        reconciler = build_reconciler(settings, client, build_sessionmaker(engine), redis)
+        return await reconciler.run_once()
     finally:
         await client.aclose()
         await engine.dispose()

@@ -20,6 +20,7 @@ from app.api import ops, orders, reservations, stores
 from app.api.fast_slots import SlotFastLane
 from app.api.problem_docs import problem_media_types
 from app.auth import TokenVerifier
+from app.checkout.order_events import OrderEvents
 from app.checkout.reconciler import Reconciler, run_periodically
 from app.checkout.services import build_services
 from app.db.session import build_sessionmaker
@@ -53,13 +54,17 @@ def build_instacart_client(
 
 
 def build_reconciler(
-    settings: Settings, client: InstacartClient, sessions: async_sessionmaker[AsyncSession]
+    settings: Settings,
+    client: InstacartClient,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis,
 ) -> Reconciler:
     return Reconciler(
         client,
         sessions,
         grace_seconds=settings.reconcile_grace_seconds,
         lease_seconds=settings.placement_lease_seconds,
+        events=OrderEvents(redis, settings.cache_namespace),
     )
 
 
@@ -87,7 +92,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.reconciler_enabled:
             task = asyncio.create_task(
                 run_periodically(
-                    build_reconciler(settings, app.state.instacart, sessions),
+                    build_reconciler(settings, app.state.instacart, sessions, app.state.redis),
                     app.state.redis,
                     lock_key=f"{settings.cache_namespace}:reconciler:lock",
                     interval_seconds=settings.reconcile_interval_seconds,

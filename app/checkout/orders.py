@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.checkout.order_events import OrderEvents
 from app.checkout.order_view import order_view
 from app.checkout.schemas import Order, OrderPage
 from app.checkout.upstream_errors import translate
@@ -29,7 +30,9 @@ class OrderService:
         client: InstacartClient,
         sessions: async_sessionmaker[AsyncSession],
         refresh_after_seconds: float,
+        events: OrderEvents,
     ) -> None:
+        self.events = events
         self.client = client
         self.sessions = sessions
         self.refresh_after = refresh_after_seconds
@@ -103,7 +106,10 @@ class OrderService:
             fresh = await OrderStateMachine(session).record_status(
                 row.id, Actor.READER, status, datetime.now(UTC)
             )
+            changed = fresh is not None and fresh.version != row.version
             if fresh is None:  # a newer status arrived meanwhile: show that one
                 fresh = await OrdersRepository(session).get_by_id(row.id)
         assert fresh is not None
+        if changed:
+            await self.events.publish(fresh)
         return order_view(fresh)

@@ -28,6 +28,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.checkout.catalog import Catalog, to_upstream_address
+from app.checkout.order_events import OrderEvents
 from app.checkout.order_view import CREATED
 from app.checkout.reservations import ReservationRecord, ReservationStore
 from app.checkout.schemas import Address, Order, OrderRequest, check_delivery_units
@@ -148,7 +149,9 @@ class PlacementService:
         idempotency_lock_seconds: int,
         replay_wait_seconds: float,
         lease_seconds: float,
+        events: OrderEvents,
     ) -> None:
+        self.events = events
         self.client = client
         self.sessions = sessions
         self.reservations = reservations
@@ -322,7 +325,9 @@ class PlacementService:
         try:
             async with self.sessions() as session, session.begin():
                 settlement = Settlement(session, lease_seconds=self.lease_seconds)
-                body = await settlement.confirm(order_id, actor, upstream, user_id=user_id, key=key)
+                row, body = await settlement.confirm(
+                    order_id, actor, upstream, user_id=user_id, key=key
+                )
         except Exception as exc:
             if not is_dependency_failure(exc):
                 raise
@@ -332,6 +337,7 @@ class PlacementService:
                 "The order was placed but could not be recorded yet; retry with the same "
                 "Idempotency-Key shortly."
             ) from exc
+        await self.events.publish(row)
         ORDERS_PLACED.labels("created").inc()
         log.info("order.created", order_id=order_id, actor=actor.value)
         return Placement(CREATED, body)

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import LockError, RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.checkout.order_events import OrderEvents
 from app.checkout.settlement import Settlement
 from app.db.idempotency import IdempotencyRepository
 from app.db.order_states import Actor
@@ -54,8 +55,10 @@ class Reconciler:
         *,
         grace_seconds: float,
         lease_seconds: float,
+        events: OrderEvents,
         batch_size: int = 50,
     ) -> None:
+        self.events = events
         self.client = client
         self.sessions = sessions
         self.grace = timedelta(seconds=grace_seconds)
@@ -115,9 +118,10 @@ class Reconciler:
                 )
             return "left"
         async with self.sessions() as session, session.begin():
-            await Settlement(session, lease_seconds=self.lease_seconds).confirm(
+            row, _ = await Settlement(session, lease_seconds=self.lease_seconds).confirm(
                 candidate.id, Actor.RECONCILER, upstream
             )
+        await self.events.publish(row)
         ORDERS_PLACED.labels("reconciled").inc()
         return "created"
 

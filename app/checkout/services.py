@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.cache import SharedCache
 from app.checkout.catalog import Catalog
+from app.checkout.order_events import OrderEvents
 from app.checkout.orders import OrderService
 from app.checkout.placement import PlacementService
 from app.checkout.reservations import ReservationService, ReservationStore
@@ -23,6 +24,7 @@ class CheckoutServices:
     reservations: ReservationService
     placement: PlacementService
     orders: OrderService
+    events: OrderEvents
 
     async def aclose(self) -> None:
         await self.catalog.store_cache.aclose()
@@ -53,6 +55,7 @@ def build_services(
         local_ttl_seconds=settings.slot_cache_local_seconds,
     )
     catalog = Catalog(client, store_cache, slot_cache)
+    events = OrderEvents(redis, settings.cache_namespace)
     reservation_store = ReservationStore(sessions, settings.reservation_ttl_seconds)
     reservations = ReservationService(
         client,
@@ -80,8 +83,12 @@ def build_services(
         idempotency_lock_seconds=settings.idempotency_lock_seconds,
         replay_wait_seconds=settings.idempotency_replay_wait_seconds,
         lease_seconds=settings.placement_lease_seconds,
+        events=events,
     )
     orders = OrderService(
-        client=client, sessions=sessions, refresh_after_seconds=settings.order_refresh_seconds
+        client=client,
+        sessions=sessions,
+        refresh_after_seconds=settings.order_refresh_seconds,
+        events=events,
     )
-    return CheckoutServices(catalog, reservations, placement, orders)
+    return CheckoutServices(catalog, reservations, placement, orders, events)

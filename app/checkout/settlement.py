@@ -40,8 +40,11 @@ class Settlement:
         *,
         user_id: str | None = None,
         key: str | None = None,
-    ) -> dict[str, Any]:
-        """Instacart has the order: make it the customer's and store the answer to replay."""
+    ) -> tuple[OrderRow, dict[str, Any]]:
+        """Instacart has the order: make it the customer's and store the answer to replay.
+
+        Returns the row and the 201 body; publish the row once the transaction commits.
+        """
         row = await self.machine.confirm(
             order_id,
             actor,
@@ -52,7 +55,7 @@ class Settlement:
             row = await self.orders.get_by_id(order_id)
             if row is None or row.placement_state != "created":
                 raise LookupError(f"order {order_id} is neither confirmable nor created")
-        return await self.answer(row, actor, user_id=user_id, key=key)
+        return row, await self.answer(row, actor, user_id=user_id, key=key)
 
     async def answer(
         self, row: OrderRow, actor: Actor, *, user_id: str | None = None, key: str | None = None

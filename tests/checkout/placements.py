@@ -29,6 +29,7 @@ def reconciler_for(checkout: Checkout) -> Reconciler:
         sessions,
         grace_seconds=0,
         lease_seconds=checkout.settings.placement_lease_seconds,
+        events=checkout.app.state.checkout.events,
     )
 
 
