@@ -16,10 +16,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 
-from app.api import ops, orders, reservations, stores
+from app.api import callbacks, ops, orders, reservations, stores
 from app.api.fast_slots import SlotFastLane
 from app.api.problem_docs import problem_media_types
 from app.auth import TokenVerifier
+from app.checkout.callback_tokens import CallbackTokens
+from app.checkout.callbacks import CallbackApplier, CallbackInbox
 from app.checkout.order_events import OrderEvents
 from app.checkout.reconciler import Reconciler, run_periodically
 from app.checkout.services import build_services
@@ -29,6 +31,7 @@ from app.instacart.policy import BreakerConfig, create_deadlines
 from app.logging import configure_logging
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.problems import install_error_handlers
+from app.ratelimit import RateLimiter
 from app.resources import build_engine, build_redis
 from app.settings import Settings
 
@@ -59,13 +62,40 @@ def build_reconciler(
     sessions: async_sessionmaker[AsyncSession],
     redis: Redis,
 ) -> Reconciler:
+    events = OrderEvents(redis, settings.cache_namespace)
     return Reconciler(
         client,
         sessions,
         grace_seconds=settings.reconcile_grace_seconds,
         lease_seconds=settings.placement_lease_seconds,
-        events=OrderEvents(redis, settings.cache_namespace),
+        events=events,
+        callbacks=CallbackApplier(client, sessions, events),
+        follow_up_after_seconds=settings.follow_up_after_seconds,
+        follow_up_batch_size=settings.follow_up_batch_size,
+        callback_retry_after_seconds=settings.callback_retry_after_seconds,
     )
+
+
+def _open_callbacks(
+    app: FastAPI, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """What Instacart's callbacks need: tokens for it, a limit on asking, and the inbox."""
+    redis = app.state.redis
+    app.state.callback_tokens = CallbackTokens(
+        redis,
+        namespace=settings.cache_namespace,
+        client_id=settings.callback_client_id,
+        client_secret=settings.callback_client_secret,
+        ttl_seconds=settings.callback_token_ttl_seconds,
+    )
+    app.state.callback_token_limiter = RateLimiter(
+        redis,
+        "callback-tokens",
+        settings.rate_limit_callback_tokens_per_minute,
+        namespace=settings.cache_namespace,
+    )
+    applier = CallbackApplier(app.state.instacart, sessions, app.state.checkout.events)
+    app.state.callback_inbox = CallbackInbox(sessions, applier)
 
 
 @asynccontextmanager
@@ -89,6 +119,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings, redis=app.state.redis, sessions=sessions, client=app.state.instacart
         )
         stack.push_async_callback(app.state.checkout.aclose)
+        _open_callbacks(app, settings, sessions)
+        stack.push_async_callback(app.state.callback_inbox.aclose)
         if settings.reconciler_enabled:
             task = asyncio.create_task(
                 run_periodically(
@@ -143,6 +175,7 @@ def create_app(
     app.include_router(reservations.router)
     app.include_router(orders.router)
     app.include_router(orders.staff_router)
+    app.include_router(callbacks.router)
     # Innermost: inside CORS, the body cap and the request context, like any route.
     app.add_middleware(SlotFastLane, fastapi_app=app)
     if settings.cors_origins:

@@ -53,3 +53,17 @@ ORDER_TRANSITIONS = Counter(
     "SQL found the row in another state, attempt or lease than the actor expected).",
     ["transition", "actor", "result"],
 )
+
+CALLBACKS = Counter(
+    "bff_callbacks_total",
+    "Instacart callbacks, by event (the status it names, or other) and result (applied, "
+    "duplicate, stale, unknown_order, unknown_event, deferred, unauthorized).",
+    ["event", "result"],
+)
+
+FOLLOW_UPS = Counter(
+    "bff_order_follow_ups_total",
+    "Orders in flight looked up by the reconciler for want of news, by result (changed, "
+    "unchanged, failed).",
+    ["result"],
+)

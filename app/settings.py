@@ -8,6 +8,8 @@ from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production"
+# What the sandbox sends by default (scripts/run wires the two together); production refuses it.
+DEV_CALLBACK_SECRET = "sandbox-callback-secret"
 
 
 class Settings(BaseSettings):
@@ -90,6 +92,20 @@ class Settings(BaseSettings):
     # A stored order status younger than this is shown as is; older ones are refreshed upstream.
     order_refresh_seconds: float = Field(default=5, ge=0)
 
+    # --- Instacart's callbacks ---
+    # The client credentials Instacart authenticates with at POST /callbacks/instacart/token.
+    callback_client_id: str = "instacart-sandbox"
+    callback_client_secret: SecretStr = SecretStr(DEV_CALLBACK_SECRET)
+    callback_token_ttl_seconds: int = Field(default=3600, ge=60)
+    rate_limit_callback_tokens_per_minute: int = Field(default=60, ge=1)
+    # An order in a non-terminal status with no news from Instacart for this long is looked up
+    # by the reconciler (callbacks can be lost); at most this many per round.
+    follow_up_after_seconds: float = Field(default=300, ge=0)
+    follow_up_batch_size: int = Field(default=20, ge=0)
+    # A callback stored but not applied this long ago (a crash, or Instacart's lookup failing)
+    # is applied again by the reconciler.
+    callback_retry_after_seconds: float = Field(default=10, ge=0)
+
     # --- HTTP ---
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -123,4 +139,9 @@ class Settings(BaseSettings):
             self.auth_jwt_secret = None
         elif uses_dev_secret and self.environment == "production":
             raise ValueError("set BFF_AUTH_JWT_SECRET or BFF_AUTH_JWKS_URL in production")
+        if (
+            self.environment == "production"
+            and self.callback_client_secret.get_secret_value() == DEV_CALLBACK_SECRET
+        ):
+            raise ValueError("set BFF_CALLBACK_CLIENT_SECRET in production")
         return self

@@ -1,4 +1,4 @@
-"""callback inbox and order versions
+"""callback inbox, order versions and follow-up checks
 
 Revision ID: 3c9e1b7a5d42
 Revises: 7a1d4c2e9f30
@@ -24,6 +24,7 @@ def upgrade() -> None:
     op.add_column(
         "orders", sa.Column("version", sa.Integer(), server_default=sa.text("0"), nullable=False)
     )
+    op.add_column("orders", sa.Column("checked_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "callback_events",
         sa.Column("event_id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -56,4 +57,5 @@ def downgrade() -> None:
     op.drop_index("ix_callback_events_order_id", table_name="callback_events")
     op.drop_index("ix_callback_events_received_at", table_name="callback_events")
     op.drop_table("callback_events")
+    op.drop_column("orders", "checked_at")
     op.drop_column("orders", "version")

@@ -1,6 +1,11 @@
-"""The reconciler: settles placements that a crash or an ambiguous answer left unresolved.
+"""The reconciler: settles what a crash, an ambiguous answer or a lost callback left open.
 
-Each round also deletes Idempotency-Keys and reservations past their retention.
+Each round, bounded in size and run by one replica at a time:
+1. placements left pending or unknown (below);
+2. callbacks stored but never applied (a crash, or getOrder failing when one came in);
+3. follow-up: placed orders not yet ended that Instacart has told us nothing about for a
+   while are looked up, since callbacks can be lost;
+4. Idempotency-Keys and reservations past their retention are deleted.
 
 A ``pending`` or ``unknown`` order that nobody holds a lease on and nobody touched for the
 grace period is taken over with a new attempt and a lease (so no request re-sends its create
@@ -23,15 +28,17 @@ from redis.asyncio import Redis
 from redis.exceptions import LockError, RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.checkout.callbacks import CallbackApplier
 from app.checkout.order_events import OrderEvents
 from app.checkout.settlement import Settlement
+from app.db.callbacks import CallbackEventsRepository
 from app.db.idempotency import IdempotencyRepository
-from app.db.order_states import Actor
+from app.db.order_states import Actor, OrderStateMachine
 from app.db.orders import AbandonedPlacement, OrdersRepository
 from app.db.reservations import ReservationsRepository
 from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartError, InstacartNotFound
-from app.metrics import ORDERS_PLACED
+from app.metrics import FOLLOW_UPS, ORDERS_PLACED
 
 log = structlog.get_logger("app.checkout.reconciler")
 
@@ -43,6 +50,9 @@ class ReconcileSummary:
     failed: int = 0
     left: int = 0
     skipped: int = 0  # another actor took the row first
+    callbacks_applied: int = 0
+    followed_up: int = 0
+    follow_ups_changed: int = 0
     purged_keys: int = 0
     purged_reservations: int = 0
 
@@ -56,9 +66,17 @@ class Reconciler:
         grace_seconds: float,
         lease_seconds: float,
         events: OrderEvents,
+        callbacks: CallbackApplier | None = None,
         batch_size: int = 50,
+        follow_up_after_seconds: float = 300,
+        follow_up_batch_size: int = 20,
+        callback_retry_after_seconds: float = 10,
     ) -> None:
         self.events = events
+        self.callbacks = callbacks
+        self.follow_up_after = timedelta(seconds=follow_up_after_seconds)
+        self.follow_up_batch = follow_up_batch_size
+        self.callback_retry_after = timedelta(seconds=callback_retry_after_seconds)
         self.client = client
         self.sessions = sessions
         self.grace = timedelta(seconds=grace_seconds)
@@ -79,13 +97,57 @@ class Reconciler:
                 log.error("reconcile.row_failed", order_id=candidate.id, error=type(exc).__name__)
                 outcome = "left"
             setattr(summary, outcome, getattr(summary, outcome) + 1)
+        summary.callbacks_applied = await self._reapply_callbacks()
+        await self._follow_up(summary)
         async with self.sessions() as session, session.begin():
             now = datetime.now(UTC)
             summary.purged_keys = await IdempotencyRepository(session).purge_expired(now)
             summary.purged_reservations = await ReservationsRepository(session).purge_expired(now)
-        if summary.examined or summary.purged_keys or summary.purged_reservations:
+        if any(summary.__dict__.values()):
             log.info("reconcile.done", **summary.__dict__)
         return summary
+
+    async def _reapply_callbacks(self) -> int:
+        if self.callbacks is None:
+            return 0
+        async with self.sessions() as session:
+            waiting = await CallbackEventsRepository(session).unapplied(
+                self.callback_retry_after, self.batch_size
+            )
+        applied = 0
+        for event_id in waiting:
+            try:
+                applied += await self.callbacks.apply(event_id) != "received"
+            except Exception as exc:  # one event's failure costs that event only
+                log.error("reconcile.callback_failed", event_id=event_id, error=type(exc).__name__)
+        return applied
+
+    async def _follow_up(self, summary: ReconcileSummary) -> None:
+        if self.follow_up_batch == 0:
+            return
+        async with self.sessions() as session:
+            quiet = await OrdersRepository(session).quiet_orders(
+                self.follow_up_after, self.follow_up_batch
+            )
+        for row in quiet:
+            summary.followed_up += 1
+            try:
+                upstream = await self.client.get_order(row.user_id, row.id)
+                async with self.sessions() as session, session.begin():
+                    machine = OrderStateMachine(session)
+                    await machine.record_status(
+                        row.id, Actor.RECONCILER, upstream.status, datetime.now(UTC)
+                    )
+                    fresh = await machine.record_checked(row.id, Actor.RECONCILER)
+            except Exception as exc:  # next round tries again; one order costs one order
+                FOLLOW_UPS.labels("failed").inc()
+                log.warning("reconcile.follow_up_failed", order_id=row.id, error=type(exc).__name__)
+                continue
+            changed = fresh is not None and fresh.version != row.version
+            FOLLOW_UPS.labels("changed" if changed else "unchanged").inc()
+            if changed:
+                summary.follow_ups_changed += 1
+                await self.events.publish(fresh)  # type: ignore[arg-type]
 
     async def _settle(self, candidate: AbandonedPlacement) -> str:
         async with self.sessions() as session, session.begin():

@@ -22,7 +22,7 @@ log = structlog.get_logger("app.checkout.settlement")
 
 
 class Settlement:
-    def __init__(self, session: AsyncSession, *, lease_seconds: float) -> None:
+    def __init__(self, session: AsyncSession, *, lease_seconds: float | None = None) -> None:
         self.machine = OrderStateMachine(session, lease_seconds=lease_seconds)
         self.orders = OrdersRepository(session)
         self.keys = IdempotencyRepository(session)

@@ -72,6 +72,8 @@ class Order(Base):
     status_updated_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
     )
+    # When the reconciler last asked Instacart about this order for want of news.
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # Bumped whenever what the customer sees changes (placed, a new status): the id of the
     # order's live events, so a stream resumed with Last-Event-ID skips what it has seen.
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))

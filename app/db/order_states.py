@@ -100,7 +100,19 @@ RECORD_STATUS = Transition(
     False,
 )
 
-TRANSITIONS = (BEGIN_ATTEMPT, RENEW_LEASE, RECORD_UNKNOWN, RECORD_FAILED, CONFIRM, RECORD_STATUS)
+RECORD_CHECKED = Transition(
+    "record_checked", frozenset({_C}), None, frozenset({Actor.RECONCILER}), False
+)
+
+TRANSITIONS = (
+    BEGIN_ATTEMPT,
+    RENEW_LEASE,
+    RECORD_UNKNOWN,
+    RECORD_FAILED,
+    CONFIRM,
+    RECORD_STATUS,
+    RECORD_CHECKED,
+)
 
 
 # Where each known status stands on the way to the customer: a status never moves to a lower
@@ -220,6 +232,10 @@ class OrderStateMachine:
             ),
         }
         return await self._apply(RECORD_STATUS, actor, order_id, values, extra=and_(*guards))
+
+    async def record_checked(self, order_id: str, actor: Actor) -> Order | None:
+        """Instacart was asked about the order (whatever it said): not again for a while."""
+        return await self._apply(RECORD_CHECKED, actor, order_id, {"checked_at": db_now()})
 
     async def _apply(
         self,

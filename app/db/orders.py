@@ -12,11 +12,11 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import UNRESOLVED_PLACEMENT_STATES, Order
-from app.db.order_states import db_now
+from app.db.order_states import TERMINAL_STATUSES, db_now
 
 MAX_CURSOR_LENGTH = 512
 
@@ -135,3 +135,19 @@ class OrdersRepository:
         )
         rows = (await self.session.execute(stmt)).all()
         return [AbandonedPlacement(row.id, row.user_id, row.attempt) for row in rows]
+
+    async def quiet_orders(self, quiet_for: timedelta, limit: int) -> Sequence[Order]:
+        """Placed orders not yet ended that Instacart has told us nothing about for `quiet_for`
+        (nor were we asked to look), least recently heard of first."""
+        last_news = func.greatest(Order.status_updated_at, Order.checked_at, Order.created_at)
+        stmt = (
+            select(Order)
+            .where(
+                Order.placement_state == "created",
+                or_(Order.status.is_(None), Order.status.notin_(TERMINAL_STATUSES)),
+                last_news < db_now() - quiet_for,
+            )
+            .order_by(last_news)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())

@@ -1,0 +1,124 @@
+"""Instacart's side door in: its OAuth token endpoint and the callback receiver.
+
+The token endpoint speaks OAuth 2.0 (RFC 6749 section 4.4, client credentials), errors
+included, since Instacart's OAuth client expects that form; the receiver speaks problem+json
+like every other route.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.datastructures import FormData
+
+from app.api.problem_docs import problems
+from app.checkout.callbacks import CallbackEventIn
+from app.errors import Unauthenticated
+from app.metrics import CALLBACKS
+
+router = APIRouter(prefix="/callbacks/instacart", tags=["callbacks"])
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_FORM = "application/x-www-form-urlencoded"
+
+
+class CallbackToken(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+
+
+class CallbackAck(BaseModel):
+    status: str  # accepted | duplicate
+
+
+def _oauth_error(status: int, error: str, description: str, *, basic: bool = False) -> Any:
+    headers = dict(_NO_STORE)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="instacart-callbacks"' if basic else "Basic"
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status, headers=headers
+    )
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(client_id, client_secret) from `Authorization: Basic ...`, form-decoded (RFC 6749 2.3.1)."""
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        raw = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    client_id, _, secret = raw.partition(":")
+    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+
+
+async def _read_form(request: Request) -> FormData | None:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
+        return None
+    try:
+        return await request.form(max_files=0, max_fields=20)
+    except Exception:  # a body the form parser cannot read is a malformed request
+        return None
+
+
+@router.post(
+    "/token",
+    operation_id="callbacks-token",
+    response_model=CallbackToken,
+    summary="OAuth 2.0 token endpoint for Instacart's callbacks (client credentials)",
+    responses={400: {"description": "invalid_request, unsupported_grant_type"}, 401: {}},
+)
+async def issue_token(request: Request) -> Any:
+    form = await _read_form(request)
+    if form is None:
+        return _oauth_error(400, "invalid_request", f"the body must be {_FORM}")
+    grant_type = form.get("grant_type")
+    if not isinstance(grant_type, str) or not grant_type:
+        return _oauth_error(400, "invalid_request", "grant_type is required")
+    if grant_type != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type", "only client_credentials is supported")
+    basic = _basic_credentials(request.headers.get("authorization"))
+    in_form = form.get("client_id"), form.get("client_secret")
+    if basic is not None and any(in_form):
+        return _oauth_error(400, "invalid_request", "send the credentials one way, not two")
+    client_id, secret = basic or (str(in_form[0] or ""), str(in_form[1] or ""))
+    state = request.app.state
+    await state.callback_token_limiter.hit(client_id[:128] or "-")
+    if not state.callback_tokens.credentials_match(client_id, secret):
+        return _oauth_error(401, "invalid_client", "unknown client", basic=basic is not None)
+    issued = await state.callback_tokens.issue()
+    body = CallbackToken(access_token=issued.access_token, expires_in=issued.expires_in)
+    return JSONResponse(body.model_dump(), headers=_NO_STORE)
+
+
+async def instacart_caller(request: Request) -> None:
+    """The callback carries a bearer token this service issued; otherwise 401, nothing stored."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not await request.app.state.callback_tokens.accepts(
+        token.strip()
+    ):
+        CALLBACKS.labels("unknown", "unauthorized").inc()
+        raise Unauthenticated("a callback token from /callbacks/instacart/token is required")
+
+
+@router.post(
+    "",
+    operation_id="callbacks-receive",
+    response_model=CallbackAck,
+    responses=problems(401, 422, 503),
+    summary="Receive one of Instacart's order callbacks",
+)
+async def receive(
+    event: CallbackEventIn,
+    request: Request,
+    _: Annotated[None, Depends(instacart_caller)],
+) -> CallbackAck:
+    stored = await request.app.state.callback_inbox.receive(event)
+    return CallbackAck(status="accepted" if stored else "duplicate")
