@@ -1,4 +1,8 @@
-"""`python -m sandbox --port N [--host H]`: serve the sandbox with uvicorn."""
+"""`python -m sandbox --port N [--host H] [--auto-advance SECONDS]`: serve the sandbox.
+
+Every option also has a SANDBOX_* environment variable (see `config.py`); an option given on
+the command line wins.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +22,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--slot-capacity", type=int, default=None)
     parser.add_argument("--token-ttl-seconds", type=int, default=None)
+    parser.add_argument(
+        "--auto-advance",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="move every unfinished order one step along its workflow every SECONDS",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
     config = SandboxConfig.from_env(
-        seed=args.seed, slot_capacity=args.slot_capacity, token_ttl_seconds=args.token_ttl_seconds
+        seed=args.seed,
+        slot_capacity=args.slot_capacity,
+        token_ttl_seconds=args.token_ttl_seconds,
+        auto_advance_seconds=args.auto_advance,
     )
     uvicorn.run(
         create_sandbox_app(config),

@@ -1,4 +1,8 @@
-"""The sandbox's app factory: its state, its routers and the handlers that render refusals."""
+"""The sandbox's app factory: its state, its routers and the handlers that render refusals.
+
+The lifespan starts the auto-advance timer, if configured, and at shutdown stops it and then
+the callback sender, so that no task outlives the server.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from sandbox.auto_advance import AutoAdvance
 from sandbox.callbacks import CallbackSender
 from sandbox.config import SandboxConfig
 from sandbox.faults import Faults
@@ -17,9 +22,14 @@ from sandbox.state import SandboxState
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    timer: AutoAdvance | None = app.state.auto_advance
+    if timer is not None:
+        timer.start()
     try:
         yield
     finally:
+        if timer is not None:
+            await timer.stop()
         sender: CallbackSender | None = app.state.callbacks
         if sender is not None:
             await sender.stop()
@@ -38,9 +48,13 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> FastAPI:
     )
     app.state.config = config
     app.state.sandbox = state
-    app.state.faults = Faults(config.seed, config.default_hang_seconds)
+    faults = Faults(config.seed, config.default_hang_seconds)
+    app.state.faults = faults
     # callbacks start with the first status change, so in-process tests need no lifespan
-    app.state.callbacks = CallbackSender(config, state) if config.callback_url else None
+    app.state.callbacks = CallbackSender(config, state, faults) if config.callback_url else None
+    # the timer runs only under a lifespan (uvicorn); in-process tests call its tick()
+    seconds = config.auto_advance_seconds
+    app.state.auto_advance = AutoAdvance(state, seconds) if seconds else None
     install_error_handlers(app)
     for module in (oauth, stores, service_options, orders, control):
         app.include_router(module.router)

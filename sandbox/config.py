@@ -44,6 +44,15 @@ class SandboxConfig:
     callback_client_secret: str = field(default="", repr=False)
     callback_scope: str | None = None
     retailer_id: str | None = None
+    # delivery of one event: this many attempts in all, the n-th retry after a jittered
+    # backoff * 2**(n-1) seconds, capped at callback_backoff_max_seconds
+    callback_max_attempts: int = 5
+    callback_backoff_seconds: float = 0.2
+    callback_backoff_max_seconds: float = 30.0
+    callback_timeout_seconds: float = 5.0
+    # every this many seconds, each order that is not terminal moves one step along its
+    # workflow (as POST /sandbox/orders/{id}/advance does); None or 0: off
+    auto_advance_seconds: float | None = None
     # an httpx transport for callbacks (tests pass an ASGI transport); None means the network
     callback_transport: Any = field(default=None, repr=False)
 
@@ -63,8 +72,20 @@ class SandboxConfig:
             ("callback_client_id", "SANDBOX_CALLBACK_CLIENT_ID", str),
             ("callback_client_secret", "SANDBOX_CALLBACK_CLIENT_SECRET", str),
             ("retailer_id", "SANDBOX_RETAILER_ID", str),
+            ("callback_max_attempts", "SANDBOX_CALLBACK_MAX_ATTEMPTS", int),
+            ("callback_backoff_seconds", "SANDBOX_CALLBACK_BACKOFF_SECONDS", float),
+            ("auto_advance_seconds", "SANDBOX_AUTO_ADVANCE_SECONDS", float),
         ):
             if env.get(key):
                 values[name] = conv(env[key])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        # settings that cannot work are refused at start-up, by name
+        if self.callback_max_attempts < 1:
+            raise ValueError("callback_max_attempts must be at least 1")
+        if self.callback_backoff_seconds < 0 or self.callback_backoff_max_seconds < 0:
+            raise ValueError("callback backoff seconds must not be negative")
+        if self.auto_advance_seconds is not None and self.auto_advance_seconds < 0:
+            raise ValueError("auto_advance_seconds must not be negative")

@@ -5,12 +5,18 @@ The shape set by `PUT /sandbox/faults` (every field optional):
     {"operations": {"<operationId>" | "*": {"latency_ms": 0, "error_rate": 0.0,
                                              "status": 503, "fail_next": 0, "hang": false,
                                              "hang_after_create": false, "hang_seconds": null}},
+     "callbacks": {"duplicate_rate": 0.0, "reorder_window": 1, "reorder_wait_ms": 1000,
+                   "drop_token_rate": 0.0},
      "token_ttl_seconds": null,
      "error_envelope": "spec"}
 
 An operation without an entry of its own uses the "*" entry, if any. Every fault runs before
 authentication and before the body is read, so an injected error never changes any state;
 only `hang_after_create` lets the operation run (and create the order) first.
+
+`callbacks` is read by `callbacks.py` as it sends each event. Its draws (duplicates, shuffles,
+dropped tokens) come from `callback_rng`, seeded from the sandbox's seed and re-seeded by every
+PUT, so the same PUT followed by the same status changes gives the same deliveries.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import threading
 from dataclasses import dataclass
 
 from sandbox.errors import Envelope
-from sandbox.models import FaultsConfig, FaultSpec
+from sandbox.models import CallbackFaults, FaultsConfig, FaultSpec
 
 # operationIds of the specification, plus the pickup hold the sandbox adds (UPSTREAM.md 2.2)
 OPERATION_IDS = (
@@ -71,11 +77,13 @@ class Faults:
             self.config = FaultsConfig()
             self._fail_left: dict[str, int] = {}
             self._rng = random.Random(self._seed)
+            self.callback_rng = random.Random(self._seed)
 
     def set(self, config: FaultsConfig) -> None:
         with self._lock:
             self.config = config
             self._fail_left = {op: spec.fail_next for op, spec in config.operations.items()}
+            self.callback_rng = random.Random(self._seed)
 
     def as_json(self) -> dict:
         with self._lock:
@@ -87,6 +95,10 @@ class Faults:
     @property
     def token_ttl_seconds(self) -> int | None:
         return self.config.token_ttl_seconds
+
+    @property
+    def callbacks(self) -> CallbackFaults:
+        return self.config.callbacks
 
     @property
     def error_envelope(self) -> Envelope:

@@ -95,10 +95,29 @@ class FaultSpec(BaseModel):
     hang_seconds: float | None = Field(default=None, ge=0.0, le=86_400.0)
 
 
+class CallbackFaults(BaseModel):
+    """How callbacks misbehave: duplicated, reordered, and sent with a fresh token.
+
+    Instacart delivers at least once, in no guaranteed order (UPSTREAM.md section 3).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    # share of delivered events sent a second time, later, with the same event_id
+    duplicate_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    # events are sent in batches of up to this many, shuffled; 1 keeps their order
+    reorder_window: int = Field(default=1, ge=1, le=100)
+    # the longest the first event of a batch waits for the batch to fill
+    reorder_wait_ms: int = Field(default=1000, ge=0, le=60_000)
+    # share of deliveries before which the cached token is dropped and a new one requested
+    drop_token_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
 class FaultsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     operations: dict[str, FaultSpec] = Field(default_factory=dict)
+    callbacks: CallbackFaults = Field(default_factory=CallbackFaults)
     token_ttl_seconds: int | None = Field(default=None, ge=1)
     # "connect": refusals on the Connect routes answer in the real API's envelope
     error_envelope: Envelope = "spec"

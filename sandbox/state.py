@@ -539,18 +539,32 @@ class SandboxState:
         with self._lock:
             order = self._order_of(None, order_id)
             if status is None:
-                workflow = WORKFLOWS[order.fulfillment_type]
-                if order.status not in workflow or order.status == workflow[-1]:
+                status = next_status(order)
+                if status is None:
                     raise SandboxError(
                         409,
                         f"no next status after {order.status}; name the status to set",
                         key="status",
                         code=ErrorCode.STATUS_NOT_ALLOWED,
                     )
-                status = workflow[workflow.index(order.status) + 1]
             if status != order.status:
                 self._set_status(order, status)
             return order_json(order)
+
+    def auto_advance_tick(self) -> list[tuple[str, str]]:
+        """Moves every order one step along its workflow, as `advance` without a status does.
+
+        Orders at the end of their workflow, canceled, or off it (a status set by name, such
+        as rescheduled) stay. Answers the (order id, new status) of each move, oldest first.
+        """
+        moved = []
+        with self._lock:
+            for order in list(self.orders.values()):  # insertion order: oldest first
+                status = next_status(order)
+                if status is not None:
+                    self._set_status(order, status)
+                    moved.append((order.id, status))
+        return moved
 
     def _set_status(self, order: Order, status: str) -> None:
         previous = order.status
@@ -567,6 +581,14 @@ class SandboxState:
         change = StatusChange(order=order, status=order.status, previous=previous, at=now)
         for listener in self.listeners:
             listener(change)
+
+
+def next_status(order: Order) -> str | None:
+    """The status after the order's in its workflow; None at the end or off the workflow."""
+    workflow = WORKFLOWS[order.fulfillment_type]
+    if order.status not in workflow or order.status == workflow[-1]:
+        return None
+    return workflow[workflow.index(order.status) + 1]
 
 
 def _unusable_hold(message: str) -> SandboxError:

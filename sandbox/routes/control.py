@@ -115,9 +115,10 @@ async def put_faults(request: Request) -> Any:
     faults = faults_of(request)
     faults.set(req)
     log.info(
-        "sandbox.faults.set operations=%s envelope=%s",
+        "sandbox.faults.set operations=%s envelope=%s callbacks=%s",
         ",".join(sorted(req.operations)),
         req.error_envelope,
+        req.callbacks.model_dump_json(),
     )
     return faults.as_json()
 

@@ -1,7 +1,12 @@
-"""Order callbacks sent to the retailer with OAuth client credentials."""
+"""Order callbacks sent to the retailer with OAuth client credentials.
+
+Delivery is at least once and in no guaranteed order: retries with backoff, and the
+`callbacks` faults (duplicates, reordering, dropped tokens).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +17,15 @@ from fastapi.responses import JSONResponse
 
 from sandbox import SandboxConfig, create_sandbox_app
 from tests.sandbox.conftest import TOKEN_BODY, FakeClock
-from tests.sandbox.helpers import place_order
+from tests.sandbox.helpers import assert_error, place_order
+
+DELIVERY_EVENTS = [
+    "fulfillment.brand_new",
+    "fulfillment.acknowledged",
+    "fulfillment.picking",
+    "fulfillment.delivering",
+    "fulfillment.delivered",
+]
 
 
 class Retailer:
@@ -21,7 +34,12 @@ class Retailer:
     def __init__(self) -> None:
         self.token_requests: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        self.attempts = 0
         self.reject_next = 0
+        self.fail_next = 0
+        # while cleared, the receiver waits before answering (a slow retailer)
+        self.open = asyncio.Event()
+        self.open.set()
         self.app = FastAPI()
 
         @self.app.post("/callbacks/instacart/token")
@@ -34,14 +52,41 @@ class Retailer:
 
         @self.app.post("/callbacks/instacart")
         async def receive(request: Request) -> JSONResponse:
+            self.attempts += 1
+            await self.open.wait()
             if self.reject_next:
                 self.reject_next -= 1
                 return JSONResponse({"error": "unauthorized"}, status_code=401)
+            if self.fail_next:
+                self.fail_next -= 1
+                return JSONResponse({"error": "unavailable"}, status_code=503)
             expected = f"Bearer t{len(self.token_requests)}"
             if request.headers.get("authorization") != expected:
                 return JSONResponse({"error": "bad token"}, status_code=401)
             self.events.append(await request.json())
             return JSONResponse({})
+
+    @property
+    def names(self) -> list[str]:
+        return [e["event_name"] for e in self.events]
+
+    @property
+    def ids(self) -> list[int]:
+        return [e["event_id"] for e in self.events]
+
+
+def callback_config(clock: FakeClock, retailer: Retailer, **overrides: Any) -> SandboxConfig:
+    values: dict[str, Any] = {
+        "clock": clock,
+        "callback_url": "http://retailer/callbacks/instacart",
+        "callback_client_id": "instacart",
+        "callback_client_secret": "shh",
+        "retailer_id": "retailer-1",
+        "callback_transport": httpx.ASGITransport(app=retailer.app),
+        # retries without waiting; test_backoff_* checks the schedule itself
+        "callback_backoff_seconds": 0.0,
+    }
+    return SandboxConfig(**(values | overrides))
 
 
 @pytest.fixture
@@ -51,15 +96,7 @@ def retailer() -> Retailer:
 
 @pytest.fixture
 def app(clock: FakeClock, retailer: Retailer) -> Any:
-    config = SandboxConfig(
-        clock=clock,
-        callback_url="http://retailer/callbacks/instacart",
-        callback_client_id="instacart",
-        callback_client_secret="shh",
-        retailer_id="retailer-1",
-        callback_transport=httpx.ASGITransport(app=retailer.app),
-    )
-    return create_sandbox_app(config)
+    return create_sandbox_app(callback_config(clock, retailer))
 
 
 @pytest.fixture
@@ -108,3 +145,205 @@ async def test_a_rejected_token_is_renewed_and_the_event_retried(
     await app.state.callbacks.drain()
     assert len(retailer.token_requests) == 2
     assert [e["event_name"] for e in retailer.events] == ["fulfillment.brand_new"]
+
+
+async def walk_to_the_end(client: httpx.AsyncClient, order_id: str) -> None:
+    for _ in range(len(DELIVERY_EVENTS) - 1):
+        response = await client.post(f"/sandbox/orders/{order_id}/advance")
+        assert response.status_code == 200, response.text
+
+
+async def put_callback_faults(client: httpx.AsyncClient, **faults: Any) -> None:
+    response = await client.put("/sandbox/faults", json={"callbacks": faults})
+    assert response.status_code == 200, response.text
+
+
+async def test_a_receiver_that_fails_twice_then_succeeds_gets_the_event_on_the_third_attempt(
+    app: Any, sandbox_client: httpx.AsyncClient, retailer: Retailer
+) -> None:
+    retailer.fail_next = 2
+    auth = await token_headers(sandbox_client)
+    await place_order(sandbox_client, auth, order_id="R-503")
+    await app.state.callbacks.drain()
+
+    assert retailer.attempts == 3
+    assert retailer.names == ["fulfillment.brand_new"]
+    summary = (await sandbox_client.get("/sandbox/callbacks")).json()
+    assert (summary["delivered"], summary["retries"], summary["failed"]) == (1, 2, 0)
+
+
+async def test_delivery_gives_up_after_the_configured_attempts_and_goes_on(
+    clock: FakeClock, retailer: Retailer
+) -> None:
+    app = create_sandbox_app(callback_config(clock, retailer, callback_max_attempts=3))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://sandbox"
+    ) as client:
+        retailer.fail_next = 3
+        auth = await token_headers(client)
+        await place_order(client, auth, order_id="R-lost")
+        await client.post("/sandbox/orders/R-lost/advance")
+        await app.state.callbacks.drain()
+        summary = (await client.get("/sandbox/callbacks")).json()
+    await app.state.callbacks.stop()
+
+    assert retailer.attempts == 3 + 1
+    assert retailer.names == ["fulfillment.acknowledged"]
+    assert (summary["delivered"], summary["retries"], summary["failed"]) == (1, 2, 1)
+    assert [(r["event_id"], r["status"]) for r in summary["recent"]] == [(1, 503), (2, 200)]
+
+
+def test_backoff_is_exponential_with_jitter_and_capped(
+    clock: FakeClock, retailer: Retailer
+) -> None:
+    config = callback_config(
+        clock, retailer, callback_backoff_seconds=1.0, callback_backoff_max_seconds=4.0
+    )
+    sender = create_sandbox_app(config).state.callbacks
+    for retry, (low, high) in {1: (0.5, 1), 2: (1, 2), 3: (2, 4), 4: (2, 4), 9: (2, 4)}.items():
+        delays = [sender._backoff_seconds(retry) for _ in range(50)]
+        assert all(low <= d <= high for d in delays), (retry, delays)
+        assert len(set(delays)) > 1  # jittered, so that many senders do not retry in step
+
+
+def test_callback_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOX_CALLBACK_MAX_ATTEMPTS", "7")
+    monkeypatch.setenv("SANDBOX_CALLBACK_BACKOFF_SECONDS", "0.5")
+    config = SandboxConfig.from_env()
+    assert (config.callback_max_attempts, config.callback_backoff_seconds) == (7, 0.5)
+    with pytest.raises(ValueError, match="callback_max_attempts"):
+        SandboxConfig(callback_max_attempts=0)
+
+
+async def test_duplicates_resend_delivered_events_later_with_the_same_event_id(
+    app: Any, sandbox_client: httpx.AsyncClient, retailer: Retailer
+) -> None:
+    await put_callback_faults(sandbox_client, duplicate_rate=1.0)
+    auth = await token_headers(sandbox_client)
+    await place_order(sandbox_client, auth, order_id="R-dup")
+    await walk_to_the_end(sandbox_client, "R-dup")
+    await app.state.callbacks.drain()
+
+    assert sorted(retailer.ids) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    for event_id in range(1, 6):
+        first, second = [e for e in retailer.events if e["event_id"] == event_id]
+        assert first == second  # the same event, not a new one with the same id
+    # each duplicate comes after its original; none is duplicated again
+    seen: set[int] = set()
+    for event_id in retailer.ids:
+        assert event_id in seen or retailer.ids.count(event_id) == 2
+        seen.add(event_id)
+    summary = (await sandbox_client.get("/sandbox/callbacks")).json()
+    assert (summary["delivered"], summary["duplicates"]) == (5, 5)
+    assert sum(r["duplicate"] for r in summary["recent"]) == 5
+
+
+async def shuffled_ids(clock: FakeClock, seed: int) -> list[int]:
+    """The event ids one order's five callbacks arrive in, with a reorder window of 5."""
+    retailer = Retailer()
+    app = create_sandbox_app(callback_config(clock, retailer, seed=seed))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://sandbox"
+    ) as client:
+        # a long wait, so that the window always fills, however slow the machine
+        await put_callback_faults(client, reorder_window=5, reorder_wait_ms=30_000)
+        auth = await token_headers(client)
+        await place_order(client, auth, order_id="R-mix")
+        await walk_to_the_end(client, "R-mix")
+        await app.state.callbacks.drain()
+    await app.state.callbacks.stop()
+    assert sorted(retailer.names) == sorted(DELIVERY_EVENTS)
+    return retailer.ids
+
+
+async def test_a_reorder_window_shuffles_events_deterministically_for_a_seed(
+    clock: FakeClock,
+) -> None:
+    first = await shuffled_ids(clock, seed=0)
+    assert sorted(first) == [1, 2, 3, 4, 5]
+    assert first != [1, 2, 3, 4, 5]
+    assert await shuffled_ids(clock, seed=0) == first
+    others = [await shuffled_ids(clock, seed=seed) for seed in (1, 2, 3)]
+    assert any(ids != first for ids in others)
+
+
+async def test_a_reorder_window_that_does_not_fill_sends_what_it_has_after_the_wait(
+    app: Any, sandbox_client: httpx.AsyncClient, retailer: Retailer
+) -> None:
+    await put_callback_faults(sandbox_client, reorder_window=10, reorder_wait_ms=50)
+    auth = await token_headers(sandbox_client)
+    await place_order(sandbox_client, auth, order_id="R-few")
+    async with asyncio.timeout(5):
+        await app.state.callbacks.drain()
+    assert retailer.names == ["fulfillment.brand_new"]
+
+
+async def test_drop_token_rate_makes_the_sender_ask_for_a_new_token(
+    app: Any, sandbox_client: httpx.AsyncClient, retailer: Retailer
+) -> None:
+    await put_callback_faults(sandbox_client, drop_token_rate=1.0)
+    auth = await token_headers(sandbox_client)
+    await place_order(sandbox_client, auth, order_id="R-tok")
+    await walk_to_the_end(sandbox_client, "R-tok")
+    await app.state.callbacks.drain()
+    assert len(retailer.token_requests) == 5
+    assert retailer.names == DELIVERY_EVENTS  # no window: still in order
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"duplicate_rate": 1.5},
+        {"reorder_window": 0},
+        {"reorder_wait_ms": -1},
+        {"drop_token_rate": -0.1},
+        {"shuffle": True},
+    ],
+)
+async def test_invalid_callback_faults_are_refused(
+    sandbox_client: httpx.AsyncClient, faults: dict[str, Any]
+) -> None:
+    response = await sandbox_client.put("/sandbox/faults", json={"callbacks": faults})
+    assert_error(response, 400)
+    assert response.json()["meta"]["key"].startswith("callbacks.")
+
+
+async def test_a_slow_receiver_never_slows_the_api_and_stop_abandons_its_queue(
+    app: Any, sandbox_client: httpx.AsyncClient, retailer: Retailer
+) -> None:
+    retailer.open.clear()
+    auth = await token_headers(sandbox_client)
+    async with asyncio.timeout(5):
+        await place_order(sandbox_client, auth, order_id="R-slow")
+        await walk_to_the_end(sandbox_client, "R-slow")
+        summary = (await sandbox_client.get("/sandbox/callbacks")).json()
+    assert (summary["pending"], summary["delivered"]) == (5, 0)
+    async with asyncio.timeout(5):  # the first event reaches the receiver, and waits there
+        while retailer.attempts == 0:
+            await asyncio.sleep(0.01)
+    async with asyncio.timeout(2):
+        await app.state.callbacks.stop()
+    assert retailer.events == []
+    left = app.state.callbacks.summary()
+    assert (left["pending"], left["delivered"]) == (4, 0)  # the one in flight was cancelled
+    # after stop, a change is dropped rather than starting a new sender
+    await sandbox_client.post("/sandbox/orders/R-slow/advance", json={"status": "rescheduled"})
+    assert app.state.callbacks.summary() == left
+
+
+async def test_a_retailer_without_callback_routes_only_counts_failures(
+    clock: FakeClock,
+) -> None:
+    config = callback_config(clock, Retailer(), callback_max_attempts=2)
+    config.callback_transport = httpx.ASGITransport(app=FastAPI())  # every path is 404
+    app = create_sandbox_app(config)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://sandbox"
+    ) as client:
+        auth = await token_headers(client)
+        await place_order(client, auth, order_id="R-404")
+        await app.state.callbacks.drain()
+        summary = (await client.get("/sandbox/callbacks")).json()
+        assert (await client.get("/v2/fulfillment/users/u1/orders/R-404", headers=auth)).is_success
+    await app.state.callbacks.stop()
+    assert (summary["delivered"], summary["failed"]) == (0, 1)

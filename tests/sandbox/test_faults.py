@@ -130,6 +130,7 @@ async def test_delete_faults_clears_every_fault(
 ) -> None:
     everything = {
         "operations": {"*": {"error_rate": 1}},
+        "callbacks": {"duplicate_rate": 1, "reorder_window": 3},
         "token_ttl_seconds": 5,
         "error_envelope": "connect",
     }
@@ -137,6 +138,12 @@ async def test_delete_faults_clears_every_fault(
     cleared = await client.delete("/sandbox/faults")
     assert cleared.json() == {
         "operations": {},
+        "callbacks": {
+            "duplicate_rate": 0.0,
+            "reorder_window": 1,
+            "reorder_wait_ms": 1000,
+            "drop_token_rate": 0.0,
+        },
         "token_ttl_seconds": None,
         "error_envelope": "spec",
     }
