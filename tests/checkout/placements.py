@@ -30,6 +30,7 @@ def reconciler_for(checkout: Checkout) -> Reconciler:
         grace_seconds=0,
         lease_seconds=checkout.settings.placement_lease_seconds,
         events=checkout.app.state.checkout.events,
+        callbacks=checkout.app.state.callback_inbox.applier,
     )
 
 
