@@ -8,7 +8,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import Principal
+from app.checkout.order_streams import OrderStreams
 from app.checkout.services import CheckoutServices
+from app.checkout.stream_tickets import StreamTickets
 from app.errors import Forbidden, Unauthenticated
 
 # auto_error=False: a missing header is our 401 problem (with WWW-Authenticate), not FastAPI's.
@@ -40,3 +42,19 @@ async def checkout_services(request: Request) -> CheckoutServices:
 
 
 CheckoutDep = Annotated[CheckoutServices, Depends(checkout_services)]
+
+
+# The header itself, for the one route that also takes another credential (a stream ticket).
+BearerCredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def order_streams(request: Request) -> OrderStreams:
+    return request.app.state.order_streams
+
+
+async def stream_tickets(request: Request) -> StreamTickets:
+    return request.app.state.stream_tickets
+
+
+OrderStreamsDep = Annotated[OrderStreams, Depends(order_streams)]
+StreamTicketsDep = Annotated[StreamTickets, Depends(stream_tickets)]

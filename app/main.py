@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 
-from app.api import callbacks, ops, orders, reservations, stores
+from app.api import callbacks, ops, order_events, orders, reservations, stores
 from app.api.fast_slots import SlotFastLane
 from app.api.problem_docs import problem_media_types
 from app.auth import TokenVerifier
@@ -175,6 +175,7 @@ def create_app(
     app.include_router(reservations.router)
     app.include_router(orders.router)
     app.include_router(orders.staff_router)
+    app.include_router(order_events.router)
     app.include_router(callbacks.router)
     # Innermost: inside CORS, the body cap and the request context, like any route.
     app.add_middleware(SlotFastLane, fastapi_app=app)

@@ -67,3 +67,8 @@ FOLLOW_UPS = Counter(
     "unchanged, failed).",
     ["result"],
 )
+
+EVENT_STREAMS_OPEN = Gauge(
+    "bff_event_streams_open",
+    "Order event streams (Server-Sent Events) this process holds open.",
+)

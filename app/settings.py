@@ -91,6 +91,22 @@ class Settings(BaseSettings):
     reconciler_enabled: bool = True
     # A stored order status younger than this is shown as is; older ones are refreshed upstream.
     order_refresh_seconds: float = Field(default=5, ge=0)
+    # Live order status (Server-Sent Events). A stream ticket opens one order's stream once, for
+    # browsers' EventSource (which cannot send headers); short, so a leaked one is worthless.
+    stream_ticket_ttl_seconds: float = Field(default=60, gt=0, le=600)
+    # A comment line this often keeps proxies from closing a quiet stream and finds clients gone.
+    event_stream_heartbeat_seconds: float = Field(default=15, gt=0)
+    # A stream ends after this long and the client reconnects with Last-Event-ID: connections
+    # spread over the replicas again after a deploy or a scale-up, and none lives forever.
+    event_stream_max_seconds: float = Field(default=600, gt=0)
+    # Without Redis pub/sub a stream polls Postgres for a newer order version this often.
+    event_stream_poll_seconds: float = Field(default=3, gt=0)
+    # With pub/sub, Postgres is still re-read this often: a change whose publish failed, or that
+    # was lost while the subscription reconnected, shows this late at most.
+    event_stream_recheck_seconds: float = Field(default=30, gt=0)
+    # Each subscribed stream holds a Redis connection from a pool of its own, so streams never
+    # starve the cache and the locks; streams past this many per replica poll Postgres instead.
+    event_stream_redis_connections: int = Field(default=500, ge=1)
 
     # --- Instacart's callbacks ---
     # The client credentials Instacart authenticates with at POST /callbacks/instacart/token.

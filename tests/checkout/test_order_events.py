@@ -1,0 +1,261 @@
+"""Live order status: tickets, ownership and the edges of the stream, in-process.
+
+The helpers here (a placed order, a real socket, an SSE reader) also serve
+test_order_events_stream.py, which reads streams as they flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+
+from tests.checkout.conftest import Checkout
+
+
+async def placed_order(checkout: Checkout, user: str) -> dict[str, Any]:
+    reservation = await checkout.reserve("delivery", user)
+    placed = await checkout.place(reservation, user)
+    assert placed.status_code == 201, placed.text
+    return placed.json()
+
+
+async def advance(checkout: Checkout, order_id: str, user: str, status: str | None = None) -> str:
+    """Move the order on at Instacart (the sandbox), then let the BFF see it with a read."""
+    body = {"status": status} if status else {}
+    moved = await checkout.sandbox.post(f"/sandbox/orders/{order_id}/advance", json=body)
+    assert moved.status_code == 200, moved.text
+    seen = await checkout.bff.get(f"/v1/orders/{order_id}", headers=checkout.auth(user))
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["status"] == moved.json()["status"]
+    return str(moved.json()["status"])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """Serve an app whose lifespan already runs on a real socket (ASGITransport buffers
+    streaming responses); yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, lifespan="off", log_config=None, access_log=False, timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert not task.done(), task.exception() if task.done() else None
+            assert time.monotonic() < deadline, "server did not start"
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+class EventReader:
+    """Reads Server-Sent Events frames from a streaming httpx response, with a timeout."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self._lines = response.aiter_lines()
+
+    async def frame(self, timeout: float = 10) -> dict[str, str] | None:
+        """The next frame: its fields, or {"comment": ...}; None when the stream ended."""
+        fields: dict[str, str] = {}
+        async with asyncio.timeout(timeout):
+            async for line in self._lines:
+                if line == "":
+                    if fields:
+                        return fields
+                elif line.startswith(":"):
+                    return {"comment": line[1:].strip()}
+                else:
+                    name, _, value = line.partition(":")
+                    fields[name] = value.removeprefix(" ")
+        return fields or None
+
+    async def status(self, timeout: float = 10) -> dict[str, Any] | None:
+        """The next `status` event as {"id": int, "order": dict}, skipping the rest."""
+        while (frame := await self.frame(timeout)) is not None:
+            if frame.get("event") == "status":
+                return {"id": int(frame["id"]), "order": orjson.loads(frame["data"])}
+        return None
+
+
+def events_path(order_id: str) -> str:
+    return f"/v1/orders/{order_id}/events"
+
+
+async def issue_ticket(checkout: Checkout, order_id: str, user: str) -> str:
+    response = await checkout.bff.post(
+        f"{events_path(order_id)}/ticket", headers=checkout.auth(user)
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["ticket"])
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+async def test_a_ticket_is_short_lived_and_says_when_it_expires(
+    checkout: Checkout, user: str
+) -> None:
+    order = await placed_order(checkout, user)
+    started = time.time()
+    response = await checkout.bff.post(
+        f"{events_path(order['id'])}/ticket", headers=checkout.auth(user)
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert set(body) == {"ticket", "expires_at"}
+    assert len(body["ticket"]) >= 40
+    expires = datetime.fromisoformat(body["expires_at"]).timestamp()
+    assert started + 55 <= expires <= time.time() + 61
+    # Stored hashed: the ticket itself is no key and no value in Redis.
+    redis = checkout.app.state.redis
+    tickets = checkout.app.state.stream_tickets
+    assert await redis.exists(tickets.key(body["ticket"])) == 1
+    async for key in redis.scan_iter(match=f"{checkout.settings.cache_namespace}:*"):
+        assert body["ticket"] not in key.decode()
+        value = await redis.get(key) if await redis.type(key) == b"string" else b""
+        assert body["ticket"].encode() not in (value or b"")
+
+
+async def test_another_users_stream_and_ticket_are_404(checkout: Checkout, user: str) -> None:
+    order = await placed_order(checkout, user)
+    intruder = checkout.auth(f"{user}-other")
+    ticket = await checkout.bff.post(f"{events_path(order['id'])}/ticket", headers=intruder)
+    assert ticket.status_code == 404
+    assert ticket.json()["code"] == "not_found"
+    stream = await checkout.bff.get(events_path(order["id"]), headers=intruder)
+    assert stream.status_code == 404
+    assert stream.json()["code"] == "not_found"
+    # and an order that does not exist looks the same
+    missing = await checkout.bff.get(events_path("no-such-order"), headers=checkout.auth(user))
+    assert missing.status_code == 404
+
+
+async def test_a_stream_without_credentials_is_401(checkout: Checkout, user: str) -> None:
+    order = await placed_order(checkout, user)
+    response = await checkout.bff.get(events_path(order["id"]))
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthenticated"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("forged", ["forged", "x" * 43, "x" * 5000, "tick\u00e9t"])
+async def test_a_forged_ticket_is_401(checkout: Checkout, user: str, forged: str) -> None:
+    order = await placed_order(checkout, user)
+    response = await checkout.bff.get(events_path(order["id"]), params={"ticket": forged})
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthenticated"
+    assert forged not in response.text
+
+
+async def test_a_ticket_for_another_order_is_401_and_spent(checkout: Checkout, user: str) -> None:
+    first = await placed_order(checkout, user)
+    second = await placed_order(checkout, user)
+    ticket = await issue_ticket(checkout, first["id"], user)
+    response = await checkout.bff.get(events_path(second["id"]), params={"ticket": ticket})
+    assert response.status_code == 401
+    assert "another order" in response.json()["detail"]
+    # Single use means single use, even for a mistake: it no longer opens its own order either.
+    again = await checkout.bff.get(events_path(first["id"]), params={"ticket": ticket})
+    assert again.status_code == 401
+
+
+async def test_an_expired_ticket_is_401(open_checkout: Callable[..., Any], user: str) -> None:
+    async with open_checkout(stream_ticket_ttl_seconds=0.2) as checkout:
+        order = await placed_order(checkout, user)
+        ticket = await issue_ticket(checkout, order["id"], user)
+        key = checkout.app.state.stream_tickets.key(ticket)
+
+        async def expired() -> bool:
+            return await checkout.app.state.redis.exists(key) == 0
+
+        await eventually(expired)
+        response = await checkout.bff.get(events_path(order["id"]), params={"ticket": ticket})
+        assert response.status_code == 401
+        assert "expired" in response.json()["detail"]
+
+
+async def test_tickets_with_redis_down_are_503_with_retry_after(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(redis_url="redis://127.0.0.1:1/0") as checkout:
+        order = await placed_order(checkout, user)
+        issued = await checkout.bff.post(
+            f"{events_path(order['id'])}/ticket", headers=checkout.auth(user)
+        )
+        assert issued.status_code == 503
+        assert issued.json()["code"] == "dependency_unavailable"
+        assert int(issued.headers["retry-after"]) >= 1
+        redeemed = await checkout.bff.get(events_path(order["id"]), params={"ticket": "t" * 43})
+        assert redeemed.status_code == 503
+        assert int(redeemed.headers["retry-after"]) >= 1
+
+
+async def test_a_finished_order_streams_its_status_and_ends(checkout: Checkout, user: str) -> None:
+    order = await placed_order(checkout, user)
+    canceled = await checkout.bff.post(
+        f"/v1/orders/{order['id']}/cancel", headers=checkout.auth(user)
+    )
+    assert canceled.status_code == 200, canceled.text
+    # A terminal order's stream ends at once, so even a buffering transport reads it whole.
+    response = await checkout.bff.get(events_path(order["id"]), headers=checkout.auth(user))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-accel-buffering"] == "no"
+    blocks = [b for b in response.text.split("\n\n") if b]
+    assert blocks[0] == "retry: 2000"
+    lines = blocks[1].split("\n")
+    assert lines[0] == "event: status"
+    version = int(lines[1].removeprefix("id: "))
+    data = orjson.loads(lines[2].removeprefix("data: "))
+    assert data == canceled.json()
+    assert len(blocks) == 2
+
+    # Having seen it (Last-Event-ID), the browser is told there is nothing more: 204 stops it.
+    seen = await checkout.bff.get(
+        events_path(order["id"]),
+        headers=checkout.auth(user) | {"Last-Event-ID": str(version)},
+    )
+    assert seen.status_code == 204
+    assert seen.content == b""
+    # An id that is not one of ours counts as none.
+    garbage = await checkout.bff.get(
+        events_path(order["id"]), headers=checkout.auth(user) | {"Last-Event-ID": "abc"}
+    )
+    assert garbage.status_code == 200
+    assert "event: status" in garbage.text
+
+
+async def test_the_stream_is_documented_as_event_stream(checkout: Checkout) -> None:
+    schema = (await checkout.bff.get("/openapi.json")).json()
+    stream = schema["paths"]["/v1/orders/{order_id}/events"]["get"]
+    assert stream["operationId"] == "orders-events"
+    assert "text/event-stream" in stream["responses"]["200"]["content"]
+    ticket = schema["paths"]["/v1/orders/{order_id}/events/ticket"]["post"]
+    assert ticket["operationId"] == "orders-events-ticket"
+    assert "201" in ticket["responses"]
