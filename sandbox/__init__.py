@@ -4,7 +4,9 @@ Layout: `app.py` builds the app; `routes/` holds one router per concern (oauth, 
 service_options, orders, control) and `routes/operation.py` the path every specification call
 takes (count, faults, bearer token, strict body); `state.py` enforces the rules;
 `errors.py` is the refusal and its envelopes; `faults.py` the fault plan; `callbacks.py` the
-webhooks.
+webhooks (retried with jittered backoff, optionally duplicated and reordered by the
+`callbacks` faults); `auto_advance.py` the `--auto-advance SECONDS` timer that walks orders
+along their workflows.
 
 Errors. Every refusal names the request field at fault, when there is one, and has a stable
 integer code. The Connect routes answer in one of two envelopes, chosen by `error_envelope` in

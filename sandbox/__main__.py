@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    # one line per callback request is enough: sandbox.callback.* already says what happened
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
     config = SandboxConfig.from_env(
         seed=args.seed,
         slot_capacity=args.slot_capacity,

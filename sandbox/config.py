@@ -40,8 +40,9 @@ class SandboxConfig:
     # callbacks (webhooks); disabled when callback_url is None
     callback_url: str | None = None
     callback_token_url: str | None = None
+    # the defaults are the BFF's development defaults (BFF_CALLBACK_CLIENT_ID/_SECRET)
     callback_client_id: str = "instacart-sandbox"
-    callback_client_secret: str = field(default="", repr=False)
+    callback_client_secret: str = field(default="sandbox-callback-secret", repr=False)
     callback_scope: str | None = None
     retailer_id: str | None = None
     # delivery of one event: this many attempts in all, the n-th retry after a jittered
