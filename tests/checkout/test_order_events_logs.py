@@ -1,0 +1,84 @@
+"""Stream tickets never reach a log line: the BFF as a real process, its log read back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.settings import Settings
+from tests.checkout.conftest import Checkout
+from tests.checkout.test_order_events import EventReader, events_path, issue_ticket, placed_order
+from tests.servers import serve
+
+
+@pytest.fixture(scope="module")
+def served_with_logs(
+    migrated_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str, Path]]:
+    """(bff_url, sandbox_url, the BFF's log file), the access log on at INFO."""
+    logs = tmp_path_factory.mktemp("order-events")
+    client_id = f"events-{uuid.uuid4().hex[:8]}"
+    with serve(
+        "sandbox",
+        "/sandbox/stats",
+        logs / "sandbox.log",
+        env={"SANDBOX_CLIENT_ID": client_id},
+        extra_args=("--log-level", "warning"),
+    ) as sandbox_url:
+        env = {
+            "BFF_INSTACART_BASE_URL": sandbox_url,
+            "BFF_INSTACART_CLIENT_ID": client_id,
+            "BFF_DATABASE_URL": migrated_database_url,
+            "BFF_CACHE_NAMESPACE": client_id,
+            "BFF_RECONCILER_ENABLED": "false",
+            "BFF_ACCESS_LOG": "true",
+            "BFF_LOG_LEVEL": "DEBUG",
+            "BFF_LOG_JSON": "true",
+        }
+        log_path = logs / "bff.log"
+        with serve("app", "/readyz", log_path, env=env, extra_args=("serve",)) as bff_url:
+            yield bff_url, sandbox_url, log_path
+
+
+def test_stream_tickets_never_appear_in_the_logs(
+    served_with_logs: tuple[str, str, Path],
+) -> None:
+    bff_url, sandbox_url, log_path = served_with_logs
+    user = f"shopper-{uuid.uuid4().hex[:12]}"
+    forged = f"forged-{uuid.uuid4().hex}"
+
+    async def scenario() -> str:
+        async with (
+            httpx.AsyncClient(base_url=bff_url, timeout=10) as bff,
+            httpx.AsyncClient(base_url=sandbox_url, timeout=10) as sandbox,
+        ):
+            checkout = Checkout(bff, sandbox, Settings(), app=None)
+            order = await placed_order(checkout, user)
+            ticket = await issue_ticket(checkout, order["id"], user)
+            path = events_path(order["id"])
+            async with bff.stream("GET", path, params={"ticket": ticket}) as response:
+                assert response.status_code == 200
+                assert await EventReader(response).status() is not None
+            assert (await bff.get(path, params={"ticket": ticket})).status_code == 401
+            assert (await bff.get(path, params={"ticket": forged})).status_code == 401
+            other = f"/v1/orders/not-{order['id']}/events"
+            assert (await bff.get(other, params={"ticket": forged})).status_code == 401
+            return ticket
+
+    ticket = asyncio.run(scenario())
+    route = '"route":"/v1/orders/{order_id}/events"'
+    # The stream's own access line is written when it ends: wait for all four.
+    deadline = time.monotonic() + 10
+    while log_path.read_text().count(route) < 4:
+        assert time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.05)
+    text = log_path.read_text()
+    assert ticket not in text
+    assert forged not in text
+    assert "ticket=" not in text
