@@ -22,6 +22,7 @@ import asyncio
 import itertools
 import logging
 import random
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -76,7 +77,8 @@ class CallbackSender:
     def __init__(self, config: SandboxConfig, state: SandboxState, faults: Faults) -> None:
         self.config = config
         self._faults = faults
-        self._ids = itertools.count(1)
+        first = config.first_event_id
+        self._ids = itertools.count(first if first is not None else secrets.randbits(52) + 1)
         self._queue: asyncio.Queue[Delivery] | None = None
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None

@@ -51,6 +51,10 @@ class SandboxConfig:
     callback_backoff_seconds: float = 0.2
     callback_backoff_max_seconds: float = 30.0
     callback_timeout_seconds: float = 5.0
+    # the first event's id; None: a random start, so that ids stay unique across sandboxes
+    # (and restarts) as Instacart's are across its fleet, and a retailer's inbox keyed on them
+    # never mistakes a new event for one it has stored
+    first_event_id: int | None = None
     # every this many seconds, each order that is not terminal moves one step along its
     # workflow (as POST /sandbox/orders/{id}/advance does); None or 0: off
     auto_advance_seconds: float | None = None

@@ -213,15 +213,27 @@ class OrderStateMachine:
     async def record_status(
         self, order_id: str, actor: Actor, status: str, at: datetime
     ) -> Order | None:
-        """Apply a status seen at `at`, only forward. None when it is stale: one seen at the
-        same time or later is applied, the order has ended, or `status` ranks lower."""
+        """Apply a status seen at `at`, only forward. None when it is stale: one seen later (or
+        at the same time, unless `status` is a later step) is applied, the order has ended, or
+        `status` is an earlier step."""
+        rank = STATUS_RANKS.get(status)
+        current = _rank(Order.status)
+        # Instacart's timestamps have whole seconds: two steps in one second are told apart by
+        # the workflow, so a later step at the same instant still applies.
+        same_instant_but_later_step = (
+            and_(Order.status_updated_at == at, current.is_not(None), current < rank)
+            if rank is not None
+            else literal(False)
+        )
         guards = [
-            or_(Order.status_updated_at.is_(None), Order.status_updated_at < at),
+            or_(
+                Order.status_updated_at.is_(None),
+                Order.status_updated_at < at,
+                same_instant_but_later_step,
+            ),
             or_(Order.status.is_(None), Order.status.notin_(TERMINAL_STATUSES)),
         ]
-        rank = STATUS_RANKS.get(status)
         if rank is not None:
-            current = _rank(Order.status)
             guards.append(or_(current.is_(None), current <= rank))
         values = {
             "status": status,

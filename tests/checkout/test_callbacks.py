@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import random
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from tests.checkout.callbacks_helpers import (
 )
 from tests.checkout.conftest import Checkout
 from tests.checkout.placements import reconciler_for
+from tests.database import upgrade
 
 TOKEN_URL = "/callbacks/instacart/token"
 
@@ -283,19 +286,25 @@ async def test_duplicated_and_shuffled_callbacks_end_like_ordered_ones_never_bac
 
 
 async def test_the_reconciler_follows_up_an_order_it_heard_nothing_about(
-    open_checkout: Callable[..., Any], user: str
+    open_checkout: Callable[..., Any], fresh_database_url: str, user: str
 ) -> None:
-    async with open_checkout(order_refresh_seconds=3600) as checkout:
+    # a database of its own: the follow-up takes the quietest orders of the whole table
+    await asyncio.to_thread(upgrade, fresh_database_url)
+    async with open_checkout(
+        database_url=fresh_database_url, order_refresh_seconds=3600
+    ) as checkout:
         order_id = await placed_order(checkout, user)
+        quiet = await placed_order(checkout, user)
         await checkout.sandbox.post(f"/sandbox/orders/{order_id}/advance", json={})
         reconciler = reconciler_for(checkout)
-        reconciler.follow_up_after = reconciler.follow_up_after * 0  # news is overdue at once
+        reconciler.follow_up_after = timedelta(0)  # news is overdue at once
         summary = await reconciler.run_once()
-        assert (summary.followed_up, summary.follow_ups_changed) >= (1, 1)
+        assert (summary.followed_up, summary.follow_ups_changed) == (2, 1)
         assert (await stored_order(checkout, order_id)).status == "acknowledged"
-        # asked just now: not again in the next round (others wait their turn)
-        reconciler.follow_up_after = reconciler.follow_up_after + later(0).resolution * 10**6
-        assert (await stored_order(checkout, order_id)).checked_at is not None
+        assert (await stored_order(checkout, quiet)).checked_at is not None
+        # both were asked just now: with a real quiet time, nobody is asked again yet
+        reconciler.follow_up_after = timedelta(minutes=5)
+        assert (await reconciler.run_once()).followed_up == 0
 
 
 async def test_the_reconciler_applies_a_callback_that_could_not_be_applied(

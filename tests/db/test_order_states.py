@@ -493,6 +493,29 @@ async def test_record_status_ignores_older_and_equal_timestamps(
     assert (stored["status"], stored["status_updated_at"]) == ("delivered", T0 + timedelta(1))
 
 
+async def test_record_status_moves_only_forward_in_the_workflow(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    order_id = await insert(db_session, user_id, "created")
+    m = machine(db_session)
+
+    assert await m.record_status(order_id, Actor.CALLBACK, "picking", T0)
+    # a newer event that would move it backwards is stale
+    assert not await m.record_status(order_id, Actor.CALLBACK, "acknowledged", T0 + timedelta(1))
+    # a later step in the same (whole) second applies; an earlier one or a repeat does not
+    assert await m.record_status(order_id, Actor.CALLBACK, "delivering", T0)
+    assert not await m.record_status(order_id, Actor.CALLBACK, "picking", T0)
+    # a status outside the workflow is ordered by time alone
+    assert await m.record_status(order_id, Actor.CALLBACK, "rescheduled", T0 + timedelta(2))
+    assert await m.record_status(order_id, Actor.CALLBACK, "delivered", T0 + timedelta(3))
+    # an ended order stays ended
+    assert not await m.record_status(order_id, Actor.CALLBACK, "picking", T0 + timedelta(4))
+    await db_session.commit()
+
+    stored = await snapshot(db_session, order_id)
+    assert (stored["status"], stored["version"]) == ("delivered", 4)
+
+
 async def test_a_move_refreshes_the_order_already_in_the_session(
     db_session: AsyncSession, user_id: str
 ) -> None:

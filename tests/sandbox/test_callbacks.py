@@ -85,6 +85,7 @@ def callback_config(clock: FakeClock, retailer: Retailer, **overrides: Any) -> S
         "callback_transport": httpx.ASGITransport(app=retailer.app),
         # retries without waiting; test_backoff_* checks the schedule itself
         "callback_backoff_seconds": 0.0,
+        "first_event_id": 1,
     }
     return SandboxConfig(**(values | overrides))
 
@@ -347,3 +348,11 @@ async def test_a_retailer_without_callback_routes_only_counts_failures(
         assert (await client.get("/v2/fulfillment/users/u1/orders/R-404", headers=auth)).is_success
     await app.state.callbacks.stop()
     assert (summary["delivered"], summary["failed"]) == (0, 1)
+
+
+def test_event_ids_start_at_random_so_two_sandboxes_never_share_one() -> None:
+    senders = [
+        create_sandbox_app(SandboxConfig(callback_url="http://r/cb")).state.callbacks
+        for _ in range(3)
+    ]
+    assert len({next(sender._ids) for sender in senders}) == 3
