@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app.db.order_states import Actor, OrderStateMachine
+from sandbox import SandboxConfig, create_sandbox_app
 from tests.checkout.conftest import Checkout
 from tests.checkout.test_order_events import (
     EventReader,
@@ -220,4 +222,27 @@ async def test_with_redis_down_the_stream_still_delivers_changes_by_polling(
             final = await events.status()
             assert final is not None
             assert final["order"]["status"] == "canceled"
+            assert await events.frame() is None
+
+
+async def test_a_change_seen_by_another_replica_reaches_a_stream_on_this_one(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    sandbox_app = create_sandbox_app(SandboxConfig(client_id=f"events-{uuid.uuid4().hex[:8]}"))
+    async with (
+        open_checkout(sandbox_app=sandbox_app, order_refresh_seconds=0) as streaming,
+        open_checkout(sandbox_app=sandbox_app, order_refresh_seconds=0) as other,
+        serving(streaming.app) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+    ):
+        order = await placed_order(other, user)
+        headers = streaming.auth(user)
+        async with client.stream("GET", events_path(order["id"]), headers=headers) as response:
+            events = EventReader(response)
+            assert (await events.status() or {}).get("order") == order
+            for status in ("acknowledged", "delivered"):
+                await advance(other, order["id"], user, status)  # the other replica sees it
+                event = await events.status()
+                assert event is not None
+                assert event["order"]["status"] == status
             assert await events.frame() is None
