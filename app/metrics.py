@@ -61,6 +61,13 @@ CALLBACKS = Counter(
     ["event", "result"],
 )
 
+RECONCILE_BACKLOG = Gauge(
+    "bff_reconcile_backlog",
+    "What the last reconciler round found waiting, by kind: placements (unresolved, past the "
+    "grace period, no live lease) and callbacks (stored, not applied, past the retry delay).",
+    ["kind"],
+)
+
 FOLLOW_UPS = Counter(
     "bff_order_follow_ups_total",
     "Orders in flight looked up by the reconciler for want of news, by result (changed, "

@@ -38,7 +38,7 @@ from app.db.orders import AbandonedPlacement, OrdersRepository
 from app.db.reservations import ReservationsRepository
 from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartError, InstacartNotFound
-from app.metrics import FOLLOW_UPS, ORDERS_PLACED
+from app.metrics import FOLLOW_UPS, ORDERS_PLACED, RECONCILE_BACKLOG
 
 log = structlog.get_logger("app.checkout.reconciler")
 
@@ -86,8 +86,13 @@ class Reconciler:
     async def run_once(self) -> ReconcileSummary:
         summary = ReconcileSummary()
         async with self.sessions() as session:
-            candidates = await OrdersRepository(session).abandoned_placements(
-                self.grace, self.batch_size
+            orders = OrdersRepository(session)
+            candidates = await orders.abandoned_placements(self.grace, self.batch_size)
+            RECONCILE_BACKLOG.labels("placements").set(
+                await orders.count_abandoned_placements(self.grace)
+            )
+            RECONCILE_BACKLOG.labels("callbacks").set(
+                await CallbackEventsRepository(session).count_unapplied(self.callback_retry_after)
             )
         for candidate in candidates:
             summary.examined += 1

@@ -41,6 +41,13 @@ class CallbackEventsRepository:
         )
         return outcome.rowcount == 1
 
+    async def count_unapplied(self, older_than: timedelta) -> int:
+        stmt = select(func.count()).where(
+            CallbackEvent.result == "received",
+            CallbackEvent.received_at < db_now() - older_than,
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def unapplied(self, older_than: timedelta, limit: int) -> Sequence[int]:
         """Events stored before `older_than` ago and never applied, oldest first."""
         stmt = (

@@ -10,7 +10,7 @@ import binascii
 import json
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +44,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     if created_at.tzinfo is None:
         raise ValueError("invalid cursor")
     return created_at, order_id
+
+
+def _abandoned(grace: timedelta) -> tuple[Any, ...]:
+    return (
+        Order.placement_state.in_(UNRESOLVED_PLACEMENT_STATES),
+        or_(Order.lease_until.is_(None), Order.lease_until <= db_now()),
+        Order.updated_at < db_now() - grace,
+    )
 
 
 class AbandonedPlacement(NamedTuple):
@@ -115,6 +123,11 @@ class OrdersRepository:
         last = rows[-1]
         return rows, encode_cursor(last.created_at, last.id)
 
+    async def count_abandoned_placements(self, grace: timedelta) -> int:
+        """How many placements `abandoned_placements` would offer with no limit."""
+        stmt = select(func.count()).where(*_abandoned(grace))
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def abandoned_placements(
         self, grace: timedelta, limit: int = 50
     ) -> Sequence[AbandonedPlacement]:
@@ -125,11 +138,7 @@ class OrdersRepository:
         """
         stmt = (
             select(Order.id, Order.user_id, Order.attempt)
-            .where(
-                Order.placement_state.in_(UNRESOLVED_PLACEMENT_STATES),
-                or_(Order.lease_until.is_(None), Order.lease_until <= db_now()),
-                Order.updated_at < db_now() - grace,
-            )
+            .where(*_abandoned(grace))
             .order_by(Order.created_at)
             .limit(limit)
         )
