@@ -31,19 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command in (None, "serve"):
-        import uvicorn
+        from app.serve import serve
 
-        from app.main import create_app
-
-        # One process per pod: replicas scale out, not workers in.
-        uvicorn.run(
-            create_app(),
-            host=args.host,
-            port=args.port,
-            proxy_headers=True,
-            access_log=False,
-            lifespan="on",
-        )
+        serve(args.host, args.port)
         return 0
     if args.command == "token":
         from app.auth import mint_token

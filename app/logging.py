@@ -14,6 +14,7 @@ import structlog
 REDACTED_KEYS = frozenset(
     {
         "access_token",
+        "ticket",
         "token",
         "authorization",
         "client_secret",

@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     # is applied again by the reconciler.
     callback_retry_after_seconds: float = Field(default=10, ge=0)
 
+    # --- stopping (app/serve.py) ---
+    # After SIGTERM, how long to keep serving with readiness failing (0: a preStop pause does
+    # it), then how long requests in flight may take to finish; below the pod's grace period.
+    shutdown_drain_seconds: float = Field(default=0, ge=0)
+    shutdown_timeout_seconds: float = Field(default=20, ge=1)
+
     # --- HTTP ---
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

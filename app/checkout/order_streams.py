@@ -37,6 +37,7 @@ log = structlog.get_logger("app.checkout.order_streams")
 # How long a browser waits before reconnecting after a stream ends or breaks.
 RECONNECT_MILLISECONDS = 2000
 HEARTBEAT = b": heartbeat\n\n"
+SHUTDOWN_NOTICE = 1.0  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,12 @@ class OrderStreams:
         self.sessions = sessions
         self.timings = timings
         self.clock = clock
+        self.closing = False
+
+    def begin_shutdown(self) -> None:
+        """The process is stopping: every stream ends within a second (clients reconnect,
+        with Last-Event-ID, to a replica that stays)."""
+        self.closing = True
 
     async def current(self, user_id: str, order_id: str) -> OrderChange:
         """The order as its owner sees it now; NotFound for anyone else's or an unplaced one."""
@@ -158,8 +165,9 @@ class OrderStream:
         else:
             yield head
         next_heartbeat = clock() + timings.heartbeat_seconds
-        while (now := clock()) < ends_at:
-            wait = min(ends_at, next_heartbeat, self._next_read) - now
+        while (now := clock()) < ends_at and not self._streams.closing:
+            # At most a second at a time, so a stopping process is noticed promptly.
+            wait = min(ends_at, next_heartbeat, self._next_read, now + SHUTDOWN_NOTICE) - now
             change = await self._next_change(max(wait, 0.0))
             now = clock()
             if change is None and now >= self._next_read:

@@ -1,0 +1,132 @@
+"""Stopping gracefully: a real process and a real SIGTERM.
+
+Readiness fails at once, a placement in flight still gets its 201, an open event stream ends
+politely, and the process exits cleanly within its shutdown timeout.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.auth import mint_token
+from app.settings import Settings
+from tests.faults.processes import Server, poll
+
+SF = {"postal_code": "94105"}
+
+
+def reserve_pickup(bff: httpx.Client) -> dict[str, Any]:
+    stores = bff.get("/v1/stores", params={"fulfillment": "pickup"} | SF).json()["stores"]
+    store_id = stores[0]["id"]
+    slots = bff.get(f"/v1/stores/{store_id}/slots", params={"fulfillment": "pickup"}).json()
+    body = {"fulfillment": "pickup", "store_id": store_id, "slot_id": slots["slots"][0]["id"]}
+    reserved = bff.post("/v1/reservations", json=body)
+    assert reserved.status_code == 201, reserved.text
+    return reserved.json()
+
+
+def place(bff: httpx.Client, reservation: dict[str, Any]) -> httpx.Response:
+    return bff.post(
+        "/v1/orders",
+        json={
+            "reservation_id": reservation["id"],
+            "items": [{"upc": "0001111041700", "quantity": 1}],
+        },
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+        timeout=30,
+    )
+
+
+def test_sigterm_fails_readiness_finishes_work_ends_streams_and_exits(
+    migrated_database_url: str, tmp_path: Path
+) -> None:
+    client_id = f"stop-{uuid.uuid4().hex[:8]}"
+    sandbox = Server(
+        "sandbox",
+        ["sandbox"],
+        {"SANDBOX_CLIENT_ID": client_id, "SANDBOX_SLOT_CAPACITY": "50"},
+        "/sandbox/stats",
+        tmp_path,
+    )
+    bff = Server(
+        "bff",
+        ["app", "serve"],
+        {
+            "BFF_INSTACART_BASE_URL": sandbox.url,
+            "BFF_INSTACART_CLIENT_ID": client_id,
+            "BFF_DATABASE_URL": migrated_database_url,
+            "BFF_CACHE_NAMESPACE": client_id,
+            "BFF_RECONCILER_ENABLED": "false",
+            "BFF_SHUTDOWN_DRAIN_SECONDS": "1.5",
+            "BFF_SHUTDOWN_TIMEOUT_SECONDS": "10",
+        },
+        "/readyz",
+        tmp_path,
+    )
+    sandbox.start()
+    try:
+        bff.start()
+        token = mint_token(Settings(), "stopping-user")
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=bff.url, headers=headers, timeout=10) as client:
+            first = place(client, reserve_pickup(client))
+            assert first.status_code == 201, first.text
+            streamed: list[str] = []
+            stream_ended = threading.Event()
+
+            def follow() -> None:
+                url = f"/v1/orders/{first.json()['id']}/events"
+                with client.stream("GET", url, timeout=30) as response:
+                    for line in response.iter_lines():
+                        streamed.append(line)
+                stream_ended.set()
+
+            threading.Thread(target=follow, daemon=True).start()
+            poll(
+                "the stream's first event",
+                lambda: any(ln.startswith("data:") for ln in streamed),
+                10,
+            )
+
+            # a placement whose create takes 2.5 s is in flight when the signal comes
+            slow = {"operations": {"createPickupOrder": {"latency_ms": 2500}}}
+            assert httpx.put(f"{sandbox.url}/sandbox/faults", json=slow).status_code == 200
+            reservation = reserve_pickup(client)
+            placed: list[httpx.Response] = []
+            placing = threading.Thread(target=lambda: placed.append(place(client, reservation)))
+            placing.start()
+
+            def create_sent() -> bool:
+                calls = httpx.get(f"{sandbox.url}/sandbox/stats").json()["calls"]
+                return calls.get("createPickupOrder", 0) >= 2
+
+            poll("the slow create in flight", create_sent, 10)
+            assert bff.proc is not None
+            stopped_at = time.monotonic()
+            bff.proc.send_signal(signal.SIGTERM)
+
+            # 1. readiness fails at once, while requests are still served
+            with httpx.Client(base_url=bff.url, timeout=5) as fresh:
+                assert fresh.get("/readyz").status_code == 503
+                assert fresh.get("/livez").status_code == 200
+            # 2. the stream ends politely (no error, just the end)
+            assert stream_ended.wait(10), "the event stream did not end"
+            # 3. the placement in flight gets its answer
+            placing.join(15)
+            assert placed and placed[0].status_code == 201, placed and placed[0].text
+            # 4. the process exits cleanly, within its timeout
+            assert bff.proc.wait(timeout=15) == 0
+            assert time.monotonic() - stopped_at < 1.5 + 10 + 2
+        log = bff.log_path.read_text()
+        assert "app.draining" in log and "app.stopping" in log
+        assert "Traceback" not in log
+    finally:
+        bff.stop()
+        sandbox.stop()
