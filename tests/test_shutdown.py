@@ -32,13 +32,18 @@ def reserve_pickup(bff: httpx.Client) -> dict[str, Any]:
     return reserved.json()
 
 
-def place(bff: httpx.Client, reservation: dict[str, Any]) -> httpx.Response:
+def place(
+    bff: httpx.Client, reservation: dict[str, Any], address: dict[str, str] | None = None
+) -> httpx.Response:
+    body: dict[str, Any] = {
+        "reservation_id": reservation["id"],
+        "items": [{"upc": "0001111041700", "quantity": 1}],
+    }
+    if address is not None:
+        body["address"] = address
     return bff.post(
         "/v1/orders",
-        json={
-            "reservation_id": reservation["id"],
-            "items": [{"upc": "0001111041700", "quantity": 1}],
-        },
+        json=body,
         headers={"Idempotency-Key": uuid.uuid4().hex},
         timeout=30,
     )
