@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     redis_pool_timeout_seconds: float = Field(default=2.0, gt=0)
     redis_socket_timeout_seconds: float = Field(default=1.0, gt=0)
     readiness_timeout_seconds: float = Field(default=0.5, gt=0)
+    # Scale-out (README, "Redis Sentinel, Redis Cluster and PgBouncer"). BFF_REDIS_URL may also
+    # be redis+sentinel://[:password@]host1:port1,host2:port2/<service_name>[/db]; this is the
+    # sentinels' own password, when they have one (the URL's is the master's). The URL is checked
+    # when the client is built, so that no validation error can print a password.
+    redis_sentinel_password: SecretStr | None = None
+    # BFF_REDIS_URL is then a seed node (redis:// or rediss://) of a Redis Cluster.
+    redis_cluster: bool = False
+    # Postgres is reached through PgBouncer in transaction mode: no prepared-statement caches.
+    database_pgbouncer: bool = False
 
     # --- Instacart Connect (the local defaults match the sandbox's) ---
     instacart_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8081")

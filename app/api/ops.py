@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from app.resources import ping_redis
+
 router = APIRouter(tags=["ops"])
 
 
@@ -53,7 +55,7 @@ async def readyz(request: Request, response: Response) -> Health:
     results = dict(
         await asyncio.gather(
             _check("postgres", ping_postgres, timeout),
-            _check("redis", state.redis.ping, timeout),
+            _check("redis", lambda: ping_redis(state.redis), timeout),
         )
     )
     ready = all(v == "ok" for v in results.values()) and not state.draining
