@@ -102,11 +102,14 @@ class SharedCache:
 
     # --- keys -----------------------------------------------------------------------------
 
-    def _key(self, key: str) -> str:
-        return self.prefix + key
+    # A grouped key and its group's set are written in one transaction and deleted together,
+    # so both carry the group as a Redis Cluster hash tag: one slot, whatever the deployment.
+
+    def _key(self, key: str, group: str | None = None) -> str:
+        return self.prefix + key if group is None else f"{self.prefix}{{{group}}}:{key}"
 
     def _group_key(self, group: str) -> str:
-        return f"{self.prefix}group:{group}"
+        return f"{self.prefix}group:{{{group}}}"
 
     # --- reading --------------------------------------------------------------------------
 
@@ -154,7 +157,7 @@ class SharedCache:
 
     async def _fetch(self, key: str, loader: Loader, group: str | None, deadline: float) -> Fetched:
         try:
-            entry = await self._read(key)
+            entry = await self._read(key, group)
             now = self.clock()
             # Redis drops a value after its stale window too; this keeps the window by our clock.
             if entry is not None and entry.fresh_until + self.stale <= now:
@@ -174,9 +177,9 @@ class SharedCache:
                 body = await loader()
             return CacheEntry(body, etag_for(body), self.clock() + self.ttl), "bypass"
 
-    async def _read(self, key: str) -> CacheEntry | None:
+    async def _read(self, key: str, group: str | None) -> CacheEntry | None:
         body, etag, fresh_until = await self.redis.hmget(
-            self._key(key), ("body", "etag", "fresh_until")
+            self._key(key, group), ("body", "etag", "fresh_until")
         )
         if body is None or etag is None or fresh_until is None:
             return None
@@ -198,7 +201,7 @@ class SharedCache:
         """
         lock_seconds = deadline + LOCK_MARGIN_SECONDS
         lock = self.redis.lock(
-            self._key(key) + ":lock",
+            self._key(key, group) + ":lock",
             timeout=lock_seconds,
             sleep=LOCK_POLL_SECONDS,
             blocking_timeout=lock_seconds + WAIT_MARGIN_SECONDS,
@@ -209,14 +212,14 @@ class SharedCache:
                 return None
             # Waited out a whole lock life and others still took it first: answer with what is
             # stored, even stale, or load for this caller rather than wait on.
-            entry = await self._read(key)
+            entry = await self._read(key, group)
             if entry is not None:
                 self._remember(key, entry)
                 return entry
             return await self._load_and_store(key, loader, group)
         try:
             # Double-checked: the holder we waited for has usually just stored the value.
-            entry = await self._read(key)
+            entry = await self._read(key, group)
             if entry is not None and entry.fresh_until > self.clock():
                 self._remember(key, entry)
                 return entry
@@ -236,7 +239,7 @@ class SharedCache:
     async def _load_and_store(self, key: str, loader: Loader, group: str | None) -> CacheEntry:
         body = await loader()
         entry = CacheEntry(body, etag_for(body), self.clock() + self.ttl)
-        redis_key = self._key(key)
+        redis_key = self._key(key, group)
         ttl_ms = max(1, int((self.ttl + self.stale) * 1000))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
@@ -288,7 +291,7 @@ class SharedCache:
         try:
             members = [m.decode() for m in await self.redis.smembers(group_key)]
             if members:
-                await self.redis.delete(*(self._key(m) for m in members), group_key)
+                await self.redis.delete(*(self._key(m, group) for m in members), group_key)
         except (RedisError, OSError) as exc:
             self._note_redis_down(exc)
             members = []
