@@ -1,0 +1,107 @@
+"""One whole checkout through a BFF, the same whatever Redis and Postgres stand behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from app.checkout.order_events import OrderChange, OrderEvents, Subscription
+from app.errors import RateLimited
+from app.ratelimit import RateLimiter
+from tests.checkout.conftest import SF_ADDRESS, Checkout
+
+
+async def whole_checkout(checkout: Checkout, user: str) -> dict[str, Any]:
+    """Stores, a cached slot preview, a reservation that invalidates it, an order, its replay
+    and a read; returns the order. Asserts every step, and the cache's upstream calls."""
+    ready = await checkout.bff.get("/readyz")
+    assert ready.status_code == 200, ready.text
+
+    store_id = await checkout.first_store("delivery", user)
+    params = {"fulfillment": "delivery"} | SF_ADDRESS
+    for _ in range(2):
+        slots = await checkout.bff.get(
+            f"/v1/stores/{store_id}/slots", params=params, headers=checkout.auth(user)
+        )
+        assert slots.status_code == 200, slots.text
+    assert await checkout.calls("previewDeliveryTimeSlots") == 1  # the second from the cache
+
+    reservation = await checkout.reserve("delivery", user)  # a hit, then an invalidation
+    assert await checkout.calls("previewDeliveryTimeSlots") == 1
+    again = await checkout.bff.get(
+        f"/v1/stores/{store_id}/slots", params=params, headers=checkout.auth(user)
+    )
+    assert again.status_code == 200, again.text
+    assert await checkout.calls("previewDeliveryTimeSlots") == 2  # the group was dropped
+
+    key = uuid.uuid4().hex
+    placed = await checkout.place(reservation, user, key)
+    assert placed.status_code == 201, placed.text
+    replay = await checkout.place(reservation, user, key)
+    assert replay.status_code == 201, replay.text
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == placed.json()
+    assert await checkout.calls("createDeliveryOrder") == 1
+
+    order = placed.json()
+    read = await checkout.bff.get(f"/v1/orders/{order['id']}", headers=checkout.auth(user))
+    assert read.status_code == 200, read.text
+    assert read.json()["id"] == order["id"]
+    return order
+
+
+async def rate_limit_holds(checkout: Checkout, user: str) -> None:
+    """The app's limiter on the app's Redis client: the third call in a minute is refused."""
+    limiter = RateLimiter(
+        checkout.app.state.redis, "scaleout", 2, namespace=checkout.settings.cache_namespace
+    )
+    await limiter.hit(user)
+    await limiter.hit(user)
+    with pytest.raises(RateLimited):
+        await limiter.hit(user)
+
+
+@contextlib.asynccontextmanager
+async def subscribed(events: OrderEvents, order_id: str) -> AsyncIterator[Subscription]:
+    async with events.subscribe(order_id) as subscription:
+        yield subscription
+
+
+async def next_change_after(subscription: Subscription, version: int) -> OrderChange:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        change = await subscription.next_change(1.0)
+        if change is not None and change.version > version:
+            return change
+    raise AssertionError("no order change arrived within 10 s")
+
+
+async def order_change_reaches(
+    checkout: Checkout, order: dict[str, Any], user: str, *subscribers: OrderEvents
+) -> None:
+    """Each subscriber sees the change that a read publishes after Instacart moved the order.
+
+    Needs ``order_refresh_seconds=0``, so that the read asks Instacart at once.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        subscriptions = [
+            await stack.enter_async_context(subscribed(events, order["id"]))
+            for events in subscribers
+        ]
+        moved = await checkout.sandbox.post(f"/sandbox/orders/{order['id']}/advance", json={})
+        assert moved.status_code == 200, moved.text
+        read = await checkout.bff.get(f"/v1/orders/{order['id']}", headers=checkout.auth(user))
+        assert read.status_code == 200, read.text
+        assert read.json()["status"] == moved.json()["status"]
+        changes = await asyncio.gather(
+            *(next_change_after(s, order.get("version", 0)) for s in subscriptions)
+        )
+    for change in changes:
+        assert change.order["id"] == order["id"]
+        assert change.order["status"] == moved.json()["status"]

@@ -1,0 +1,105 @@
+"""The service on a Redis Cluster of three primaries (BFF_REDIS_CLUSTER=true, a seed URL)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from app.resources import ClusterClient, build_redis
+from sandbox import SandboxConfig, create_sandbox_app
+from tests.scaleout.flow import order_change_reaches, rate_limit_holds, whole_checkout
+from tests.scaleout.processes import RedisCluster, redis_cluster
+from tests.servers import free_port
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RedisCluster]:
+    with redis_cluster() as running:
+        yield running
+
+
+async def test_a_whole_checkout_on_two_replicas_runs_on_a_redis_cluster(
+    cluster: RedisCluster, open_checkout: Callable[..., Any], user: str
+) -> None:
+    sandbox_app = create_sandbox_app(SandboxConfig(client_id=f"test-{uuid.uuid4().hex[:12]}"))
+    settings = {"redis_url": cluster.url, "redis_cluster": True, "order_refresh_seconds": 0}
+    async with contextlib.AsyncExitStack() as stack:
+        a, b = [
+            await stack.enter_async_context(open_checkout(sandbox_app=sandbox_app, **settings))
+            for _ in range(2)
+        ]
+        assert isinstance(a.app.state.redis, ClusterClient)
+        order = await whole_checkout(a, user)
+
+        # The other replica reads the shared preview and the shared token from the cluster.
+        store_id = await b.first_store("delivery", user)
+        await b.first_slot("delivery", store_id, user)
+        assert await b.calls("previewDeliveryTimeSlots") == 2
+        assert (await b.stats())["tokens_issued"] == 1
+
+        await rate_limit_holds(a, user)
+        # A change one replica publishes reaches subscribers on both: through the cluster
+        # client's pub/sub and through the event streams' own client.
+        await order_change_reaches(
+            a,
+            order,
+            user,
+            a.app.state.checkout.events,
+            b.app.state.checkout.events,
+            b.app.state.order_streams.events,
+        )
+
+
+async def test_keys_that_live_together_share_one_slot(
+    cluster: RedisCluster, open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(redis_url=cluster.url, redis_cluster=True) as checkout:
+        await whole_checkout(checkout, user)
+        redis = checkout.app.state.redis
+        namespace = checkout.settings.cache_namespace
+        cached = [k.decode() async for k in redis.scan_iter(match=f"{namespace}:cache:slots:*")]
+    groups = [k for k in cached if ":group:" in k]
+    assert groups, cached
+    for group_key in groups:
+        tag = group_key[group_key.index("{") : group_key.index("}") + 1]
+        members = [k for k in cached if tag in k]
+        assert len(members) >= 2, cached  # the set and at least one preview
+        assert {cluster.slot_of(k) for k in members} == {cluster.slot_of(group_key)}
+
+
+async def test_without_a_reachable_cluster_previews_still_answer_and_readiness_fails(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    async with open_checkout(redis_url=nowhere, redis_cluster=True) as checkout:
+        ready = await checkout.bff.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["redis"] == "failed: ConnectionError"
+        store_id = await checkout.first_store("delivery", user)
+        slot = await checkout.first_slot("delivery", store_id, user)
+        assert slot["id"]
+
+
+async def test_a_cluster_client_that_only_subscribes_receives(cluster: RedisCluster) -> None:
+    from app.settings import Settings
+
+    settings = Settings(redis_url=cluster.url, redis_cluster=True)
+    publisher, subscriber = build_redis(settings), build_redis(settings)
+    try:
+        pubsub = subscriber.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe("scaleout:fresh-client")
+        assert await publisher.publish("scaleout:fresh-client", b"hello") == 1
+        message = None
+        for _ in range(5):
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+            if message is not None:
+                break
+        assert message is not None and message["data"] == b"hello"
+        await pubsub.aclose()
+    finally:
+        await publisher.aclose()
+        await subscriber.aclose()
