@@ -25,20 +25,24 @@ async def whole_checkout(checkout: Checkout, user: str) -> dict[str, Any]:
 
     store_id = await checkout.first_store("delivery", user)
     params = {"fulfillment": "delivery"} | SF_ADDRESS
+    previews = await checkout.calls("previewDeliveryTimeSlots")
+    creates = await checkout.calls("createDeliveryOrder")
     for _ in range(2):
         slots = await checkout.bff.get(
             f"/v1/stores/{store_id}/slots", params=params, headers=checkout.auth(user)
         )
         assert slots.status_code == 200, slots.text
-    assert await checkout.calls("previewDeliveryTimeSlots") == 1  # the second from the cache
+    # the second from the cache (the first too, when an earlier checkout filled it)
+    assert await checkout.calls("previewDeliveryTimeSlots") <= previews + 1
+    previews = await checkout.calls("previewDeliveryTimeSlots")
 
     reservation = await checkout.reserve("delivery", user)  # a hit, then an invalidation
-    assert await checkout.calls("previewDeliveryTimeSlots") == 1
+    assert await checkout.calls("previewDeliveryTimeSlots") == previews
     again = await checkout.bff.get(
         f"/v1/stores/{store_id}/slots", params=params, headers=checkout.auth(user)
     )
     assert again.status_code == 200, again.text
-    assert await checkout.calls("previewDeliveryTimeSlots") == 2  # the group was dropped
+    assert await checkout.calls("previewDeliveryTimeSlots") == previews + 1  # group dropped
 
     key = uuid.uuid4().hex
     placed = await checkout.place(reservation, user, key)
@@ -47,7 +51,7 @@ async def whole_checkout(checkout: Checkout, user: str) -> dict[str, Any]:
     assert replay.status_code == 201, replay.text
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.json() == placed.json()
-    assert await checkout.calls("createDeliveryOrder") == 1
+    assert await checkout.calls("createDeliveryOrder") == creates + 1
 
     order = placed.json()
     read = await checkout.bff.get(f"/v1/orders/{order['id']}", headers=checkout.auth(user))
