@@ -1,0 +1,319 @@
+"""The container image, built as CI builds it and run against this machine's real services.
+
+scripts/image --local-base builds it with buildah (vfs storage, chroot isolation, no daemon) on
+a Debian bookworm + Python 3.11 base made by debootstrap and cached in the user's cache folder;
+the storage is a throw-away folder of this module's own, removed at the end. The container runs
+with `buildah run` on the host's network: migrations against a fresh database, then the service
+against Postgres, Redis and a sandbox started from the repository.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from alembic.script import ScriptDirectory
+
+from tests.conftest import skip_or_fail
+from tests.database import _asyncpg_dsn, alembic_config, create_database, drop_database
+from tests.servers import REPO_ROOT, free_port, serve
+
+# The first build makes the base with debootstrap (about a minute here); later ones reuse it.
+pytestmark = [pytest.mark.image, pytest.mark.timeout(1200)]
+
+TAG = "localhost/checkout-bff:test"
+SERVICE_UID = 10001
+# The Dockerfile's CMD: in a container, the service listens on every interface of its own.
+COMMAND = ["python", "-m", "app", "serve", "--host", "0.0.0.0", "--port", "8080"]  # noqa: S104
+# What the image holds today is about 280 MB; well past that, something unwanted got in.
+MAX_IMAGE_MB = 400
+SF = {"postal_code": "94105", "address_line_1": "101 Spear St", "city": "San Francisco"}
+
+
+@dataclass(frozen=True)
+class Buildah:
+    """buildah on a containers storage of its own."""
+
+    root: Path
+    runroot: Path
+
+    def command(self, *args: str) -> list[str]:
+        return [
+            "buildah",
+            "--storage-driver",
+            "vfs",
+            "--root",
+            str(self.root),
+            "--runroot",
+            str(self.runroot),
+            *args,
+        ]
+
+    def __call__(self, *args: str, timeout: float = 120) -> str:
+        result = subprocess.run(
+            self.command(*args), capture_output=True, text=True, timeout=timeout
+        )
+        assert result.returncode == 0, f"buildah {' '.join(args)}:\n{result.stderr}"
+        return result.stdout
+
+    def run_args(self, container: str, env: dict[str, str], *command: str) -> list[str]:
+        """`buildah run` of a command as the image's user, on the host's network."""
+        flags = [item for key, value in env.items() for item in ("--env", f"{key}={value}")]
+        return self.command(
+            "run", "--isolation", "chroot", "--network", "host", *flags, container, "--", *command
+        )
+
+    def run(self, container: str, *command: str, env: dict[str, str] | None = None) -> str:
+        result = subprocess.run(
+            self.run_args(container, env or {}, *command),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}{result.stderr}"
+        return result.stdout
+
+
+@pytest.fixture(scope="module")
+def buildah(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Buildah]:
+    for tool in ("buildah", "debootstrap"):
+        if shutil.which(tool) is None:
+            skip_or_fail(f"{tool} is not installed (Debian package {tool}; scripts/test adds it)")
+    if os.geteuid() != 0:
+        skip_or_fail("building the image with debootstrap and buildah needs root")
+    store = tmp_path_factory.mktemp("containers")
+    tool = Buildah(store / "root", store / "run")
+    try:
+        yield tool
+    finally:
+        # Every working container and image with it: vfs keeps a full copy of each layer.
+        subprocess.run(tool.command("rm", "--all"), capture_output=True, timeout=120)
+        subprocess.run(tool.command("rmi", "--all", "--force"), capture_output=True, timeout=120)
+        shutil.rmtree(store, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def image(buildah: Buildah) -> str:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "checkout-bff"
+    cached = any(cache.glob("bookworm-python311-*.tar"))
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "image"), "--local-base", "--tag", TAG],
+        env={
+            **os.environ,
+            "BUILDAH_ROOT": str(buildah.root),
+            "BUILDAH_RUNROOT": str(buildah.runroot),
+        },
+        capture_output=True,
+        text=True,
+        timeout=1000,
+    )
+    assert result.returncode == 0, f"scripts/image failed:\n{result.stderr[-6000:]}"
+    steps = [line for line in result.stderr.splitlines() if line.startswith("==>")]
+    print(
+        f"\nimage: built in {time.monotonic() - started:.0f}s "
+        f"({'cached' if cached else 'new'} base)\n" + "\n".join(steps)
+    )
+    return TAG
+
+
+@pytest.fixture(scope="module")
+def container(buildah: Buildah, image: str) -> Iterator[str]:
+    """A working container of the image; `buildah run` starts processes in it."""
+    name = f"checkout-bff-test-{uuid.uuid4().hex[:8]}"
+    buildah("from", "--pull-never", "--name", name, image)
+    try:
+        yield name
+    finally:
+        subprocess.run(buildah.command("rm", name), capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def database_migrated_by_the_image(buildah: Buildah, container: str) -> Iterator[str]:
+    """A fresh database that `alembic upgrade head`, run from the image, migrated."""
+    url = asyncio.run(create_database("bff_image_test"))
+    try:
+        buildah.run(container, "alembic", "upgrade", "head", env={"BFF_DATABASE_URL": url})
+        yield url
+    finally:
+        asyncio.run(drop_database(url))
+
+
+def _image_config(buildah: Buildah, image: str) -> dict:
+    return json.loads(buildah("inspect", "--type", "image", image))["OCIv1"]["config"]
+
+
+def _size_mb(buildah: Buildah, image: str) -> float:
+    size = buildah("images", "--format", "{{.Size}}", image).strip()
+    number, unit = re.fullmatch(r"([\d.]+)\s*([kMG]?B)", size).groups()
+    return float(number) * {"B": 1e-6, "kB": 1e-3, "MB": 1, "GB": 1e3}[unit]
+
+
+def test_image_runs_its_one_process_as_a_non_root_user(buildah: Buildah, image: str) -> None:
+    config = _image_config(buildah, image)
+    assert config["User"] == f"{SERVICE_UID}:{SERVICE_UID}"
+    assert config["Cmd"] == COMMAND
+    assert not config.get("Entrypoint")
+    assert "8080/tcp" in config["ExposedPorts"]
+    assert config["WorkingDir"] == "/opt/service"
+    assert {"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"} <= set(config["Env"])
+    labels = config["Labels"]
+    for key in ("title", "description", "version", "revision", "created", "base.name"):
+        assert labels.get(f"org.opencontainers.image.{key}"), key
+
+
+def test_image_is_small_and_holds_only_the_service(
+    buildah: Buildah, image: str, container: str
+) -> None:
+    size = _size_mb(buildah, image)
+    print(f"\nimage size: {size:.0f} MB ({image})")
+    assert size < MAX_IMAGE_MB
+    listing = buildah.run(container, "ls", "-A", "/opt/service").split()
+    assert sorted(listing) == ["alembic", "alembic.ini", "app", "sandbox"]
+    # No installer, no test tool, no compiler: the lock's developer packages stay in the builder.
+    probe = (
+        "import importlib.util, shutil;"
+        "print([m for m in ('pip', 'setuptools', 'pytest', 'ruff', 'hypothesis', 'schemathesis')"
+        " if importlib.util.find_spec(m)] + [t for t in ('gcc', 'cc') if shutil.which(t)])"
+    )
+    assert buildah.run(container, "python", "-c", probe).strip() == "[]"
+    assert buildah.run(container, "id", "-u").strip() == str(SERVICE_UID)
+
+
+def test_migrations_from_the_image_reach_head(database_migrated_by_the_image: str) -> None:
+    url = database_migrated_by_the_image
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+
+    async def applied() -> set[str]:
+        conn = await asyncpg.connect(_asyncpg_dsn(url, str(url.rsplit("/", 1)[1])))
+        try:
+            return {row[0] for row in await conn.fetch("SELECT version_num FROM alembic_version")}
+        finally:
+            await conn.close()
+
+    assert asyncio.run(applied()) == heads
+
+
+@contextlib.contextmanager
+def _service_in_container(
+    buildah: Buildah, container: str, env: dict[str, str], log_path: Path
+) -> Iterator[str]:
+    """The image's command on a free loopback port; yields the base URL once /readyz is 200."""
+    port = free_port()
+    command = [*COMMAND[:-4], "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            buildah.run_args(container, env, *command), stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the service did not start:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        # buildah run answers SIGTERM by killing its command, so the signal goes to the
+        # service itself, as a kubelet's would, and the service must end by it.
+        for pid in _service_pids(port):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _service_pids(port: int) -> list[int]:
+    """Host pids of the Python processes serving on `port` (the container shares our pid space)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"/python") and str(port).encode() in argv and b"app" in argv:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _uid_of(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^Uid:\s+(\d+)", status, re.MULTILINE).group(1))
+
+
+def test_service_from_the_image_serves_a_slot_preview_as_a_non_root_user(
+    buildah: Buildah,
+    container: str,
+    database_migrated_by_the_image: str,
+    tmp_path: Path,
+) -> None:
+    # A token from the image's own command line, signed with the default development secret.
+    token = buildah.run(
+        container, "python", "-m", "app", "token", "--user", f"image-{uuid.uuid4().hex[:8]}"
+    ).strip()
+    client_id = f"image-{uuid.uuid4().hex[:8]}"
+    with serve(
+        "sandbox",
+        "/sandbox/stats",
+        tmp_path / "sandbox.log",
+        env={"SANDBOX_CLIENT_ID": client_id},
+        extra_args=("--log-level", "warning"),
+    ) as sandbox_url:
+        env = {
+            "BFF_INSTACART_BASE_URL": sandbox_url,
+            "BFF_INSTACART_CLIENT_ID": client_id,
+            "BFF_DATABASE_URL": database_migrated_by_the_image,
+            "BFF_CACHE_NAMESPACE": client_id,
+            "BFF_RECONCILER_ENABLED": "false",
+            "BFF_ACCESS_LOG": "false",
+            "BFF_LOG_LEVEL": "WARNING",
+        }
+        with _service_in_container(buildah, container, env, tmp_path / "bff.log") as url:
+            pids = _service_pids(int(url.rsplit(":", 1)[1]))
+            assert pids, "no service process found"
+            assert {_uid_of(pid) for pid in pids} == {SERVICE_UID}
+
+            assert httpx.get(f"{url}/livez", timeout=5).status_code == 200
+            ready = httpx.get(f"{url}/readyz", timeout=5)
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok"}
+
+            headers = {"Authorization": f"Bearer {token}"}
+            stores = httpx.get(
+                f"{url}/v1/stores",
+                params={"fulfillment": "delivery", "postal_code": "94105"},
+                headers=headers,
+                timeout=10,
+            )
+            assert stores.status_code == 200, stores.text
+            store_id = stores.json()["stores"][0]["id"]
+            slots = httpx.get(
+                f"{url}/v1/stores/{store_id}/slots",
+                params={"fulfillment": "delivery"} | SF,
+                headers=headers,
+                timeout=10,
+            )
+            assert slots.status_code == 200, slots.text
+            assert slots.json()["slots"], slots.text
