@@ -192,6 +192,12 @@ def test_image_is_small_and_holds_only_the_service(
     )
     assert buildah.run(container, "python", "-c", probe).strip() == "[]"
     assert buildah.run(container, "id", "-u").strip() == str(SERVICE_UID)
+    # The service cannot change its own code or packages.
+    writable = (
+        "import os; print([p for p in ('/opt/service', '/opt/service/app', '/opt/venv',"
+        " '/opt/venv/lib/python3.11/site-packages') if os.access(p, os.W_OK)])"
+    )
+    assert buildah.run(container, "python", "-c", writable).strip() == "[]"
 
 
 def test_migrations_from_the_image_reach_head(database_migrated_by_the_image: str) -> None:
@@ -211,8 +217,9 @@ def test_migrations_from_the_image_reach_head(database_migrated_by_the_image: st
 @contextlib.contextmanager
 def _service_in_container(
     buildah: Buildah, container: str, env: dict[str, str], log_path: Path
-) -> Iterator[str]:
-    """The image's command on a free loopback port; yields the base URL once /readyz is 200."""
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The image's command on a free loopback port; yields its base URL, once /readyz is 200,
+    and the `buildah run` process."""
     port = free_port()
     command = [*COMMAND[:-4], "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as log:
@@ -229,18 +236,23 @@ def _service_in_container(
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the service did not start:\n{log_path.read_text()}")
             time.sleep(0.2)
-        yield url
+        yield url, proc
     finally:
-        # buildah run answers SIGTERM by killing its command, so the signal goes to the
-        # service itself, as a kubelet's would, and the service must end by it.
-        for pid in _service_pids(port):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:
+            _terminate(port)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _terminate(port: int) -> None:
+    """SIGTERM to the service itself, as a kubelet sends it to the container's one process
+    (buildah run answers a SIGTERM of its own by killing its command)."""
+    for pid in _service_pids(port):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def _service_pids(port: int) -> list[int]:
@@ -290,8 +302,10 @@ def test_service_from_the_image_serves_a_slot_preview_as_a_non_root_user(
             "BFF_ACCESS_LOG": "false",
             "BFF_LOG_LEVEL": "WARNING",
         }
-        with _service_in_container(buildah, container, env, tmp_path / "bff.log") as url:
-            pids = _service_pids(int(url.rsplit(":", 1)[1]))
+        log_path = tmp_path / "bff.log"
+        with _service_in_container(buildah, container, env, log_path) as (url, proc):
+            port = int(url.rsplit(":", 1)[1])
+            pids = _service_pids(port)
             assert pids, "no service process found"
             assert {_uid_of(pid) for pid in pids} == {SERVICE_UID}
 
@@ -317,3 +331,7 @@ def test_service_from_the_image_serves_a_slot_preview_as_a_non_root_user(
             )
             assert slots.status_code == 200, slots.text
             assert slots.json()["slots"], slots.text
+
+            # A SIGTERM ends the service cleanly: the signal reaches Python, not a shell.
+            _terminate(port)
+            assert proc.wait(timeout=30) == 0, log_path.read_text()
