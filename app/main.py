@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 
-from app.api import callbacks, ops, order_events, orders, reservations, stores
+from app.api import callbacks, demo, ops, order_events, orders, reservations, stores
 from app.api.fast_slots import SlotFastLane
 from app.api.problem_docs import problem_media_types
 from app.auth import TokenVerifier
@@ -177,6 +177,8 @@ def create_app(
     app.include_router(orders.staff_router)
     app.include_router(order_events.router)
     app.include_router(callbacks.router)
+    if settings.environment != "production":  # the demo storefront: README, "Demo storefront"
+        app.include_router(demo.router)
     # Innermost: inside CORS, the body cap and the request context, like any route.
     app.add_middleware(SlotFastLane, fastapi_app=app)
     if settings.cors_origins:

@@ -1,0 +1,161 @@
+"""The demo storefront in a real browser: Debian's Chromium driven by Playwright, against the
+BFF and the sandbox as real processes, the sandbox's callbacks wired to the BFF.
+
+Chromium is the machine's own (/usr/bin/chromium, which scripts/test installs when missing);
+Playwright never downloads a browser here. Without either, the tests skip locally and fail
+under CI. Screenshots and the servers' logs are kept in tests/browser/.artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import skip_or_fail
+from tests.faults.processes import Server, free_port
+
+CHROMIUM = os.environ.get("BFF_TEST_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / ".artifacts"
+# The flags the machine's own browser check uses: no sandbox as root, and no calls home, which
+# this machine's closed network would refuse many at a time.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 1000}
+
+
+@dataclass(frozen=True)
+class Shop:
+    """A BFF (serving the demo) and the sandbox behind it."""
+
+    bff: str
+    sandbox: str
+    logs: Path
+
+
+def start_shop(database_url: str, log_dir: Path, auto_advance_seconds: float) -> Iterator[Shop]:
+    """Sandbox and BFF as `scripts/run` wires them: callbacks to the BFF, orders advancing."""
+    client_id = f"demo-{uuid.uuid4().hex[:8]}"
+    bff_port = free_port()  # the sandbox must know where to call back before it starts
+    log_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = Server(
+        "sandbox",
+        ["sandbox"],
+        {
+            "SANDBOX_CLIENT_ID": client_id,
+            "SANDBOX_SLOT_CAPACITY": "50",
+            "SANDBOX_AUTO_ADVANCE_SECONDS": str(auto_advance_seconds),
+            "SANDBOX_CALLBACK_URL": f"http://127.0.0.1:{bff_port}/callbacks/instacart",
+            "SANDBOX_CALLBACK_TOKEN_URL": f"http://127.0.0.1:{bff_port}/callbacks/instacart/token",
+        },
+        "/sandbox/stats",
+        log_dir,
+    )
+    bff = Server(
+        "bff",
+        ["app", "serve"],
+        {
+            "BFF_ENVIRONMENT": "development",
+            "BFF_INSTACART_BASE_URL": sandbox.url,
+            "BFF_INSTACART_CLIENT_ID": client_id,
+            "BFF_DATABASE_URL": database_url,
+            "BFF_CACHE_NAMESPACE": client_id,
+            "BFF_LOG_JSON": "true",
+        },
+        "/readyz",
+        log_dir,
+        port=bff_port,
+    )
+    sandbox.launch()
+    bff.launch()
+    try:
+        sandbox.wait_healthy()
+        bff.wait_healthy()
+        yield Shop(bff=bff.url, sandbox=sandbox.url, logs=log_dir)
+    finally:
+        bff.stop()
+        sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    print(f"\nbrowser test artifacts (screenshots, server logs): {ARTIFACTS}")
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def live_shop(migrated_database_url: str, artifacts: Path) -> Iterator[Shop]:
+    """Orders move one step a second by themselves, as a shopper would move them."""
+    yield from start_shop(migrated_database_url, artifacts / "live", auto_advance_seconds=1)
+
+
+@pytest.fixture(scope="module")
+def still_shop(migrated_database_url: str, artifacts: Path) -> Iterator[Shop]:
+    """Orders stay where they are (to cancel one while it is still brand new)."""
+    yield from start_shop(migrated_database_url, artifacts / "still", auto_advance_seconds=0)
+
+
+@pytest.fixture(scope="module")
+def browser(migrated_database_url: str) -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread while it
+    is open, which asyncio tests (and the database fixtures' asyncio.run) cannot share. So the
+    database exists before it opens, and it is closed before other modules run."""
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        skip_or_fail(f"the browser tests need Chromium at {CHROMIUM} (Debian's chromium package)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("the browser tests need the playwright package (the dev extra)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest, artifacts: Path) -> Iterator[Any]:
+    """A fresh browser context; uncaught script errors and CSP violations fail the test."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+    # A shopper near the San Francisco stores the tests use: slot times read as theirs.
+    context = browser.new_context(
+        viewport=VIEWPORT, locale="en-US", timezone_id="America/Los_Angeles"
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    script_errors: list[str] = []
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: (
+            script_errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    try:
+        yield page
+    finally:
+        # Whatever happened, the last state of the page is kept to look at.
+        page.screenshot(path=artifacts / f"{request.node.name}-last.png", full_page=True)
+        context.close()
+    assert not script_errors, f"the page had script errors: {script_errors}"
