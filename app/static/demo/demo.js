@@ -2,6 +2,8 @@
 // Plain ES module, no build step, no third-party code. Read it as a storefront's reference:
 // a development token, stores, slots, a reservation, an idempotent order placement, live
 // status over Server-Sent Events (ticket, then EventSource), cancel, and the order history.
+// One file on purpose, in the order a checkout goes: with no bundler, a reader (or a storefront
+// developer copying a part) finds each step here, under its heading, without chasing imports.
 
 // Products the sandbox's catalog knows (sandbox/data.py), by UPC.
 const PRODUCTS = [
@@ -217,7 +219,7 @@ async function switchUser(event) {
 
 // ---------------------------------------------------------------- stores and slots
 
-function location() {
+function whereFromForm() {
   const where = { postal_code: $("#postal-code").value.trim() };
   const street = $("#street").value.trim();
   if (state.fulfillment !== "pickup" && street) where.address_line_1 = street;
@@ -238,7 +240,7 @@ function setFulfillment(value) {
 async function findStores(event) {
   event.preventDefault();
   await action($("#find-stores"), "Finding stores", async () => {
-    const where = location();
+    const where = whereFromForm();
     const query = new URLSearchParams({ fulfillment: state.fulfillment, ...where });
     const { data } = await api("GET", `/v1/stores?${query}`);
     state.where = where;
