@@ -3,6 +3,7 @@
 python -m app [serve] [--host H] [--port N]    run the HTTP service
 python -m app token --user alice [--staff]     print a signed development token
 python -m app reconcile                        finish placements left pending or unknown
+python -m app openapi > openapi/bff.json       print the OpenAPI document (as committed)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--staff", action="store_true", help="add the staff role")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     sub.add_parser("reconcile", help="resolve pending/unknown placements once, then exit")
+    sub.add_parser("openapi", help="print the OpenAPI document, as committed in openapi/bff.json")
     args = parser.parse_args(argv)
 
     if args.command in (None, "serve"):
@@ -44,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "reconcile":
         summary = asyncio.run(_reconcile_once())
         print(summary)
+        return 0
+    if args.command == "openapi":
+        from app.api.problem_docs import openapi_text
+        from app.main import create_app
+        from app.settings import Settings
+
+        sys.stdout.write(openapi_text(create_app(Settings()).openapi()))
         return 0
     parser.print_help()
     return 2

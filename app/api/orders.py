@@ -18,6 +18,51 @@ staff_router = APIRouter(prefix="/v1/staff/orders", tags=["staff"])
 OrderId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 # Printable ASCII only: the key is stored and compared byte for byte.
 _KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+_KEY_LENGTH = 255
+
+# The handler checks the key itself (400 idempotency_key_missing when absent, not FastAPI's
+# 422), so FastAPI documents it as optional; the document states the rules it enforces.
+_IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "description": "Makes retries safe: the same key and body replay the first answer. "
+    "Printable ASCII without spaces (a UUID is a good choice). Missing: 400.",
+    "schema": {"type": "string", "pattern": f"^[!-~]{{1,{_KEY_LENGTH}}}$"},
+}
+
+# An order's id leads to reading it, cancelling it and following it live.
+_ORDER_LINKS = {
+    "GetOrder": {
+        "operationId": "orders-get",
+        "parameters": {"path.order_id": "$response.body#/id"},
+    },
+    "CancelOrder": {
+        "operationId": "orders-cancel",
+        "parameters": {"path.order_id": "$response.body#/id"},
+    },
+    "OrderEventsTicket": {
+        "operationId": "orders-events-ticket",
+        "parameters": {"path.order_id": "$response.body#/id"},
+    },
+}
+_LISTED_ORDER_LINKS = {
+    "GetFirstOrder": {
+        "operationId": "orders-get",
+        "parameters": {"path.order_id": "$response.body#/orders/0/id"},
+    },
+    "CancelFirstOrder": {
+        "operationId": "orders-cancel",
+        "parameters": {"path.order_id": "$response.body#/orders/0/id"},
+    },
+    "NextPage": {
+        "operationId": "orders-list",
+        "parameters": {
+            "query.cursor": "$response.body#/next_cursor",
+            "query.limit": "$request.query.limit",
+        },
+    },
+}
 
 
 @router.post(
@@ -25,14 +70,17 @@ _KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
     operation_id="orders-create",
     status_code=201,
     response_model=Order,
-    responses=problems(*COMMON, 400, 409),
+    responses={201: {"links": _ORDER_LINKS}} | problems(*COMMON, 400, 409),
     summary="Place the order for a reserved slot (requires an Idempotency-Key)",
+    openapi_extra={"parameters": [_IDEMPOTENCY_KEY_PARAMETER]},
 )
 async def place_order(
     body: OrderRequest,
     principal: PrincipalDep,
     checkout: CheckoutDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=_KEY_LENGTH, include_in_schema=False)
+    ] = None,
 ) -> Response:
     if not idempotency_key:
         raise IdempotencyKeyMissing("Send an Idempotency-Key header (a UUID is a good choice).")
@@ -53,14 +101,21 @@ async def place_order(
     "",
     operation_id="orders-list",
     response_model=OrderPage,
-    responses=problems(*COMMON),
+    responses={200: {"links": _LISTED_ORDER_LINKS}} | problems(*COMMON),
     summary="The user's orders, newest first",
 )
 async def list_orders(
     principal: PrincipalDep,
     checkout: CheckoutDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Opaque: the `next_cursor` of the previous page. A cursor this service "
+            "did not issue is 422 validation_failed.",
+        ),
+    ] = None,
 ) -> OrderPage:
     return await checkout.orders.list(principal.user_id, limit, cursor)
 
@@ -69,7 +124,7 @@ async def list_orders(
     "/{order_id}",
     operation_id="orders-get",
     response_model=Order,
-    responses=problems(*COMMON, 404),
+    responses={200: {"links": _ORDER_LINKS}} | problems(*COMMON, 404),
     summary="One of the user's orders with its current status",
 )
 async def get_order(order_id: OrderId, principal: PrincipalDep, checkout: CheckoutDep) -> Order:

@@ -1,7 +1,8 @@
-"""OpenAPI documentation of the problem+json answers each route can give."""
+"""OpenAPI: the problem+json answers each route can give, and the committed document's form."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -68,3 +69,8 @@ def problem_media_types(schema: dict[str, Any]) -> dict[str, Any]:
                 if str(status).isdigit() and int(status) >= 400 and "application/json" in content:
                     content["application/problem+json"] = content.pop("application/json")
     return schema
+
+
+def openapi_text(schema: dict[str, Any]) -> str:
+    """The document as committed in openapi/bff.json: sorted keys, indented, one final newline."""
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

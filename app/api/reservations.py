@@ -10,13 +10,24 @@ from app.deps import CheckoutDep, PrincipalDep
 
 router = APIRouter(prefix="/v1/reservations", tags=["reservations"])
 
+# A hold leads to placing the order for it (the rest of the body is the caller's).
+_PLACE_ORDER_LINK = {
+    "links": {
+        "PlaceOrder": {
+            "operationId": "orders-create",
+            "description": "Place the order for this reservation.",
+            "requestBody": {"reservation_id": "$response.body#/id"},
+        }
+    }
+}
+
 
 @router.post(
     "",
     operation_id="reservations-create",
     status_code=201,
     response_model=Reservation,
-    responses=problems(*COMMON, 404, 409),
+    responses={201: _PLACE_ORDER_LINK} | problems(*COMMON, 404, 409),
     summary="Hold a slot for 10 minutes (replacing the user's previous hold)",
 )
 async def create_reservation(

@@ -30,6 +30,50 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (If-None-Match matched the ETag)"}
 }
 StoreIdPath = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
+# The server compares entity tags and refuses more than 512 characters (422). Documented by hand
+# (FastAPI would say "string or null" for a header): an HTTP field value (RFC 9110: visible ASCII,
+# spaces, tabs), since only such a value can ever match an ETag.
+IfNoneMatch = Annotated[str | None, Header(max_length=512, include_in_schema=False)]
+_IF_NONE_MATCH_PARAMETER = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "An ETag from an earlier answer; a match answers 304 Not Modified.",
+    "schema": {"type": "string", "maxLength": 512, "pattern": r"^[\t\x20-\x7e]*$"},
+}
+_CONDITIONAL = {"parameters": [_IF_NONE_MATCH_PARAMETER]}
+
+# The stateful walk a storefront takes: stores near an address, then a store's slots there.
+_STORE_SLOTS_LINK = {
+    "links": {
+        "StoreSlots": {
+            "operationId": "slots-list",
+            "description": "The first store's slots, for the same fulfillment and address.",
+            "parameters": {
+                "path.store_id": "$response.body#/stores/0/id",
+                "query.fulfillment": "$request.query.fulfillment",
+                "query.postal_code": "$request.query.postal_code",
+                "query.address_line_1": "$request.query.address_line_1",
+                "query.city": "$request.query.city",
+                "query.state": "$request.query.state",
+            },
+        }
+    }
+}
+# A slot of the list, held: store and fulfillment are the request's, the slot the first listed.
+_SLOT_RESERVATION_LINK = {
+    "links": {
+        "ReserveSlot": {
+            "operationId": "reservations-create",
+            "description": "Hold the first slot of the list.",
+            "requestBody": {
+                "fulfillment": "$request.query.fulfillment",
+                "store_id": "$request.path.store_id",
+                "slot_id": "$response.body#/slots/0/id",
+            },
+        }
+    }
+}
 
 
 def _cached_json(entry: CacheEntry, if_none_match: str | None) -> Response:
@@ -44,8 +88,11 @@ def _cached_json(entry: CacheEntry, if_none_match: str | None) -> Response:
     "",
     operation_id="stores-list",
     response_model=StoreList,
-    responses=NOT_MODIFIED | problems(*COMMON),
+    responses={200: _STORE_SLOTS_LINK} | NOT_MODIFIED | problems(*COMMON),
     summary="Stores offering a fulfillment near a location, nearest first",
+    description="Give `postal_code`, or `latitude` and `longitude` together (422 otherwise: "
+    "OpenAPI cannot state a rule across query parameters).",
+    openapi_extra=_CONDITIONAL,
 )
 async def list_stores(
     principal: PrincipalDep,
@@ -57,7 +104,7 @@ async def list_stores(
     address_line_1: ShortText | None = None,
     city: ShortText | None = None,
     state: StateCode | None = None,
-    if_none_match: Annotated[str | None, Header(max_length=512)] = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     has_point = latitude is not None and longitude is not None
     if (latitude is None) != (longitude is None) or not (has_point or postal_code):
@@ -91,15 +138,16 @@ async def slot_response(
     "/{store_id}/slots",
     operation_id="slots-list",
     response_model=SlotList,
-    responses=NOT_MODIFIED | problems(*COMMON, 404),
+    responses={200: _SLOT_RESERVATION_LINK} | NOT_MODIFIED | problems(*COMMON, 404),
     summary="Time slots of a store (for an address, for delivery and last mile)",
+    openapi_extra=_CONDITIONAL,
 )
 async def list_slots(
     principal: PrincipalDep,
     checkout: CheckoutDep,
     store_id: Annotated[str, StoreIdPath],
     query: Annotated[SlotQuery, Query()],
-    if_none_match: Annotated[str | None, Header(max_length=512)] = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     # Warm previews are answered by app.api.fast_slots before reaching here; this route
     # documents the operation and answers everything else (cold keys, errors).

@@ -5,14 +5,48 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 Fulfillment = Literal["delivery", "pickup", "last_mile"]
 
 MAX_DELIVERY_UNITS = 250
 MAX_LINES = 100
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# The documents state exactly what the validators accept (a client generated from them, or a
+# fuzzer, must never be surprised by a 422). Where a validator trims first, the pattern says so:
+# pydantic trims Unicode White_Space (Rust's str::trim), which ECMA-262's \s is not (it has
+# U+FEFF and lacks U+0085), so the set is spelled out.
+_WS = r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _trimmed(min_length: int, max_length: int) -> WithJsonSchema:
+    """The schema of a string that is trimmed, then holds min_length..max_length characters."""
+    edge = f"[^{_WS}]"
+    # Two edges that are not whitespace and anything between them; one character alone is an edge.
+    middle = rf"[\s\S]{{{max(min_length - 2, 0)},{max_length - 2}}}"
+    inner = f"{edge}(?:{middle}{edge})?" if min_length == 1 else f"{edge}{middle}{edge}"
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": f"^[{_WS}]*{inner}[{_WS}]*$",
+            "description": f"Trimmed of surrounding whitespace, then {min_length} to {max_length} "
+            "characters.",
+        }
+    )
+
+
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    _trimmed(1, 200),
+]
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
 ]
@@ -21,8 +55,21 @@ PostalCode = Annotated[
     StringConstraints(
         strip_whitespace=True, min_length=3, max_length=10, pattern=r"^[A-Za-z0-9 \-]+$"
     ),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": rf"^[{_WS}]*[A-Za-z0-9\-][A-Za-z0-9 \-]{{1,8}}[A-Za-z0-9\-][{_WS}]*$",
+            "description": "Trimmed of surrounding whitespace, then 3 to 10 letters, digits, "
+            "spaces or hyphens.",
+            "examples": ["94105"],
+        }
+    ),
 ]
-StateCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=40)]
+StateCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=2, max_length=40),
+    _trimmed(2, 40),
+]
 
 
 class _In(BaseModel):
@@ -42,6 +89,16 @@ class Address(_In):
 
 
 class Item(_In):
+    # The validator below, as the document states it: exactly one of the two is a string.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["upc"], "properties": {"upc": {"type": "string"}}},
+                {"required": ["product_id"], "properties": {"product_id": {"type": "string"}}},
+            ]
+        }
+    )
+
     upc: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,14}$")] | None = None
     product_id: Identifier | None = None
     quantity: int = Field(ge=1, le=MAX_DELIVERY_UNITS)
