@@ -19,6 +19,9 @@ down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# JSONB on Postgres; JSON text on SQLite (the embedded development mode runs these too).
+JSON_DOCUMENT = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -27,9 +30,14 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Text(), nullable=False),
         sa.Column("fulfillment", sa.Text(), nullable=False),
         sa.Column("store_id", sa.Text(), nullable=False),
-        sa.Column("slot", postgresql.JSONB(), nullable=False),
+        sa.Column("slot", JSON_DOCUMENT, nullable=False),
         sa.Column(
-            "items", postgresql.JSONB(), server_default=sa.text("'[]'::jsonb"), nullable=False
+            "items",
+            JSON_DOCUMENT,
+            server_default=sa.text(
+                "'[]'::jsonb" if op.get_bind().dialect.name == "postgresql" else "'[]'"
+            ),
+            nullable=False,
         ),
         sa.Column("status", sa.Text(), nullable=True),
         sa.Column(
@@ -37,7 +45,7 @@ def upgrade() -> None:
         ),
         sa.Column("hold_id", sa.Text(), nullable=True),
         sa.Column("reservation_id", sa.Text(), nullable=True),
-        sa.Column("address", postgresql.JSONB(), nullable=True),
+        sa.Column("address", JSON_DOCUMENT, nullable=True),
         sa.Column("instructions", sa.Text(), nullable=True),
         sa.Column("failure_code", sa.Text(), nullable=True),
         sa.Column("failure_detail", sa.Text(), nullable=True),
@@ -78,7 +86,7 @@ def upgrade() -> None:
         sa.Column("state", sa.Text(), server_default=sa.text("'in_progress'"), nullable=False),
         sa.Column("order_id", sa.Text(), nullable=True),
         sa.Column("response_status", sa.Integer(), nullable=True),
-        sa.Column("response_body", postgresql.JSONB(), nullable=True),
+        sa.Column("response_body", JSON_DOCUMENT, nullable=True),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=False),
         sa.Column(
             "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False

@@ -19,6 +19,9 @@ down_revision: str | Sequence[str] | None = "7a1d4c2e9f30"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# JSONB on Postgres; JSON text on SQLite (the embedded development mode runs these too).
+JSON_DOCUMENT = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
 
 def upgrade() -> None:
     op.add_column(
@@ -31,7 +34,7 @@ def upgrade() -> None:
         sa.Column("event_name", sa.Text(), nullable=False),
         sa.Column("order_id", sa.Text(), nullable=False),
         sa.Column("event_timestamp", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("event_metadata", postgresql.JSONB(), nullable=False),
+        sa.Column("event_metadata", JSON_DOCUMENT, nullable=False),
         sa.Column("retailer_id", sa.Text(), nullable=True),
         sa.Column("result", sa.Text(), server_default=sa.text("'received'"), nullable=False),
         sa.Column(

@@ -19,6 +19,9 @@ down_revision: str | Sequence[str] | None = "0f3c2a9d1b7e"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# JSONB on Postgres; JSON text on SQLite (the embedded development mode runs these too).
+JSON_DOCUMENT = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
 
 def upgrade() -> None:
     op.add_column(
@@ -32,7 +35,7 @@ def upgrade() -> None:
         sa.Column("fulfillment", sa.Text(), nullable=False),
         sa.Column("store_id", sa.Text(), nullable=False),
         sa.Column("hold_id", sa.Text(), nullable=False),
-        sa.Column("slot", postgresql.JSONB(), nullable=False),
+        sa.Column("slot", JSON_DOCUMENT, nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
             "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False

@@ -7,11 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import CallbackEvent
-from app.db.order_states import db_now
+from app.db.portable import db_now, insert_unless_present
 
 
 class CallbackEventsRepository:
@@ -21,9 +20,8 @@ class CallbackEventsRepository:
     async def add(self, values: dict[str, Any]) -> bool:
         """Store an event; False when its event_id is already stored (a duplicate delivery)."""
         inserted = await self.session.execute(
-            insert(CallbackEvent)
+            insert_unless_present(self.session, CallbackEvent, ["event_id"])
             .values(**values)
-            .on_conflict_do_nothing(index_elements=["event_id"])
             .returning(CallbackEvent.event_id)
         )
         return inserted.first() is not None
@@ -44,7 +42,7 @@ class CallbackEventsRepository:
     async def count_unapplied(self, older_than: timedelta) -> int:
         stmt = select(func.count()).where(
             CallbackEvent.result == "received",
-            CallbackEvent.received_at < db_now() - older_than,
+            CallbackEvent.received_at < db_now(-older_than),
         )
         return int((await self.session.execute(stmt)).scalar_one())
 
@@ -54,7 +52,7 @@ class CallbackEventsRepository:
             select(CallbackEvent.event_id)
             .where(
                 CallbackEvent.result == "received",
-                CallbackEvent.received_at < db_now() - older_than,
+                CallbackEvent.received_at < db_now(-older_than),
             )
             .order_by(CallbackEvent.received_at)
             .limit(limit)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import IdempotencyKey
+from app.db.portable import db_now, insert_unless_present
 
 
 class ClaimOutcome(enum.StrEnum):
@@ -34,11 +34,6 @@ class ClaimResult:
 
 class IdempotencyClaimError(RuntimeError):
     """The key kept appearing and disappearing under us; practically never happens."""
-
-
-def _now() -> Any:
-    # The wall clock, not now(): a long transaction must not see locks as fresher than they are.
-    return func.clock_timestamp(type_=DateTime(timezone=True))
 
 
 class IdempotencyRepository:
@@ -69,18 +64,17 @@ class IdempotencyRepository:
         # loop only repeats when the row vanished in between (released or purged).
         for _ in range(3):
             inserted = await self.session.execute(
-                insert(IdempotencyKey)
+                insert_unless_present(self.session, IdempotencyKey, ["user_id", "key"])
                 .values(
                     user_id=user_id,
                     key=key,
                     fingerprint=fingerprint,
                     state="in_progress",
                     order_id=order_id,
-                    locked_until=_now() + lock,
-                    created_at=_now(),
-                    expires_at=_now() + ttl,
+                    locked_until=db_now(lock),
+                    created_at=db_now(),
+                    expires_at=db_now(ttl),
                 )
-                .on_conflict_do_nothing(index_elements=["user_id", "key"])
                 .returning(IdempotencyKey.order_id)
             )
             if inserted.first() is not None:
@@ -94,8 +88,8 @@ class IdempotencyRepository:
                         IdempotencyKey.order_id,
                         IdempotencyKey.response_status,
                         IdempotencyKey.response_body,
-                        (IdempotencyKey.locked_until > _now()).label("locked"),
-                        (IdempotencyKey.expires_at <= _now()).label("expired"),
+                        (IdempotencyKey.locked_until > db_now()).label("locked"),
+                        (IdempotencyKey.expires_at <= db_now()).label("expired"),
                     )
                     .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
                     .with_for_update()
@@ -122,7 +116,7 @@ class IdempotencyRepository:
             await self.session.execute(
                 update(IdempotencyKey)
                 .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-                .values(locked_until=_now() + lock)
+                .values(locked_until=db_now(lock))
                 .execution_options(synchronize_session=False)
             )
             return ClaimResult(ClaimOutcome.RECLAIMABLE, order_id=existing.order_id)
@@ -152,7 +146,7 @@ class IdempotencyRepository:
                 IdempotencyKey.order_id == order_id,
                 IdempotencyKey.state == "in_progress",
             )
-            .values(locked_until=_now())
+            .values(locked_until=db_now())
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1
@@ -224,9 +218,9 @@ class IdempotencyRepository:
                 order_id=order_id,
                 response_status=None,
                 response_body=None,
-                locked_until=_now() + lock,
-                created_at=_now(),
-                expires_at=_now() + ttl,
+                locked_until=db_now(lock),
+                created_at=db_now(),
+                expires_at=db_now(ttl),
             )
             .execution_options(synchronize_session=False)
         )

@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -17,10 +16,10 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
+from app.db.portable import UtcDateTime, json_document
 
 FULFILLMENTS = ("delivery", "pickup", "last_mile")
 # pending: intent recorded, Instacart not (yet) called; created: Instacart has it;
@@ -45,10 +44,13 @@ class Order(Base):
     fulfillment: Mapped[str] = mapped_column(Text, nullable=False)
     store_id: Mapped[str] = mapped_column(Text, nullable=False)
     # {id, date, starts_at, ends_at, fulfillment}
-    slot: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    slot: Mapped[dict[str, Any]] = mapped_column(json_document(), nullable=False)
     # [{upc, product_id, name, quantity, status}]
     items: Mapped[list[dict[str, Any]]] = mapped_column(
-        JSONB, nullable=False, server_default=text("'[]'::jsonb")
+        # the migration gives SQLite a plain '[]'; this text is Postgres's, for comparisons
+        json_document(),
+        nullable=False,
+        server_default=text("'[]'::jsonb"),
     )
     # Any status string Instacart sends; None until Instacart has answered or called back.
     status: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -58,22 +60,22 @@ class Order(Base):
     hold_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     reservation_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Kept so that an unknown placement can be re-sent with the same address.
-    address: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True), nullable=True)
+    address: Mapped[dict[str, Any] | None] = mapped_column(
+        json_document(none_as_null=True), nullable=True
+    )
     instructions: Mapped[str | None] = mapped_column(Text, nullable=True)
     failure_code: Mapped[str | None] = mapped_column(Text, nullable=True)
     failure_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
+        UtcDateTime(), nullable=False, server_default=func.now()
     )
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
+        UtcDateTime(), nullable=False, server_default=func.now()
     )
     # Timestamp of the upstream event that set `status`; an older event never overwrites it.
-    status_updated_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), nullable=True
-    )
+    status_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # When the reconciler last asked Instacart about this order for want of news.
-    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # Bumped whenever what the customer sees changes (placed, a new status): the id of the
     # order's live events, so a stream resumed with Last-Event-ID skips what it has seen.
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
@@ -83,7 +85,7 @@ class Order(Base):
     attempt: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     # While set and in the future, an actor is talking to Instacart about this placement and
     # nobody else may decide it.
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         CheckConstraint(_in_list("placement_state", PLACEMENT_STATES), name="placement_state"),
@@ -119,14 +121,14 @@ class Reservation(Base):
     fulfillment: Mapped[str] = mapped_column(Text, nullable=False)
     store_id: Mapped[str] = mapped_column(Text, nullable=False)
     hold_id: Mapped[str] = mapped_column(Text, nullable=False)
-    slot: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    slot: Mapped[dict[str, Any]] = mapped_column(json_document(), nullable=False)
     # When Instacart's hold ends; the record is kept longer (`retain_until`), because an
     # expired hold still books while its slot has room.
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
+        UtcDateTime(), nullable=False, server_default=func.now()
     )
-    retain_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    retain_until: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
 
     __table_args__ = (
         CheckConstraint(_in_list("fulfillment", FULFILLMENTS), name="fulfillment"),
@@ -154,15 +156,15 @@ class CallbackEvent(Base):
     event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     event_name: Mapped[str] = mapped_column(Text, nullable=False)
     order_id: Mapped[str] = mapped_column(Text, nullable=False)
-    event_timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    event_timestamp: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
     # event_metadata as sent (order items, windows, reasons: Instacart sends no addresses here).
-    event_metadata: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    event_metadata: Mapped[dict[str, Any]] = mapped_column(json_document(), nullable=False)
     retailer_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     result: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'received'"))
     received_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
+        UtcDateTime(), nullable=False, server_default=func.now()
     )
-    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         CheckConstraint(_in_list("result", CALLBACK_RESULTS), name="result"),
@@ -196,13 +198,15 @@ class IdempotencyKey(Base):
     )
     response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # none_as_null: a Python None is SQL NULL, never the JSON literal null.
-    response_body: Mapped[Any | None] = mapped_column(JSONB(none_as_null=True), nullable=True)
-    # An in-flight claim expires, so a crashed request does not block the key forever.
-    locked_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
+    response_body: Mapped[Any | None] = mapped_column(
+        json_document(none_as_null=True), nullable=True
     )
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # An in-flight claim expires, so a crashed request does not block the key forever.
+    locked_until: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        UtcDateTime(), nullable=False, server_default=func.now()
+    )
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
 
     __table_args__ = (
         PrimaryKeyConstraint("user_id", "key", name="pk_idempotency_keys"),

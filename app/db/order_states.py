@@ -25,10 +25,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import DateTime, and_, case, func, literal, or_, update
+from sqlalchemy import and_, case, func, literal, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Order
+from app.db.portable import db_now
 from app.metrics import ORDER_TRANSITIONS
 
 log = structlog.get_logger("app.db.order_states")
@@ -140,12 +141,6 @@ def _rank(column: Any) -> Any:
     )
 
 
-def db_now() -> Any:
-    # The database's wall clock, not now(): one clock for every replica's leases, and a long
-    # transaction must not see a lease as fresher than it is.
-    return func.clock_timestamp(type_=DateTime(timezone=True))
-
-
 class OrderStateMachine:
     """Guarded writes of order state. The caller owns the transaction: nothing here commits."""
 
@@ -161,14 +156,14 @@ class OrderStateMachine:
         """
         if self.lease is None:
             raise ValueError("begin_attempt needs lease_seconds")
-        values = {"attempt": Order.attempt + 1, "lease_until": db_now() + self.lease}
+        values = {"attempt": Order.attempt + 1, "lease_until": db_now(self.lease)}
         return await self._apply(BEGIN_ATTEMPT, actor, order_id, values, attempt=seen_attempt)
 
     async def renew_lease(self, order_id: str, attempt: int, actor: Actor) -> Order | None:
         """The holder is still at work: extend its lease. None once it has been superseded."""
         if self.lease is None:
             raise ValueError("renew_lease needs lease_seconds")
-        values = {"lease_until": db_now() + self.lease}
+        values = {"lease_until": db_now(self.lease)}
         return await self._apply(RENEW_LEASE, actor, order_id, values, attempt=attempt)
 
     async def record_unknown(self, order_id: str, attempt: int, actor: Actor) -> Order | None:

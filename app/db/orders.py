@@ -16,7 +16,8 @@ from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import UNRESOLVED_PLACEMENT_STATES, Order
-from app.db.order_states import TERMINAL_STATUSES, db_now
+from app.db.order_states import TERMINAL_STATUSES
+from app.db.portable import db_now, latest
 
 MAX_CURSOR_LENGTH = 512
 
@@ -50,7 +51,7 @@ def _abandoned(grace: timedelta) -> tuple[Any, ...]:
     return (
         Order.placement_state.in_(UNRESOLVED_PLACEMENT_STATES),
         or_(Order.lease_until.is_(None), Order.lease_until <= db_now()),
-        Order.updated_at < db_now() - grace,
+        Order.updated_at < db_now(-grace),
     )
 
 
@@ -73,7 +74,7 @@ class OrdersRepository:
         """
         if lease is not None:
             order.attempt = 1
-            order.lease_until = db_now() + lease
+            order.lease_until = db_now(lease)
         self.session.add(order)
         await self.session.flush()
         if lease is not None:
@@ -148,13 +149,13 @@ class OrdersRepository:
     async def quiet_orders(self, quiet_for: timedelta, limit: int) -> Sequence[Order]:
         """Placed orders not yet ended that Instacart has told us nothing about for `quiet_for`
         (nor were we asked to look), least recently heard of first."""
-        last_news = func.greatest(Order.status_updated_at, Order.checked_at, Order.created_at)
+        last_news = latest(Order.status_updated_at, Order.checked_at, Order.created_at)
         stmt = (
             select(Order)
             .where(
                 Order.placement_state == "created",
                 or_(Order.status.is_(None), Order.status.notin_(TERMINAL_STATUSES)),
-                last_news < db_now() - quiet_for,
+                last_news < db_now(-quiet_for),
             )
             .order_by(last_news)
             .limit(limit)

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Reservation
-from app.db.order_states import db_now
+from app.db.portable import db_now
 
 
 class ReservationsRepository:
