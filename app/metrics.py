@@ -79,3 +79,21 @@ EVENT_STREAMS_OPEN = Gauge(
     "bff_event_streams_open",
     "Order event streams (Server-Sent Events) this process holds open.",
 )
+
+UPSTREAM_IN_FLIGHT = Gauge(
+    "bff_upstream_in_flight",
+    "Requests to Instacart holding or waiting for a connection, by pool (create, default).",
+    ["pool"],
+)
+
+UPSTREAM_POOL_SIZE = Gauge(
+    "bff_upstream_pool_connections",
+    "The connection limit of each pool to Instacart (saturation = in flight / this).",
+    ["pool"],
+)
+
+UPSTREAM_POOL_EXHAUSTED = Counter(
+    "bff_upstream_pool_exhausted_total",
+    "Requests refused with 503 because no connection of the pool came free within the wait.",
+    ["pool"],
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
@@ -60,8 +61,15 @@ class Settings(BaseSettings):
     # open before one probe is let through.
     instacart_breaker_failure_threshold: int = Field(default=5, ge=1)
     instacart_breaker_cooldown_seconds: float = Field(default=10.0, gt=0)
-    instacart_max_read_connections: int = Field(default=50, ge=1)
-    instacart_max_create_connections: int = Field(default=20, ge=1)
+    instacart_max_read_connections: int = Field(default=100, ge=1)
+    # The create pool, sized by Little's law from the load a replica should carry: concurrent
+    # creates = checkouts per second x seconds per create, plus half again for bursts (150 for
+    # 50/s at 2 s). Set instacart_max_create_connections to override the computed size.
+    capacity_checkouts_per_second: float = Field(default=50, gt=0)
+    capacity_create_seconds: float = Field(default=2.0, gt=0)
+    instacart_max_create_connections: int | None = Field(default=None, ge=1)
+    # How long a request may wait for a free connection before it is refused with 503.
+    instacart_pool_wait_seconds: float = Field(default=0.5, gt=0)
 
     # --- end-user authentication ---
     # The development default only exists so that `python -m app token` works out of the box;
@@ -141,6 +149,13 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     access_log: bool = True
+
+    def create_pool_size(self) -> int:
+        """Connections of the order-creation pool: explicit, or by Little's law."""
+        if self.instacart_max_create_connections is not None:
+            return self.instacart_max_create_connections
+        concurrent = self.capacity_checkouts_per_second * self.capacity_create_seconds
+        return max(1, math.ceil(concurrent * 1.5))
 
     @field_validator("auth_algorithms", "cors_origins", mode="before")
     @classmethod

@@ -32,6 +32,7 @@ from app.instacart.errors import (
     InstacartCredentialsRejected,
     InstacartError,
     InstacartNotFound,
+    InstacartPoolExhausted,
     InstacartRateLimited,
     InstacartServerError,
     InstacartTimeout,
@@ -127,6 +128,11 @@ def translate(exc: InstacartError) -> AppError:
     ):
         # Not transient, and not the storefront's doing: the service is misconfigured.
         return UpstreamError("Instacart rejected the service's credentials.")
+    if isinstance(exc, InstacartPoolExhausted):
+        # Our own capacity, not Instacart's health: shed now, say when to come back.
+        return UpstreamUnavailable(
+            "The service is at capacity for calls to Instacart; retry shortly.", retry_after=1
+        )
     if isinstance(exc, InstacartTimeout):
         return UpstreamTimeout("Instacart did not answer in time.")
     if isinstance(exc, InstacartUnavailable | InstacartServerError | InstacartRateLimited):

@@ -21,12 +21,13 @@ from app.instacart.errors import (
     InstacartAuthError,
     InstacartError,
     InstacartInvalidResponse,
+    InstacartPoolExhausted,
     InstacartTimeout,
     InstacartUnavailable,
     error_from_response,
 )
 from app.instacart.policy import Backoff, CircuitBreaker, OperationPolicy
-from app.metrics import UPSTREAM_DURATION, UPSTREAM_RETRIES
+from app.metrics import UPSTREAM_DURATION, UPSTREAM_POOL_EXHAUSTED, UPSTREAM_RETRIES
 
 log = structlog.get_logger("app.instacart")
 
@@ -122,8 +123,14 @@ class UpstreamCall:
             self._release_probe()
             self._final = error = self._token_failure(exc)
             raise error from exc
+        except httpx.PoolTimeout:
+            UPSTREAM_POOL_EXHAUSTED.labels(self.policy.pool).inc()
+            error = InstacartPoolExhausted(
+                self.operation, pool=self.policy.pool, detail="no free connection in time"
+            )
+            label = "pool_exhausted"
         except httpx.TimeoutException as exc:
-            sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            sent = not isinstance(exc, httpx.ConnectTimeout)
             error = InstacartTimeout(self.operation, request_sent=sent, detail=type(exc).__name__)
             label = "timeout"
         except httpx.RequestError as exc:

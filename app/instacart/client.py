@@ -46,6 +46,7 @@ from app.instacart.policy import (
 )
 from app.instacart.pools import USER_AGENT, ConnectionPools
 from app.instacart.tokens import RefreshPolicy, TokenProvider
+from app.metrics import UPSTREAM_IN_FLIGHT, UPSTREAM_POOL_SIZE
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -137,8 +138,13 @@ class InstacartClient:
             connect=settings.instacart_connect_timeout_seconds,
             read=settings.instacart_read_timeout_seconds,
             write=settings.instacart_read_timeout_seconds,
-            pool=settings.instacart_read_timeout_seconds,
+            # Beyond capacity, a short bounded wait and then a 503, never a silent queue.
+            pool=settings.instacart_pool_wait_seconds,
         )
+        read_connections = settings.instacart_max_read_connections
+        create_connections = settings.create_pool_size()
+        UPSTREAM_POOL_SIZE.labels("default").set(read_connections)
+        UPSTREAM_POOL_SIZE.labels("create").set(create_connections)
         kwargs: dict[str, Any] = {
             "base_url": str(settings.instacart_base_url),
             "client_id": settings.instacart_client_id,
@@ -149,12 +155,10 @@ class InstacartClient:
             "timeout": timeout,
             "token_key_prefix": f"{settings.cache_namespace}:instacart:token",
             "limits": httpx.Limits(
-                max_connections=settings.instacart_max_read_connections,
-                max_keepalive_connections=settings.instacart_max_read_connections,
+                max_connections=read_connections, max_keepalive_connections=read_connections
             ),
             "create_limits": httpx.Limits(
-                max_connections=settings.instacart_max_create_connections,
-                max_keepalive_connections=settings.instacart_max_create_connections,
+                max_connections=create_connections, max_keepalive_connections=create_connections
             ),
         }
         kwargs.update(overrides)
@@ -357,10 +361,13 @@ class InstacartClient:
         bearer = BearerTokenAuth(self.tokens, call) if auth else None
 
         async def send(call: UpstreamCall) -> httpx.Response:
-            if bearer is None:
-                call.sending()
-                return await http.request(method, path, content=content, headers=headers)
-            return await http.request(method, path, content=content, headers=headers, auth=bearer)
+            with UPSTREAM_IN_FLIGHT.labels(policy.pool).track_inprogress():
+                if bearer is None:
+                    call.sending()
+                    return await http.request(method, path, content=content, headers=headers)
+                return await http.request(
+                    method, path, content=content, headers=headers, auth=bearer
+                )
 
         return await call.run(
             send, parse, token_refreshed=lambda: bearer is not None and bearer.refreshed

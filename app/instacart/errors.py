@@ -154,6 +154,24 @@ class InstacartUnavailable(_TransportFailure):
         super().__init__(operation, request_sent=request_sent, **kwargs)
 
 
+class InstacartPoolExhausted(InstacartUnavailable):
+    """Every connection of the pool stayed busy for the pool's wait: this process is at its
+    capacity. The request was not sent; it is not Instacart's failure (the breaker ignores it)
+    and retrying at once would only queue again."""
+
+    def __init__(self, operation: str, *, pool: str, **kwargs: Any) -> None:
+        self.pool = pool
+        super().__init__(operation, request_sent=False, **kwargs)
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+    @property
+    def counts_as_upstream_failure(self) -> bool:
+        return False
+
+
 class CircuitOpenError(InstacartError):
     """The circuit breaker of the operation's class is open: the call was not attempted."""
 

@@ -7,8 +7,11 @@ import time
 import uuid
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
 
+from app.checkout.upstream_errors import translate
 from app.instacart import (
     USER_AGENT,
     Cart,
@@ -18,6 +21,7 @@ from app.instacart import (
     InstacartBadRequest,
     InstacartClient,
 )
+from app.instacart.errors import InstacartPoolExhausted
 from app.settings import Settings
 from tests.instacart.helpers import REDIS_URL, SECRET, poll_until
 
@@ -45,7 +49,7 @@ async def test_from_settings_configures_timeouts_limits_and_user_agent(
     )
     async with client:
         for http in (client._http, client._create_http):
-            assert http.timeout == httpx.Timeout(connect=1.5, read=7.0, write=7.0, pool=7.0)
+            assert http.timeout == httpx.Timeout(connect=1.5, read=7.0, write=7.0, pool=0.5)
             assert http.headers["user-agent"] == USER_AGENT
         assert await client.find_delivery_stores(SF)
         await client.tokens.invalidate(await client.tokens.get())
@@ -64,6 +68,7 @@ async def test_slow_order_creation_does_not_starve_reads(sandbox_process: tuple[
             client_id,
             instacart_max_create_connections=1,
             instacart_max_read_connections=2,
+            instacart_pool_wait_seconds=5,  # the second create waits its turn here
         )
         client = InstacartClient.from_settings(settings, redis=None)
         try:
@@ -93,3 +98,47 @@ async def test_slow_order_creation_does_not_starve_reads(sandbox_process: tuple[
 async def _calls(control: httpx.AsyncClient, operation: str) -> bool:
     stats = (await control.get("/sandbox/stats")).json()
     return stats["calls"].get(operation, 0) >= 1
+
+
+async def test_a_create_beyond_the_pool_is_refused_after_a_bounded_wait(
+    sandbox_process: tuple[str, str],
+) -> None:
+    base_url, client_id = sandbox_process
+    async with httpx.AsyncClient(base_url=base_url) as control:
+        await control.put(
+            "/sandbox/faults", json={"operations": {"createDeliveryOrder": {"latency_ms": 1500}}}
+        )
+        settings = settings_for(
+            base_url,
+            client_id,
+            instacart_max_create_connections=1,
+            instacart_pool_wait_seconds=0.2,
+        )
+        client = InstacartClient.from_settings(settings, redis=None)
+        exhausted = (
+            REGISTRY.get_sample_value("bff_upstream_pool_exhausted_total", {"pool": "create"})
+            or 0.0
+        )
+        try:
+            await client.find_delivery_stores(SF)  # the token, outside the measurement
+            order = CreateOrderRequest(
+                hold_id="no-such-hold", cart=Cart(items=[CartItem(product_id="1001", quantity=1)])
+            )
+            first = asyncio.create_task(client.create_delivery_order("u1", order))
+            await poll_until(lambda: _calls(control, "createDeliveryOrder"), timeout=5.0)
+            started = time.monotonic()
+            with pytest.raises(InstacartPoolExhausted) as refused:
+                await client.create_delivery_order("u2", order)
+            waited = time.monotonic() - started
+            [first_outcome] = await asyncio.gather(first, return_exceptions=True)
+            assert isinstance(first_outcome, InstacartBadRequest)  # sent, and answered
+        finally:
+            await client.aclose()
+            await control.delete("/sandbox/faults")
+    # refused while the first still held the only connection: a bounded wait, not a queue
+    assert waited < 1.5
+    assert not refused.value.ambiguous and not refused.value.counts_as_upstream_failure
+    assert translate(refused.value).status == 503
+    assert translate(refused.value).headers["Retry-After"] == "1"
+    after = REGISTRY.get_sample_value("bff_upstream_pool_exhausted_total", {"pool": "create"})
+    assert after == exhausted + 1
