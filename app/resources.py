@@ -15,8 +15,8 @@ from typing import Any, TypeAlias
 import redis.asyncio as redis
 from redis.asyncio.cluster import ClusterPubSub, RedisCluster
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.redis_urls import (
@@ -73,7 +73,7 @@ async def ping_redis(client: RedisClient) -> None:
 
 
 class ClusterClient(RedisCluster):
-    """redis-py's RedisCluster with the two gaps that the app would trip over filled."""
+    """redis-py's RedisCluster, with the gaps that the app would trip over filled."""
 
     async def initialize(self, *args: Any, **kwargs: Any) -> ClusterClient:
         try:
@@ -83,6 +83,14 @@ class ClusterClient(RedisCluster):
             # aside on RedisError/OSError when Redis is down.
             raise RedisConnectionError(f"Redis Cluster unavailable: {exc}") from exc
         return self
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except (ClusterDownError, SlotNotCoveredError) as exc:
+            # Slots without a primary (one lost, its replica not promoted yet) are Redis being
+            # down for those keys: callers step aside as they do for a lost connection.
+            raise RedisConnectionError(f"Redis Cluster cannot serve the key: {exc}") from exc
 
     def pubsub(self, **kwargs: Any) -> ClusterPubSub:  # type: ignore[override]
         return _ClusterPubSub(self, **kwargs)

@@ -84,6 +84,12 @@ def _spawn(
 class RedisCluster:
     ports: list[int]
     workdir: Path
+    processes: dict[int, subprocess.Popen[bytes]]
+
+    def stop(self, port: int) -> None:
+        """Kill one node, as a crash would."""
+        self.processes[port].kill()
+        self.processes[port].wait()
 
     @property
     def url(self) -> str:
@@ -102,9 +108,10 @@ def redis_cluster(masters: int = 3) -> Iterator[RedisCluster]:
     with tempfile.TemporaryDirectory(prefix="bff-cluster-") as tmp, _processes(Path(tmp)) as procs:
         workdir = Path(tmp)
         ports = [free_port() for _ in range(masters)]
+        nodes = {}
         for port in ports:
             # An explicit bus port: the default (port + 10000) may be taken or past 65535.
-            _spawn(procs, workdir, f"redis-{port}", [
+            nodes[port] = _spawn(procs, workdir, f"redis-{port}", [
                 server, "--port", str(port), "--bind", "127.0.0.1",
                 "--cluster-enabled", "yes", "--cluster-port", str(free_port()),
                 "--cluster-config-file", f"nodes-{port}.conf",
@@ -124,7 +131,7 @@ def redis_cluster(masters: int = 3) -> Iterator[RedisCluster]:
             "the cluster",
             workdir,
         )
-        yield RedisCluster(ports, workdir)
+        yield RedisCluster(ports, workdir, nodes)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 from app.resources import ClusterClient, build_redis
 from sandbox import SandboxConfig, create_sandbox_app
 from tests.scaleout.flow import order_change_reaches, rate_limit_holds, whole_checkout
-from tests.scaleout.processes import RedisCluster, redis_cluster
+from tests.scaleout.processes import RedisCluster, redis_cli, redis_cluster, wait_until
 from tests.servers import free_port
 
 
@@ -92,7 +92,8 @@ async def test_a_cluster_client_that_only_subscribes_receives(cluster: RedisClus
     try:
         pubsub = subscriber.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe("scaleout:fresh-client")
-        assert await publisher.publish("scaleout:fresh-client", b"hello") == 1
+        # PUBLISH counts the receivers on its own node only; the message reaches every node.
+        await publisher.publish("scaleout:fresh-client", b"hello")
         message = None
         for _ in range(5):
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
@@ -103,3 +104,22 @@ async def test_a_cluster_client_that_only_subscribes_receives(cluster: RedisClus
     finally:
         await publisher.aclose()
         await subscriber.aclose()
+
+
+async def test_with_a_primary_down_a_fresh_replica_still_previews_slots(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    with redis_cluster() as wounded:
+        wounded.stop(wounded.ports[1])  # a third of the slots gone, no replica to take over
+        wait_until(
+            lambda: "cluster_state:fail" in redis_cli(wounded.ports[0], "cluster", "info"),
+            "the cluster noticing its lost primary",
+            wounded.workdir,
+        )
+        async with open_checkout(redis_url=wounded.url, redis_cluster=True) as checkout:
+            store_id = await checkout.first_store("delivery", user)
+            slot = await checkout.first_slot("delivery", store_id, user)
+            assert slot["id"]
+            reservation = await checkout.reserve("delivery", user)
+            placed = await checkout.place(reservation, user)
+            assert placed.status_code == 201, placed.text
