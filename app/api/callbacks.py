@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Request
@@ -36,6 +36,42 @@ class CallbackToken(BaseModel):
 
 class CallbackAck(BaseModel):
     status: str  # accepted | duplicate
+
+
+class OAuthError(BaseModel):
+    """RFC 6749 section 5.2."""
+
+    error: Literal["invalid_request", "invalid_client", "unsupported_grant_type"]
+    error_description: str
+
+
+# The handler reads the form itself (so that its errors are OAuth's, not FastAPI's 422); the
+# document states what it accepts. Credentials go in the form or in HTTP Basic, not both.
+_TOKEN_REQUEST = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            _FORM: {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {"const": "client_credentials"},
+                        "client_id": {"type": "string"},
+                        "client_secret": {"type": "string"},
+                    },
+                }
+            }
+        },
+    },
+    "security": [{"InstacartClientBasic": []}, {}],
+}
+_OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": OAuthError, "description": "invalid_request, unsupported_grant_type"},
+    401: {"model": OAuthError, "description": "invalid_client (unknown client or secret)"},
+}
+# Instacart's bearer token from the endpoint above, not a user's JWT.
+_CALLBACK_SECURITY = {"security": [{"InstacartCallbackToken": []}]}
 
 
 def _oauth_error(status: int, error: str, description: str, *, basic: bool = False) -> Any:
@@ -73,7 +109,8 @@ async def _read_form(request: Request) -> FormData | None:
     operation_id="callbacks-token",
     response_model=CallbackToken,
     summary="OAuth 2.0 token endpoint for Instacart's callbacks (client credentials)",
-    responses={400: {"description": "invalid_request, unsupported_grant_type"}, 401: {}},
+    responses=_OAUTH_ERRORS | problems(413, 429),
+    openapi_extra=_TOKEN_REQUEST,
 )
 async def issue_token(request: Request) -> Any:
     form = await _read_form(request)
@@ -112,8 +149,9 @@ async def instacart_caller(request: Request) -> None:
     "",
     operation_id="callbacks-receive",
     response_model=CallbackAck,
-    responses=problems(401, 422, 503),
+    responses=problems(401, 413, 422, 503),
     summary="Receive one of Instacart's order callbacks",
+    openapi_extra=_CALLBACK_SECURITY,
 )
 async def receive(
     event: CallbackEventIn,

@@ -27,6 +27,7 @@ from app.deps import (
     current_principal,
 )
 from app.errors import Unauthenticated
+from app.resources import build_redis
 from app.settings import Settings
 
 
@@ -36,13 +37,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     # A subscribed stream holds its connection for minutes: a pool of its own, not blocking,
     # so that streams never starve the cache and the locks, and one past the cap polls instead.
-    pool = redis.ConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=settings.event_stream_redis_connections,
-        socket_timeout=settings.redis_socket_timeout_seconds,
-        socket_connect_timeout=settings.redis_socket_timeout_seconds,
-    )
-    stream_redis = redis.Redis(connection_pool=pool)
+    if settings.redis_url is None:  # the in-process Redis of development mode
+        stream_redis = build_redis(
+            settings, max_connections=settings.event_stream_redis_connections, blocking=False
+        )
+        pool = stream_redis.connection_pool
+    else:
+        pool = redis.ConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=settings.event_stream_redis_connections,
+            socket_timeout=settings.redis_socket_timeout_seconds,
+            socket_connect_timeout=settings.redis_socket_timeout_seconds,
+        )
+        stream_redis = redis.Redis(connection_pool=pool)
     app.state.order_streams = OrderStreams(
         OrderEvents(stream_redis, settings.cache_namespace),
         app.state.checkout.orders.sessions,
@@ -97,7 +104,25 @@ _STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
         "description": "The order's status events: `event: status`, `id: <version>`, "
         "`data: <Order>`; comment lines as heartbeats; ends after a terminal status.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        # OpenAPI 3.1 reads an event stream's schema as that of each event (3.2's itemSchema).
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "id", "data"],
+                    "properties": {
+                        "event": {"const": "status"},
+                        "id": {"type": "string", "pattern": "^[0-9]+$"},
+                        "retry": {"type": "integer", "minimum": 0},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": {"$ref": "#/components/schemas/Order"},
+                        },
+                    },
+                }
+            }
+        },
     },
     204: {
         "description": "The Last-Event-ID shows the client has seen the order's terminal "

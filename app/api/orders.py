@@ -55,13 +55,6 @@ _LISTED_ORDER_LINKS = {
         "operationId": "orders-cancel",
         "parameters": {"path.order_id": "$response.body#/orders/0/id"},
     },
-    "NextPage": {
-        "operationId": "orders-list",
-        "parameters": {
-            "query.cursor": "$response.body#/next_cursor",
-            "query.limit": "$request.query.limit",
-        },
-    },
 }
 
 

@@ -57,16 +57,44 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 COMMON = (401, 413, 422, 429, 502, 503, 504)
 
 
+# The callback routes' credentials (app.api.callbacks): routes name them in ``security``, and
+# FastAPI only lists the schemes of its own security dependencies.
+SECURITY_SCHEMES: dict[str, Any] = {
+    "InstacartClientBasic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "Instacart's callback client id and secret (or send them in the form).",
+    },
+    "InstacartCallbackToken": {
+        "type": "oauth2",
+        "description": "A token from POST /callbacks/instacart/token.",
+        "flows": {"clientCredentials": {"tokenUrl": "/callbacks/instacart/token", "scopes": {}}},
+    },
+}
+
+
+# The OAuth token endpoint answers its errors as RFC 6749 says: application/json.
+_OAUTH_ERROR = {"$ref": "#/components/schemas/OAuthError"}
+
+
 def problem_media_types(schema: dict[str, Any]) -> dict[str, Any]:
-    """Document error answers as ``application/problem+json`` only, as they are sent.
+    """Finish FastAPI's document: errors as ``application/problem+json``, the callback schemes.
 
     FastAPI files a response model under ``application/json``; errors never use that type.
     """
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
-                if str(status).isdigit() and int(status) >= 400 and "application/json" in content:
+                json_content = content.get("application/json")
+                if (
+                    str(status).isdigit()
+                    and int(status) >= 400
+                    and json_content is not None
+                    and json_content.get("schema") != _OAUTH_ERROR
+                ):
                     content["application/problem+json"] = content.pop("application/json")
     return schema
 

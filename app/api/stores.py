@@ -30,16 +30,16 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (If-None-Match matched the ETag)"}
 }
 StoreIdPath = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
-# The server compares entity tags and refuses more than 512 characters (422). Documented by hand
-# (FastAPI would say "string or null" for a header): an HTTP field value (RFC 9110: visible ASCII,
-# spaces, tabs), since only such a value can ever match an ETag.
+# Documented by hand: FastAPI would say "string or null" for a header. The server counts the
+# characters of the value as received (Latin-1), so a client sending UTF-8 should stay ASCII.
 IfNoneMatch = Annotated[str | None, Header(max_length=512, include_in_schema=False)]
 _IF_NONE_MATCH_PARAMETER = {
     "name": "If-None-Match",
     "in": "header",
     "required": False,
-    "description": "An ETag from an earlier answer; a match answers 304 Not Modified.",
-    "schema": {"type": "string", "maxLength": 512, "pattern": r"^[\t\x20-\x7e]*$"},
+    "description": "An ETag from an earlier answer; a match answers 304 Not Modified. "
+    "At most 512 characters (422 past that).",
+    "schema": {"type": "string", "maxLength": 512},
 }
 _CONDITIONAL = {"parameters": [_IF_NONE_MATCH_PARAMETER]}
 
@@ -48,14 +48,10 @@ _STORE_SLOTS_LINK = {
     "links": {
         "StoreSlots": {
             "operationId": "slots-list",
-            "description": "The first store's slots, for the same fulfillment and address.",
+            "description": "The first store's slots, for the same fulfillment.",
             "parameters": {
                 "path.store_id": "$response.body#/stores/0/id",
                 "query.fulfillment": "$request.query.fulfillment",
-                "query.postal_code": "$request.query.postal_code",
-                "query.address_line_1": "$request.query.address_line_1",
-                "query.city": "$request.query.city",
-                "query.state": "$request.query.state",
             },
         }
     }

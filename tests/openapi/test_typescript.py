@@ -1,0 +1,74 @@
+"""clients/typescript: the generated types match openapi/bff.json; the README example compiles.
+
+Runs the pinned openapi-typescript from the committed lock (`npm ci` when node_modules is
+missing); never skipped under CI.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import skip_or_fail
+from tests.servers import REPO_ROOT
+
+CLIENT = REPO_ROOT / "clients" / "typescript"
+
+
+def _npm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["npm", *args], cwd=CLIENT, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def installed() -> None:
+    if shutil.which("npm") is None:
+        skip_or_fail("node and npm are needed for clients/typescript")
+    if not (CLIENT / "node_modules" / ".bin" / "openapi-typescript").exists():
+        result = _npm("ci", "--no-audit", "--no-fund")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_generated_types_match_the_document(installed: None, tmp_path: Path) -> None:
+    out = tmp_path / "bff.d.ts"
+    result = subprocess.run(
+        ["npx", "--no-install", "openapi-typescript", "../../openapi/bff.json", "--output", out],
+        cwd=CLIENT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (CLIENT / "src" / "bff.d.ts").read_text() == out.read_text(), (
+        "clients/typescript/src/bff.d.ts drifted from openapi/bff.json; regenerate it with "
+        "`npm run generate` in clients/typescript and commit it"
+    )
+
+
+def test_example_type_checks_against_the_types(installed: None) -> None:
+    result = subprocess.run(
+        ["npx", "--no-install", "tsc", "--noEmit", "-p", "."],
+        cwd=CLIENT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_versions_are_pinned_and_the_lock_names_no_registry() -> None:
+    package = json.loads((CLIENT / "package.json").read_text())
+    for deps in (package["dependencies"], package["devDependencies"]):
+        for name, version in deps.items():
+            assert version[0].isdigit(), f"{name} is not pinned to an exact version: {version}"
+    lock = json.loads((CLIENT / "package-lock.json").read_text())
+    assert lock["lockfileVersion"] == 3
+    for path, entry in lock["packages"].items():
+        assert "resolved" not in entry, f"{path} names where it came from: {entry['resolved']}"
