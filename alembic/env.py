@@ -2,8 +2,8 @@
 
 The URL comes, in order, from `config.attributes["database_url"]` (tests and tools that call
 alembic's API), the `sqlalchemy.url` option when set programmatically, else BFF_DATABASE_URL via
-app.settings.Settings. A caller may also pass an open sync connection as
-`config.attributes["connection"]`.
+app.settings.Settings, else (unset) development mode's SQLite file in BFF_DATA_DIR. A caller may
+also pass an open sync connection as `config.attributes["connection"]`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from alembic import context
 from app.db import models  # noqa: F401  (registers the tables on Base.metadata)
 from app.db.base import Base
+from app.embedded import database_url as embedded_database_url
 from app.settings import Settings
 
 config = context.config
@@ -31,7 +32,8 @@ target_metadata = Base.metadata
 
 def database_url() -> str:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
-    return url or Settings().database_url
+    # Unset: the embedded SQLite file of development mode (app/embedded.py).
+    return url or embedded_database_url(Settings())
 
 
 def run_migrations_offline() -> None:

@@ -1,7 +1,9 @@
 """Command line of the service.
 
 python -m app [serve] [--host H] [--port N]    run the HTTP service
-python -m app token --user alice [--staff]     print a signed development token
+python -m app token --user alice [--staff]     print a signed development token (with no
+                                               auth settings: the data folder's secret, the
+                                               one a server in this directory accepts)
 python -m app reconcile                        finish placements left pending or unknown
 python -m app openapi > openapi/bff.json       print the OpenAPI document (as committed)
 """
@@ -24,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     # SUPPRESS: given after "serve" they count; left out, the top-level values stand.
     serve.add_argument("--host", default=argparse.SUPPRESS)
     serve.add_argument("--port", type=int, default=argparse.SUPPRESS)
-    token = sub.add_parser("token", help="print an HS256 token signed with BFF_AUTH_JWT_SECRET")
+    token = sub.add_parser(
+        "token",
+        help="print an HS256 token signed with BFF_AUTH_JWT_SECRET (unset: the development "
+        "secret in BFF_DATA_DIR)",
+    )
     token.add_argument("--user", required=True, help="the user id (the token's sub)")
     token.add_argument("--staff", action="store_true", help="add the staff role")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
@@ -38,12 +44,28 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.host, args.port)
         return 0
     if args.command == "token":
+        from pydantic import SecretStr
+
         from app.auth import mint_token
+        from app.embedded import EmbeddedParts, development_secret
         from app.settings import Settings
 
-        print(mint_token(Settings(), args.user, staff=args.staff, ttl_seconds=args.ttl))
+        settings = Settings()
+        parts = EmbeddedParts.of(settings)
+        if parts.auth:  # what a server started in this directory verifies tokens with
+            settings.auth_jwt_secret = SecretStr(development_secret(parts.data_dir))
+        print(mint_token(settings, args.user, staff=args.staff, ttl_seconds=args.ttl))
         return 0
     if args.command == "reconcile":
+        from app.settings import Settings
+
+        if Settings().instacart_base_url is None:
+            print(
+                "python -m app reconcile: BFF_INSTACART_BASE_URL is not set; the embedded "
+                "sandbox lives inside the server, whose own reconciler already runs",
+                file=sys.stderr,
+            )
+            return 2
         summary = asyncio.run(_reconcile_once())
         print(summary)
         return 0
@@ -61,11 +83,13 @@ def main(argv: list[str] | None = None) -> int:
 async def _reconcile_once() -> object:
     """One reconciler round with this process's own resources, closed afterwards."""
     from app.db.session import build_sessionmaker
+    from app.embedded import EmbeddedParts, resolve
     from app.main import build_instacart_client, build_reconciler
     from app.resources import build_engine, build_redis
     from app.settings import Settings
 
     settings = Settings()
+    settings = resolve(settings, EmbeddedParts.of(settings))  # the SQLite file, if embedded
     redis = build_redis(settings)
     engine = build_engine(settings)
     client = build_instacart_client(settings, redis)

@@ -26,6 +26,7 @@ from app.checkout.order_events import OrderEvents
 from app.checkout.reconciler import Reconciler, run_periodically
 from app.checkout.services import build_services
 from app.db.session import build_sessionmaker
+from app.embedded import EmbeddedParts, build_sandbox, log_single_process_mode, migrate, resolve
 from app.instacart.client import InstacartClient
 from app.instacart.policy import BreakerConfig, create_deadlines
 from app.logging import configure_logging
@@ -102,6 +103,16 @@ def _open_callbacks(
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open every long-lived resource, keep it in app state, close all in reverse order."""
     settings: Settings = app.state.settings
+    instacart_transport = app.state.instacart_transport
+    embedded = EmbeddedParts.of(settings, instacart_transport=instacart_transport)
+    app.state.embedded = embedded
+    if embedded:
+        # Every reader of app.state.settings (routers' lifespans, the demo) sees the filled-in
+        # values: the SQLite URL, the development secret.
+        settings = app.state.settings = await asyncio.to_thread(resolve, settings, embedded)
+        log_single_process_mode(embedded, settings)
+        if embedded.database:
+            await migrate(settings.database_url)
     async with AsyncExitStack() as stack:
         app.state.draining = False
         app.state.redis = build_redis(settings)
@@ -109,9 +120,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = build_engine(settings)
         stack.push_async_callback(app.state.engine.dispose)
         sessions = build_sessionmaker(app.state.engine)
-        app.state.instacart = build_instacart_client(
-            settings, app.state.redis, app.state.instacart_transport
-        )
+        sandbox = build_sandbox(settings, app) if embedded.instacart else None
+        if sandbox is not None:
+            instacart_transport = httpx.ASGITransport(app=sandbox)
+            app.state.sandbox = sandbox
+        app.state.instacart = build_instacart_client(settings, app.state.redis, instacart_transport)
         stack.push_async_callback(app.state.instacart.aclose)
         app.state.verifier = TokenVerifier.from_settings(settings)
         stack.push_async_callback(app.state.verifier.aclose)
@@ -131,7 +144,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 )
             )
             stack.push_async_callback(_cancel, task)
-        log.info("app.started", environment=settings.environment)
+        if sandbox is not None:
+            # Last in, first out: its timer and callbacks stop before what they call closes.
+            await stack.enter_async_context(sandbox.router.lifespan_context(sandbox))
+        log.info("app.started", environment=settings.environment, embedded=embedded.names)
         try:
             yield
         finally:
@@ -147,7 +163,8 @@ def create_app(
 ) -> FastAPI:
     """Build the service. No I/O happens here; the lifespan opens connections.
 
-    ``instacart_transport`` lets tests and demos talk to the sandbox in-process.
+    ``instacart_transport`` lets tests and demos talk to the sandbox in-process. What is not
+    configured is embedded when the lifespan starts (app/embedded.py).
     """
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
@@ -14,7 +15,9 @@ DEV_CALLBACK_SECRET = "sandbox-callback-secret"
 
 
 class Settings(BaseSettings):
-    """Every knob of the service. Defaults run locally against the sandbox with no set-up."""
+    """Every knob of the service. With no set-up it runs in single-process development mode:
+    the database, Redis, Instacart (the sandbox) and the token secret left unset are embedded
+    (app/embedded.py); production refuses that."""
 
     model_config = SettingsConfigDict(
         env_prefix="BFF_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -26,9 +29,11 @@ class Settings(BaseSettings):
     log_json: bool | None = None
 
     # --- storage ---
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/bff"
+    # None: SQLite in data_dir, migrated at start-up (development mode, one process).
+    database_url: str | None = None
     database_pool_size: int = Field(default=10, ge=1)
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    # None: an in-process Redis (fakeredis), shared by this process only.
+    redis_url: str | None = None
     # A blocking pool: callers wait for a connection instead of failing with
     # "Too many connections" when a burst exceeds the pool.
     # Prefix of the shared cache's Redis keys, for environments that share one Redis.
@@ -47,8 +52,14 @@ class Settings(BaseSettings):
     # Postgres is reached through PgBouncer in transaction mode: no prepared-statement caches.
     database_pgbouncer: bool = False
 
+    # What development mode keeps on disk: the SQLite database and the development secret.
+    data_dir: Path = Path(".data")
+
     # --- Instacart Connect (the local defaults match the sandbox's) ---
-    instacart_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8081")
+    # None: the sandbox runs in this process, its callbacks delivered to this service.
+    instacart_base_url: AnyHttpUrl | None = None
+    # The in-process sandbox moves every unfinished order one step this often (0: never).
+    sandbox_auto_advance_seconds: float = Field(default=15, ge=0)
     instacart_client_id: str = "sandbox-client"
     instacart_client_secret: SecretStr = SecretStr("sandbox-secret")
     instacart_scope: str = "connect:fulfillment"
@@ -72,9 +83,9 @@ class Settings(BaseSettings):
     instacart_pool_wait_seconds: float = Field(default=0.5, gt=0)
 
     # --- end-user authentication ---
-    # The development default only exists so that `python -m app token` works out of the box;
-    # production refuses to start with it.
-    auth_jwt_secret: SecretStr | None = SecretStr(DEV_JWT_SECRET)
+    # Neither this nor auth_jwks_url: a development secret generated once in data_dir, which
+    # `python -m app token` (same directory) signs with. Production refuses that.
+    auth_jwt_secret: SecretStr | None = None
     auth_jwks_url: AnyHttpUrl | None = None
     auth_issuer: str | None = None
     auth_audience: str | None = None
@@ -173,6 +184,21 @@ class Settings(BaseSettings):
             raise ValueError("BFF_CORS_ORIGINS must list origins explicitly, never '*'")
         return value
 
+    def embedded_variables(self) -> list[str]:
+        """The variables left unset whose part this process would embed."""
+        missing = [
+            name
+            for name, value in (
+                ("BFF_DATABASE_URL", self.database_url),
+                ("BFF_REDIS_URL", self.redis_url),
+                ("BFF_INSTACART_BASE_URL", self.instacart_base_url),
+            )
+            if value is None
+        ]
+        if self.auth_jwt_secret is None and self.auth_jwks_url is None:
+            missing.append("BFF_AUTH_JWT_SECRET or BFF_AUTH_JWKS_URL")
+        return missing
+
     @model_validator(mode="after")
     def _no_development_secret_beside_real_keys(self) -> Settings:
         uses_dev_secret = (
@@ -185,6 +211,12 @@ class Settings(BaseSettings):
             self.auth_jwt_secret = None
         elif uses_dev_secret and self.environment == "production":
             raise ValueError("set BFF_AUTH_JWT_SECRET or BFF_AUTH_JWKS_URL in production")
+        if self.environment == "production" and (missing := self.embedded_variables()):
+            # Embedded parts live in one process: a fleet of replicas would each keep its own
+            # orders, cache and secret.
+            raise ValueError(
+                "production refuses single-process development mode; set " + ", ".join(missing)
+            )
         if (
             self.environment == "production"
             and self.callback_client_secret.get_secret_value() == DEV_CALLBACK_SECRET

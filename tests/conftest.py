@@ -6,6 +6,20 @@ import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from app.settings import DEV_JWT_SECRET
+
+# Set before any Settings() is built (Settings reads the environment then, not at import).
+# Unset, these put the service in single-process development mode (SQLite, an in-process
+# Redis, an in-process sandbox, a generated secret: app/embedded.py). The suite tests what
+# production runs, real Postgres and Redis, so it pins them; tests/embedded asks for the
+# embedded parts explicitly. The secret is the fixed development one, so that tokens minted here
+# and servers started as subprocesses (which inherit this environment) agree. Values set
+# beforehand win.
+os.environ.setdefault("BFF_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bff")
+os.environ.setdefault("BFF_REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("BFF_INSTACART_BASE_URL", "http://127.0.0.1:8081")
+os.environ.setdefault("BFF_AUTH_JWT_SECRET", DEV_JWT_SECRET)
+
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager

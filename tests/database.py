@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def server_url() -> str:
     """The configured database URL (BFF_DATABASE_URL); only its server and credentials are used."""
-    return Settings().database_url
+    url = Settings().database_url
+    assert url is not None, "tests/conftest.py sets BFF_DATABASE_URL for the suite"
+    return url
 
 
 def _asyncpg_dsn(url: str, database: str) -> str:
