@@ -203,6 +203,7 @@ def build_sqlite_engine(url: str, pool_size: int) -> AsyncEngine:
 
 async def migrate(url: str) -> None:
     """`alembic upgrade head` on the embedded database (production runs migrations as a Job)."""
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin
     from alembic.config import Config
 
     from alembic import command
@@ -210,7 +211,6 @@ async def migrate(url: str) -> None:
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["database_url"] = url
     config.attributes["configure_logger"] = False
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin
     # alembic's env.py runs its own event loop, so not on this one.
     await asyncio.to_thread(command.upgrade, config, "head")
     log.info("app.embedded.migrated", database=DATABASE_FILE)

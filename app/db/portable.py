@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import functions
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlalchemy.types import TypeDecorator
 
@@ -69,6 +70,13 @@ def _db_now_sqlite(element: _DbNow, compiler: Any, **kw: Any) -> str:
     (seconds,) = element.clauses
     offset = compiler.process(seconds, **kw)
     return f"strftime('%Y-%m-%d %H:%M:%f', 'now', ({offset}) || ' seconds')"
+
+
+@compiles(functions.now, "sqlite")
+def _now_sqlite(element: functions.now, compiler: Any, **kw: Any) -> str:
+    # SQLite's CURRENT_TIMESTAMP has whole seconds, so rows made within one second (two orders)
+    # would list in no particular order; this is SQLAlchemy's own text form, microseconds too.
+    return "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')"
 
 
 def insert_unless_present(session: AsyncSession, model: Any, index_elements: list[str]) -> Any:
