@@ -184,6 +184,19 @@ class Settings(BaseSettings):
             raise ValueError("BFF_CORS_ORIGINS must list origins explicitly, never '*'")
         return value
 
+    @field_validator(
+        "database_url",
+        "redis_url",
+        "instacart_base_url",
+        "auth_jwt_secret",
+        "auth_jwks_url",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `export BFF_REDIS_URL=` unsets it, as a shell user means, rather than naming nothing.
+        return None if value == "" else value
+
     def embedded_variables(self) -> list[str]:
         """The variables left unset whose part this process would embed."""
         missing = [
