@@ -19,6 +19,9 @@ WRK_THREADS="${WRK_THREADS:-1}"
 SANDBOX_PORT=18081 BFF_PORT=18080 BARE_PORT=18090
 export BFF_INSTACART_BASE_URL="http://127.0.0.1:$SANDBOX_PORT"
 export BFF_DATABASE_URL="${BFF_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/postgres}"
+# Real Redis, not development mode's in-process one; the token below must pass the server.
+export BFF_REDIS_URL="${BFF_REDIS_URL:-redis://127.0.0.1:6379/0}"
+export BFF_AUTH_JWT_SECRET="${BFF_AUTH_JWT_SECRET:-dev-only-jwt-secret-change-me-in-production}"
 export BFF_ACCESS_LOG=false BFF_LOG_LEVEL=WARNING BFF_RECONCILER_ENABLED=false
 export BFF_CACHE_NAMESPACE="bench-$$"
 
