@@ -281,9 +281,19 @@ def test_service_from_the_image_serves_a_slot_preview_as_a_non_root_user(
     database_migrated_by_the_image: str,
     tmp_path: Path,
 ) -> None:
-    # A token from the image's own command line, signed with the default development secret.
+    # Unset, these would put the service in development mode (in-process Redis, a secret
+    # generated in the container): the suite's real Redis and fixed development secret.
+    real = {name: os.environ[name] for name in ("BFF_REDIS_URL", "BFF_AUTH_JWT_SECRET")}
+    # A token from the image's own command line, signed with the development secret.
     token = buildah.run(
-        container, "python", "-m", "app", "token", "--user", f"image-{uuid.uuid4().hex[:8]}"
+        container,
+        "python",
+        "-m",
+        "app",
+        "token",
+        "--user",
+        f"image-{uuid.uuid4().hex[:8]}",
+        env=real,
     ).strip()
     client_id = f"image-{uuid.uuid4().hex[:8]}"
     with serve(
@@ -293,7 +303,7 @@ def test_service_from_the_image_serves_a_slot_preview_as_a_non_root_user(
         env={"SANDBOX_CLIENT_ID": client_id},
         extra_args=("--log-level", "warning"),
     ) as sandbox_url:
-        env = {
+        env = real | {
             "BFF_INSTACART_BASE_URL": sandbox_url,
             "BFF_INSTACART_CLIENT_ID": client_id,
             "BFF_DATABASE_URL": database_migrated_by_the_image,
