@@ -208,3 +208,18 @@ def test_the_server_refuses_to_start_in_production_with_nothing_configured(
     assert "BFF_DATABASE_URL" in started.stderr
     assert not (tmp_path / ".data").exists()  # refused before touching anything
     assert os.listdir(tmp_path) == []
+
+
+def test_the_reconcile_command_says_the_embedded_sandbox_lives_in_the_server(
+    tmp_path: Path,
+) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-m", "app", "reconcile"],
+        cwd=tmp_path,
+        env=bare_environment(PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert ran.returncode == 2
+    assert "BFF_INSTACART_BASE_URL is not set" in ran.stderr
