@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, WithJsonSchema
 from starlette.datastructures import FormData
 
 from app.api.problem_docs import problems
@@ -32,6 +32,20 @@ class CallbackToken(BaseModel):
     access_token: str
     token_type: str = "Bearer"
     expires_in: int
+
+
+class CallbackEvent(CallbackEventIn):
+    """One callback as Instacart sends it; fields it may add later are kept, not refused."""
+
+    # The server takes any BIGINT (up to 2**63 - 1); the document says 2**53 - 1, the largest
+    # integer JSON tools that read numbers as doubles (JavaScript, schemathesis) hold exactly.
+    # Near 2**63 they cannot tell a bound from its neighbours, and FastAPI's OpenAPI model
+    # writes bounds as floats anyway (2**63 - 1 came out as 2**63).
+    event_id: Annotated[
+        int,
+        Field(ge=0, le=2**63 - 1),
+        WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 2**53 - 1}),
+    ]
 
 
 class CallbackAck(BaseModel):
@@ -154,7 +168,7 @@ async def instacart_caller(request: Request) -> None:
     openapi_extra=_CALLBACK_SECURITY,
 )
 async def receive(
-    event: CallbackEventIn,
+    event: CallbackEvent,
     request: Request,
     _: Annotated[None, Depends(instacart_caller)],
 ) -> CallbackAck:

@@ -258,10 +258,10 @@ export interface components {
             status: string;
         };
         /**
-         * CallbackEventIn
+         * CallbackEvent
          * @description One callback as Instacart sends it; fields it may add later are kept, not refused.
          */
-        CallbackEventIn: {
+        CallbackEvent: {
             /** Event Id */
             event_id: number;
             event_metadata: components["schemas"]["CallbackMetadata"];
@@ -527,7 +527,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["CallbackEventIn"];
+                "application/json": components["schemas"]["CallbackEvent"];
             };
         };
         responses: {
