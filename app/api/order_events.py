@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 import anyio
-import redis.asyncio as redis
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from pydantic import BaseModel
 from starlette.responses import StreamingResponse
@@ -37,19 +36,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     # A subscribed stream holds its connection for minutes: a pool of its own, not blocking,
     # so that streams never starve the cache and the locks, and one past the cap polls instead.
-    if settings.redis_url is None:  # the in-process Redis of development mode
-        stream_redis = build_redis(
-            settings, max_connections=settings.event_stream_redis_connections, blocking=False
-        )
-        pool = stream_redis.connection_pool
-    else:
-        pool = redis.ConnectionPool.from_url(
-            settings.redis_url,
-            max_connections=settings.event_stream_redis_connections,
-            socket_timeout=settings.redis_socket_timeout_seconds,
-            socket_connect_timeout=settings.redis_socket_timeout_seconds,
-        )
-        stream_redis = redis.Redis(connection_pool=pool)
+    # The same factory as the app's client (plain, Sentinel, Cluster or in-process Redis).
+    stream_redis = build_redis(
+        settings, max_connections=settings.event_stream_redis_connections, blocking=False
+    )
     app.state.order_streams = OrderStreams(
         OrderEvents(stream_redis, settings.cache_namespace),
         app.state.checkout.orders.sessions,
@@ -66,8 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await stream_redis.aclose()
-        await pool.aclose()
+        await stream_redis.aclose()  # with its pool (Redis.from_pool hands the pool over)
 
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], lifespan=lifespan)

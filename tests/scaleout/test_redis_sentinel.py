@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-import app.api.order_events
 from app.cache import SharedCache
 from app.checkout.order_events import OrderEvents
 from app.redis_urls import parse_sentinel_url
@@ -18,14 +16,10 @@ from app.settings import Settings
 from tests.scaleout.flow import order_change_reaches, rate_limit_holds, whole_checkout
 from tests.scaleout.processes import RedisSentinel, redis_cli, redis_sentinel
 
+
 # The event streams build their own Redis pool from BFF_REDIS_URL, which redis-py cannot read
 # when it names sentinels; app.resources.build_redis(settings, max_connections=..., blocking=False)
 # builds it for every kind of URL.
-_STREAMS_READ_THE_URL_THEMSELVES = "ConnectionPool.from_url" in inspect.getsource(
-    app.api.order_events
-)
-
-
 @pytest.fixture(scope="module")
 def sentinel() -> Iterator[RedisSentinel]:
     with redis_sentinel() as running:
@@ -86,12 +80,6 @@ def test_a_sentinel_url_names_its_sentinels_service_database_and_credentials() -
         assert "p@ss" not in str(error.value)
 
 
-@pytest.mark.xfail(
-    _STREAMS_READ_THE_URL_THEMSELVES,
-    raises=ValueError,
-    strict=True,
-    reason="app/api/order_events.py builds its pool with ConnectionPool.from_url(BFF_REDIS_URL)",
-)
 async def test_a_whole_checkout_runs_behind_redis_sentinel(
     sentinel: RedisSentinel, open_checkout: Callable[..., Any], user: str
 ) -> None:
