@@ -1,4 +1,5 @@
-"""The BFF as a real server in front of the sandbox: fuzzed by its own OpenAPI, and loaded.
+"""The BFF as a real server in front of the sandbox, loaded (its schemathesis run, with every
+check and the stateful phase, is tests/openapi/test_schemathesis.py).
 
 Both run as subprocesses on loopback ports, as they would in production.
 """
@@ -7,14 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -58,52 +56,6 @@ def served(
 
 def token(user: str) -> str:
     return mint_token(Settings(), user)
-
-
-def test_the_bff_conforms_to_its_own_openapi(served: Served, tmp_path: Path) -> None:
-    bff_url, _, _ = served
-    checks = (
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_schema_conformance",
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "schemathesis.cli",
-        "run",
-        f"{bff_url}/openapi.json",
-        "--header",
-        f"Authorization: Bearer {token('fuzz-user')}",
-        "--checks",
-        ",".join(checks),
-        "--max-examples",
-        os.environ.get("BFF_CONFORMANCE_MAX_EXAMPLES", "60"),
-        "--seed",
-        "20261126",
-        "--workers",
-        "2",
-        "--request-timeout",
-        "15",
-        "--exclude-path",
-        "/metrics",
-    ]
-    started = time.monotonic()
-    result = subprocess.run(
-        command,
-        cwd=tmp_path,
-        env={**os.environ, "NO_COLOR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"schemathesis found problems:\n{output}"
-    generated = re.search(r"(\d+) generated", output)
-    assert generated, output
-    print(f"schemathesis: {generated.group(1)} cases in {time.monotonic() - started:.1f}s")
-    assert int(generated.group(1)) >= 300
 
 
 def test_256_concurrent_connections_on_the_slot_route_get_no_5xx(
