@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from app.dependency_failures import DEPENDENCY_FAILURES, is_dependency_failure
 from app.errors import AppError, DependencyUnavailable, ValidationFailed
@@ -85,6 +86,23 @@ _HTTP_CODES = {
 }
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Starlette's 405 names only the first
+    route's, and GET and POST /v1/orders are two routes."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error the framework or the service raises answer in problem+json."""
 
@@ -116,13 +134,16 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
         detail = exc.detail if isinstance(exc.detail, str) else phrase
+        headers = dict(getattr(exc, "headers", None) or {})
+        if status == 405:
+            headers["Allow"] = _allowed_methods(request)
         return problem_response(
             status,
             _HTTP_CODES.get(status, "http_error"),
             phrase,
             detail,
             instance=request.url.path,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     async def on_dependency_failure(request: Request, exc: Exception) -> Response:

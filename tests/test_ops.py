@@ -113,3 +113,13 @@ async def test_streamed_oversized_body_is_413_for_a_route_that_reads_it() -> Non
     assert small.text == "100"
     assert big.status_code == 413
     assert big.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_405_names_every_method_the_path_serves(make_settings) -> None:
+    app = create_app(make_settings())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bff.test") as client:
+        response = await client.request("OPTIONS", "/v1/orders")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"  # two routes share the path
+    assert response.headers["content-type"] == "application/problem+json"
