@@ -13,10 +13,12 @@ the reconciler applies it again later.
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime
+from typing import Annotated
 
 import structlog
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.checkout.order_events import OrderEvents
@@ -38,6 +40,17 @@ DECISIVE_STATUSES = frozenset({"delivered", "completed", "canceled", "reschedule
 _KNOWN_LABELS = frozenset(STATUS_RANKS) | {"rescheduled"}
 
 
+_RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _timestamp_text(value: object) -> object:
+    # Instacart sends RFC 3339 text; pydantic would also take a number (or digits) as a Unix
+    # time, which the documented schema (a date-time string) does not allow.
+    if not isinstance(value, str) or not _RFC3339_START.match(value):
+        raise ValueError("event_timestamp must be an RFC 3339 date-time string")
+    return value
+
+
 class CallbackMetadata(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -51,7 +64,7 @@ class CallbackEventIn(BaseModel):
 
     event_id: int = Field(ge=0, le=2**63 - 1)
     event_name: str = Field(min_length=1, max_length=100)
-    event_timestamp: AwareDatetime
+    event_timestamp: Annotated[AwareDatetime, BeforeValidator(_timestamp_text)]
     event_metadata: CallbackMetadata
     retailer_id: str | None = Field(default=None, max_length=128)
 

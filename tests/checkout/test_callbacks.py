@@ -342,3 +342,12 @@ async def test_event_ids_are_the_inbox_key_across_orders(checkout: Checkout, use
             select(func.count()).where(CallbackEvent.event_id == shared_id)
         )
     assert count == 1
+
+
+@pytest.mark.parametrize("timestamp", [1764244800, "1764244800", "yesterday", None])
+async def test_an_event_timestamp_must_be_rfc_3339_text(checkout: Checkout, timestamp: Any) -> None:
+    token = await callback_token(checkout)
+    body = event("ord_x", "picking", later(1)) | {"event_timestamp": timestamp}
+    response = await send(checkout, body, token)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "event_timestamp"
