@@ -1,0 +1,456 @@
+"""What every benchmark scenario shares: processes pinned to cores, a fresh database, tokens,
+a small HTTP/1.1 load client, wrk, statistics, and results written as JSON, Markdown and PNG.
+
+The machine is shared and noisy, so a scenario measures its baseline in the same run,
+interleaves repetitions (ABAB, not AABB) and reports ratios. The server under test runs on
+core 0 (``SERVER_CORES``), the load generator on core 1 (``LOAD_CORES``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+# BENCH_RESULTS: somewhere else, for a trial run that must not replace the committed results.
+RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "results"))
+SERVER_CORES = os.environ.get("BENCH_SERVER_CORES", "0")
+LOAD_CORES = os.environ.get("BENCH_LOAD_CORES", "1")
+POSTGRES_URL = os.environ.get(
+    "BENCH_DATABASE_SERVER", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+# The storefront's sample store and a pickup/delivery query the sandbox answers.
+STORE_ID = "store-sf-001"
+UPC = "0001111041700"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pin_self(cores: str = LOAD_CORES) -> None:
+    """Pin this process (the load generator) to the load cores."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, {int(c) for c in cores.split(",")})
+
+
+# --- processes ---
+
+
+class Proc:
+    """``python -m <module> ... --port N`` pinned with taskset; started, waited for, stopped."""
+
+    def __init__(
+        self,
+        name: str,
+        module_argv: Sequence[str],
+        *,
+        env: dict[str, str],
+        health: str,
+        cores: str,
+        log_dir: Path,
+    ) -> None:
+        self.name = name
+        self.port = free_port()
+        self.argv = ["taskset", "-c", cores, sys.executable, "-m", *module_argv]
+        self.argv += ["--port", str(self.port)]
+        self.env = env
+        self.health = health
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def launch(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
+            )
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log_path.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + self.health, timeout=2).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} not healthy:\n{self.log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (the child of taskset's exec)."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@contextlib.contextmanager
+def running(*procs: Proc) -> Iterator[None]:
+    """Start all (booting together), wait for each, stop all at the end in reverse order."""
+    try:
+        for p in procs:
+            p.launch()
+        for p in procs:
+            p.wait_healthy()
+        yield
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+def log_dir(scenario: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"bench-{scenario}-"))
+
+
+def sandbox(logs: Path, client_id: str, *, cores: str = LOAD_CORES, **extra: str) -> Proc:
+    argv = ["sandbox", "--log-level", "warning", "--slot-capacity", "1000000"]
+    for key, value in extra.items():
+        argv += [f"--{key.replace('_', '-')}", value]
+    return Proc(
+        "sandbox",
+        argv,
+        env={"SANDBOX_CLIENT_ID": client_id},
+        health="/sandbox/stats",
+        cores=cores,
+        log_dir=logs,
+    )
+
+
+@dataclass
+class Stack:
+    """What BFF replicas of one run share: the sandbox, a database, a secret, a namespace."""
+
+    sandbox_url: str
+    client_id: str
+    database_url: str
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+
+    def bff_env(self, namespace: str, **settings: Any) -> dict[str, str]:
+        env = {
+            "BFF_ENVIRONMENT": "development",
+            "BFF_INSTACART_BASE_URL": self.sandbox_url,
+            "BFF_INSTACART_CLIENT_ID": self.client_id,
+            "BFF_DATABASE_URL": self.database_url,
+            "BFF_REDIS_URL": REDIS_URL,
+            "BFF_AUTH_JWT_SECRET": self.jwt_secret,
+            "BFF_CACHE_NAMESPACE": namespace,
+            "BFF_RECONCILER_ENABLED": "false",
+            "BFF_ACCESS_LOG": "false",
+            "BFF_LOG_LEVEL": "WARNING",
+            "BFF_LOG_JSON": "true",
+            # Thousands of distinct benchmark users: no per-user limit may be the bottleneck.
+            "BFF_RATE_LIMIT_RESERVATIONS_PER_MINUTE": "1000",
+            "BFF_RATE_LIMIT_ORDERS_PER_MINUTE": "1000",
+        }
+        env.update({f"BFF_{k.upper()}": str(v) for k, v in settings.items()})
+        return env
+
+    def bff(self, name: str, logs: Path, namespace: str, **settings: Any) -> Proc:
+        return Proc(
+            name,
+            ["app", "serve"],
+            env=self.bff_env(namespace, **settings),
+            health="/readyz",
+            cores=SERVER_CORES,
+            log_dir=logs,
+        )
+
+    def tokens(self, count: int, prefix: str) -> list[str]:
+        from app.auth import mint_token
+        from app.settings import Settings
+
+        settings = Settings(_env_file=None, auth_jwt_secret=self.jwt_secret)
+        return [mint_token(settings, f"{prefix}-{i}", ttl_seconds=4 * 3600) for i in range(count)]
+
+
+def fresh_database() -> str:
+    """A new database on the local server, migrated to head; its SQLAlchemy URL."""
+    import asyncpg
+    from alembic.config import Config
+    from sqlalchemy.engine import make_url
+
+    from alembic import command
+
+    name = f"bff_bench_{uuid.uuid4().hex[:10]}"
+    admin = make_url(POSTGRES_URL).set(drivername="postgresql")
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+    return url
+
+
+def drop_database(url: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    admin = make_url(url).set(drivername="postgresql", database="postgres")
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+def set_faults(sandbox_url: str, operations: dict[str, dict[str, Any]]) -> None:
+    httpx.put(f"{sandbox_url}/sandbox/faults", json={"operations": operations}).raise_for_status()
+
+
+def sandbox_calls(sandbox_url: str) -> dict[str, Any]:
+    return httpx.get(f"{sandbox_url}/sandbox/stats").json()
+
+
+# --- a small HTTP/1.1 client (httpx's pool costs more CPU than the servers it measures) ---
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection; requests with Content-Length or chunked answers."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str):
+        self.reader, self.writer, self.host = reader, writer, host
+
+    @classmethod
+    async def open(cls, base_url: str) -> Conn:
+        hostport = base_url.removeprefix("http://")
+        host, port = hostport.split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        return cls(reader, writer, hostport)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+    ) -> tuple[int, dict[str, str], bytes]:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        if body or method in ("POST", "PUT"):
+            lines.append(f"Content-Length: {len(body)}")
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        status = int(status_line.split(" ", 2)[1])
+        answer: dict[str, str] = {}
+        for line in header_lines:
+            if line:
+                k, _, v = line.partition(":")
+                answer[k.strip().lower()] = v.strip()
+        if "content-length" in answer:
+            data = await self.reader.readexactly(int(answer["content-length"]))
+        elif answer.get("transfer-encoding") == "chunked":
+            parts = []
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
+                parts.append(await self.reader.readexactly(size + 2))
+                if size == 0:
+                    break
+            data = b"".join(p[:-2] for p in parts)
+        else:
+            data = b""
+        return status, answer, data
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()
+
+
+def problem_code(status: int, body: bytes) -> str:
+    """``503 upstream_unavailable``: the status and the problem's code, for failure tables."""
+    try:
+        code = json.loads(body).get("code", "")
+    except (ValueError, AttributeError):
+        code = ""
+    return f"{status} {code}".strip()
+
+
+# --- wrk ---
+
+WRK_SCRIPT = ROOT / "bench" / "rotate_tokens.lua"
+
+
+def wrk(
+    url: str,
+    *,
+    connections: int,
+    seconds: float,
+    tokens_file: Path | None = None,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Run wrk on the load cores; its Lua script prints one JSON line of results."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    env = dict(os.environ)
+    if tokens_file is not None:
+        env["BENCH_TOKENS_FILE"] = str(tokens_file)
+    argv = ["taskset", "-c", LOAD_CORES, "wrk", f"-t{threads}", f"-c{connections}"]
+    argv += [f"-d{seconds:g}s", "--timeout", "5s", "-s", str(WRK_SCRIPT), url]
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("BENCH_JSON "))
+    return json.loads(line.removeprefix("BENCH_JSON "))
+
+
+def write_tokens(tokens: list[str], path: Path) -> Path:
+    path.write_text("\n".join(tokens) + "\n")
+    return path
+
+
+# --- statistics ---
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def spread(values: Sequence[float], fmt: str = "{:.0f}") -> str:
+    """``median (min-max)`` of repetitions."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+# --- the machine and the results ---
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_gb = 0.0
+    with contextlib.suppress(OSError, ValueError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem_gb = round(kb / 1024 / 1024, 1)
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": mem_gb,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "server_cores": SERVER_CORES,
+        "load_cores": LOAD_CORES,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def git_commit() -> str:
+    """HEAD, and whether app/ or sandbox/ had uncommitted changes (the code measured)."""
+    with contextlib.suppress(Exception):
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "app", "sandbox"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return head + (" + uncommitted changes in app/ or sandbox/" if dirty else "")
+    return ""
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def save(name: str, data: dict[str, Any], markdown: str, figure: Any | None = None) -> None:
+    """bench/results/<name>.json, .md and .png (the figure, if any)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {
+        "scenario": name,
+        "commit": _AT_START["commit"],
+        "machine": _AT_START["machine"],
+        **data,
+    }
+    data["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    data["machine"]["ended_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n")
+    if figure is not None:
+        figure.savefig(RESULTS / f"{name}.png", dpi=110, bbox_inches="tight")
+    print(markdown)
+    print(f"\nwritten: bench/results/{name}.json, .md" + (", .png" if figure else ""))
+
+
+def pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# Taken when a scenario starts (it imports this module first), not when it saves.
+_AT_START = {"machine": machine(), "commit": git_commit()}
