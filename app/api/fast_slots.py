@@ -4,9 +4,12 @@ Slot previews are most of the storefront's traffic, and FastAPI's per-request ma
 (dependency solving, parameter-by-parameter validation) costs several times what the answer
 itself does once it is cached. This pure-ASGI lane answers those requests directly with the
 same pieces the documented route uses: the token verifier (and its cache of verified tokens),
-``SlotQuery`` for validation and ``slot_response`` for the answer. Anything it is not sure
-about (a bad token, an invalid query, another path) goes on to FastAPI unchanged, so errors are
-produced in one place.
+``StoreId`` and ``SlotQuery.from_query_string`` for validation, the catalog for the answer and
+``render`` for the response. It reads the request as the route does (the first of repeated
+headers, blank query values kept), and anything it is not sure about (no bearer token, an
+invalid one, an invalid query, last mile) goes on to FastAPI unchanged; errors of the answer
+itself are rendered by the app's own exception handlers. tests/checkout/test_slot_lane_parity.py
+holds the two to identical answers.
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ import asyncio
 import re
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qsl
 
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.stores import slot_response
-from app.checkout.schemas import SlotQuery
-from app.errors import AppError, Unauthenticated
-from app.problems import app_error_response
+from app.api.stores import render
+from app.checkout.schemas import STORE_ID, SlotQuery
+from app.errors import AppError
 
-_SLOTS_PATH = re.compile(r"^/v1/stores/([A-Za-z0-9._:\-]{1,64})/slots$")
+# The route's path, matched as Starlette matches ``{store_id}`` ([^/]+, then ``$``); the id
+# itself is validated by StoreId, as the route validates it.
+_SLOTS_PATH = re.compile(r"^/v1/stores/([^/]+)/slots$")
 # Stands in for the route object: the request-context middleware reads its ``path`` template.
 _SLOTS_ROUTE = SimpleNamespace(path="/v1/stores/{store_id}/slots")
 
@@ -43,26 +48,31 @@ class SlotFastLane:
         if match is None:
             await self.app(scope, receive, send)
             return
+        # The first of each, as Starlette's Headers.get gives the route.
         authorization = if_none_match = None
         for key, value in scope["headers"]:
             if key == b"authorization":
-                authorization = value.decode("latin-1")
-            elif key == b"if-none-match":
+                if authorization is None:
+                    authorization = value.decode("latin-1")
+            elif key == b"if-none-match" and if_none_match is None:
                 if_none_match = value.decode("latin-1")
+        # As FastAPI's HTTPBearer reads the header.
+        scheme, token = get_authorization_scheme_param(authorization)
         if (
-            authorization is None
-            or authorization[:7].lower() != "bearer "
+            not token
+            or scheme.lower() != "bearer"
             or (if_none_match is not None and len(if_none_match) > 512)
         ):
             await self.app(scope, receive, send)
             return
+        state = self.fastapi_app.state
         try:
-            query = SlotQuery.model_validate(
-                dict(parse_qsl(scope["query_string"].decode("latin-1")))
-            )
-            state = self.fastapi_app.state
-            principal = await state.verifier.verify(authorization[7:].strip())
-        except (ValidationError, UnicodeDecodeError, Unauthenticated):
+            store_id = STORE_ID.validate_python(match.group(1))
+            query = SlotQuery.from_query_string(scope["query_string"])
+            principal = await state.verifier.verify(token)
+        except (ValidationError, AppError):
+            # Invalid input, a refused token, an identity provider that is down: the route
+            # answers all of these, in one place.
             await self.app(scope, receive, send)
             return
         if query.fulfillment == "last_mile":
@@ -76,9 +86,25 @@ class SlotFastLane:
         # timeouts per 10 s run fell from about 60 to 6 with this line).
         await asyncio.sleep(0)
         try:
-            response = await slot_response(
-                state.checkout, principal.user_id, match.group(1), query, if_none_match
-            )
-        except AppError as exc:
-            response = app_error_response(exc, scope["path"])
+            answer = await state.checkout.catalog.slots(principal.user_id, store_id, query)
+        except Exception as exc:
+            handler = self._handler_for(exc)
+            if handler is None:
+                raise
+            response = await handler(Request(scope, receive), exc)
+        else:
+            response = render(answer, if_none_match)
         await response(scope, receive, send)
+
+    def _handler_for(self, exc: Exception) -> Any:
+        """The app's own handler for ``exc``, as its exception middleware would pick it.
+
+        An unexpected error (only the catch-all ``Exception`` handler) is raised on, as it
+        would be from the route, to the server-error middleware outside."""
+        handlers = self.fastapi_app.exception_handlers
+        for cls in type(exc).__mro__:
+            if cls is Exception:
+                return None
+            if cls in handlers:
+                return handlers[cls]
+        return None

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
 from app.api.problem_docs import COMMON, problems
-from app.cache import CacheEntry
+from app.checkout.catalog import CatalogAnswer
 from app.checkout.schemas import (
     Fulfillment,
     PostalCode,
@@ -17,19 +15,17 @@ from app.checkout.schemas import (
     SlotList,
     SlotQuery,
     StateCode,
+    StoreId,
     StoreList,
+    StoreQuery,
 )
-from app.checkout.services import CheckoutServices
 from app.deps import CheckoutDep, PrincipalDep
-from app.errors import ValidationFailed
-from app.instacart.models import FindStoresRequest
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"])
 
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (If-None-Match matched the ETag)"}
 }
-StoreIdPath = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
 # Documented by hand: FastAPI would say "string or null" for a header. The server counts the
 # characters of the value as received (Latin-1), so a client sending UTF-8 should stay ASCII.
 IfNoneMatch = Annotated[str | None, Header(max_length=512, include_in_schema=False)]
@@ -72,12 +68,16 @@ _SLOT_RESERVATION_LINK = {
 }
 
 
-def _cached_json(entry: CacheEntry, if_none_match: str | None) -> Response:
-    max_age = max(0, math.floor(entry.fresh_until - time.time()))
-    headers = {"ETag": entry.etag, "Cache-Control": f"private, max-age={max_age}"}
-    if if_none_match is not None and entry.etag in {t.strip() for t in if_none_match.split(",")}:
+def etag_matches(etag: str, if_none_match: str | None) -> bool:
+    return if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}
+
+
+def render(answer: CatalogAnswer, if_none_match: str | None) -> Response:
+    """The catalog's answer as sent: 200 with the body, or 304 when If-None-Match matched."""
+    headers = {"ETag": answer.etag, "Cache-Control": f"private, max-age={answer.max_age}"}
+    if etag_matches(answer.etag, if_none_match):
         return Response(status_code=304, headers=headers)
-    return Response(entry.body, media_type="application/json", headers=headers)
+    return Response(answer.body, media_type="application/json", headers=headers)
 
 
 @router.get(
@@ -102,32 +102,8 @@ async def list_stores(
     state: StateCode | None = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    has_point = latitude is not None and longitude is not None
-    if (latitude is None) != (longitude is None) or not (has_point or postal_code):
-        message = "give postal_code, or latitude and longitude together"
-        raise ValidationFailed(message, errors=[{"field": "postal_code", "message": message}])
-    location = FindStoresRequest(
-        postal_code=postal_code,
-        latitude=latitude,
-        longitude=longitude,
-        address_line_1=address_line_1,
-        city=city,
-        state=state,
-    )
-    entry = await checkout.catalog.stores(fulfillment, location)
-    return _cached_json(entry, if_none_match)
-
-
-async def slot_response(
-    checkout: CheckoutServices,
-    user_id: str,
-    store_id: str,
-    query: SlotQuery,
-    if_none_match: str | None,
-) -> Response:
-    """The slot preview answer; shared by the route below and the fast lane in front of it."""
-    entry = await checkout.catalog.slots(user_id, query.fulfillment, store_id, query.address())
-    return _cached_json(entry, if_none_match)
+    query = StoreQuery(fulfillment, postal_code, latitude, longitude, address_line_1, city, state)
+    return render(await checkout.catalog.stores(query), if_none_match)
 
 
 @router.get(
@@ -141,10 +117,11 @@ async def slot_response(
 async def list_slots(
     principal: PrincipalDep,
     checkout: CheckoutDep,
-    store_id: Annotated[str, StoreIdPath],
+    store_id: Annotated[StoreId, Path()],
     query: Annotated[SlotQuery, Query()],
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    # Warm previews are answered by app.api.fast_slots before reaching here; this route
-    # documents the operation and answers everything else (cold keys, errors).
-    return await slot_response(checkout, principal.user_id, store_id, query, if_none_match)
+    # Most previews are answered by app.api.fast_slots before reaching here, with the same
+    # validation and rendering; this route documents the operation and answers the rest.
+    answer = await checkout.catalog.slots(principal.user_id, store_id, query)
+    return render(answer, if_none_match)

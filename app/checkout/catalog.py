@@ -7,13 +7,14 @@ in-process look-up (or one Redis round trip) and no JSON work at all.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
-import time
+from dataclasses import dataclass
 
 import orjson
 
 from app.cache import CacheEntry, SharedCache, etag_for
-from app.checkout.schemas import Address, Fulfillment, Slot
+from app.checkout.schemas import Address, Fulfillment, Slot, SlotQuery, StoreQuery
 from app.checkout.upstream_errors import Refusal, classify, translate
 from app.errors import NotFound, ValidationFailed
 from app.instacart.client import InstacartClient
@@ -35,6 +36,15 @@ _STORE_OPERATIONS = {
     "last_mile": "findLastMileStores",
 }
 _PREVIEW_OPERATIONS = {"delivery": "previewDeliveryTimeSlots", "pickup": "previewPickupTimeSlots"}
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogAnswer:
+    """A ready-to-send JSON body, its ETag, and for how many seconds a client may reuse it."""
+
+    body: bytes
+    etag: str
+    max_age: int
 
 
 def _normalise(value: str | None) -> str:
@@ -88,17 +98,33 @@ class Catalog:
         self.store_cache = store_cache
         self.slot_cache = slot_cache
 
-    async def stores(self, fulfillment: Fulfillment, location: FindStoresRequest) -> CacheEntry:
-        if location.latitude is not None and location.longitude is not None:
+    async def stores(self, query: StoreQuery) -> CatalogAnswer:
+        """Stores near the query's location, nearest first; raises ValidationFailed without one."""
+        has_point = query.latitude is not None and query.longitude is not None
+        if (query.latitude is None) != (query.longitude is None) or not (
+            has_point or query.postal_code
+        ):
+            message = "give postal_code, or latitude and longitude together"
+            raise ValidationFailed(message, errors=[{"field": "postal_code", "message": message}])
+        fulfillment = query.fulfillment
+        location = FindStoresRequest(
+            postal_code=query.postal_code,
+            latitude=query.latitude,
+            longitude=query.longitude,
+            address_line_1=query.address_line_1,
+            city=query.city,
+            state=query.state,
+        )
+        if has_point:
             # ~100 m: finer precision would only split the cache between neighbours.
-            where = f"ll:{location.latitude:.3f},{location.longitude:.3f}"
+            where = f"ll:{query.latitude:.3f},{query.longitude:.3f}"
         else:
             where = "a:" + address_fingerprint(
                 Address(
-                    address_line_1=location.address_line_1,
-                    city=location.city,
-                    state=location.state,
-                    postal_code=location.postal_code,
+                    address_line_1=query.address_line_1,
+                    city=query.city,
+                    state=query.state,
+                    postal_code=query.postal_code,
                 )
             )
 
@@ -119,11 +145,12 @@ class Catalog:
         entry, _ = await self.store_cache.get_or_load(
             f"{fulfillment}:{where}", load, deadline_seconds=deadline
         )
-        return entry
+        return _answer(entry, self.store_cache)
 
-    async def slots(
-        self, user_id: str, fulfillment: Fulfillment, store_id: str, address: Address | None
-    ) -> CacheEntry:
+    async def slots(self, user_id: str, store_id: str, query: SlotQuery) -> CatalogAnswer:
+        """A store's slot preview for the query; shared by every user but for last mile."""
+        fulfillment = query.fulfillment
+        address = query.address()
         if fulfillment == "last_mile":
             # Never cached: Instacart's last-mile preview also holds every option it returns for
             # this user, so a cached answer handed to someone else shows holds that are not
@@ -131,7 +158,14 @@ class Catalog:
             # preview (a reservation previews again) replaces, at a hit rate near zero.
             options = await self.preview(user_id, fulfillment, store_id, address)
             body = orjson.dumps({"slots": [slot_json(o, fulfillment) for o in options]})
-            return CacheEntry(body, etag_for(body), fresh_until=time.time())
+            return CatalogAnswer(body, etag_for(body), max_age=0)
+        return _answer(
+            await self._cached_slots(user_id, fulfillment, store_id, address), self.slot_cache
+        )
+
+    async def _cached_slots(
+        self, user_id: str, fulfillment: Fulfillment, store_id: str, address: Address | None
+    ) -> CacheEntry:
         # Pickup slots do not depend on where the customer lives.
         keyed_address = None if fulfillment == "pickup" else address
         group = slot_group(fulfillment, store_id)
@@ -172,3 +206,9 @@ class Catalog:
 
     async def invalidate_slots(self, fulfillment: str, store_id: str) -> None:
         await self.slot_cache.invalidate_group(slot_group(fulfillment, store_id))
+
+
+def _answer(entry: CacheEntry, cache: SharedCache) -> CatalogAnswer:
+    # Measured by the cache's clock, the one its freshness was set by.
+    max_age = max(0, math.floor(entry.fresh_until - cache.clock()))
+    return CatalogAnswer(entry.body, entry.etag, max_age)
