@@ -13,6 +13,7 @@ On SIGTERM (Kubernetes stopping the pod) or Ctrl-C the service, in this order:
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 from types import FrameType
@@ -38,6 +39,7 @@ class GracefulServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().startup(sockets)
+        freeze_startup_objects()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._stopping:  # a second signal: uvicorn's own handling (Ctrl-C twice forces)
@@ -64,6 +66,18 @@ class GracefulServer(uvicorn.Server):
         streams = getattr(self.app.state, "order_streams", None)
         if streams is not None:
             streams.begin_shutdown()
+
+
+def freeze_startup_objects() -> None:
+    """Keep what start-up built (modules, the app, its clients) out of every later collection.
+
+    Requests in flight outlive young collections, so the collector kept promoting them and
+    ran a full collection every second or two under load, each walking the ~140,000 objects
+    of the started app: 150 to 240 ms with every request stopped, the whole of the slot
+    preview's p99 at 64 connections. Frozen, a full collection walks only what came since.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def serve(host: str, port: int) -> None:

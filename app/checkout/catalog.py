@@ -47,6 +47,20 @@ class CatalogAnswer:
     max_age: int
 
 
+@dataclass(frozen=True, slots=True)
+class _SlotKey:
+    """Where a slot preview is cached, and what loading it takes."""
+
+    key: str
+    group: str
+    address: Address | None
+    deadline: float
+
+
+# Bounded (cleared when full) so that cache busters in queries cannot grow it without end.
+_SLOT_KEYS_REMEMBERED = 4096
+
+
 def _normalise(value: str | None) -> str:
     return _SPACES.sub(" ", value or "").strip().lower()
 
@@ -97,6 +111,7 @@ class Catalog:
         self.client = client
         self.store_cache = store_cache
         self.slot_cache = slot_cache
+        self._slot_keys: dict[tuple[str, SlotQuery], _SlotKey] = {}
 
     async def stores(self, query: StoreQuery) -> CatalogAnswer:
         """Stores near the query's location, nearest first; raises ValidationFailed without one."""
@@ -150,36 +165,44 @@ class Catalog:
     async def slots(self, user_id: str, store_id: str, query: SlotQuery) -> CatalogAnswer:
         """A store's slot preview for the query; shared by every user but for last mile."""
         fulfillment = query.fulfillment
-        address = query.address()
         if fulfillment == "last_mile":
             # Never cached: Instacart's last-mile preview also holds every option it returns for
             # this user, so a cached answer handed to someone else shows holds that are not
             # theirs. Keying by user would only replay a user's own holds, which the next
             # preview (a reservation previews again) replaces, at a hit rate near zero.
-            options = await self.preview(user_id, fulfillment, store_id, address)
+            options = await self.preview(user_id, fulfillment, store_id, query.address())
             body = orjson.dumps({"slots": [slot_json(o, fulfillment) for o in options]})
             return CatalogAnswer(body, etag_for(body), max_age=0)
-        return _answer(
-            await self._cached_slots(user_id, fulfillment, store_id, address), self.slot_cache
-        )
-
-    async def _cached_slots(
-        self, user_id: str, fulfillment: Fulfillment, store_id: str, address: Address | None
-    ) -> CacheEntry:
-        # Pickup slots do not depend on where the customer lives.
-        keyed_address = None if fulfillment == "pickup" else address
-        group = slot_group(fulfillment, store_id)
-        key = f"{group}:{address_fingerprint(keyed_address)}"
+        slot_key = self._slot_keys.get((store_id, query))
+        if slot_key is None:
+            slot_key = self._slot_key(store_id, query)
 
         async def load() -> bytes:
-            options = await self.preview(user_id, fulfillment, store_id, keyed_address)
+            options = await self.preview(user_id, fulfillment, store_id, slot_key.address)
             return orjson.dumps({"slots": [slot_json(o, fulfillment) for o in options]})
 
-        deadline = self.client.policy(_PREVIEW_OPERATIONS[fulfillment]).deadline_seconds
         entry, _ = await self.slot_cache.get_or_load(
-            key, load, group=group, deadline_seconds=deadline
+            slot_key.key, load, group=slot_key.group, deadline_seconds=slot_key.deadline
         )
-        return entry
+        return _answer(entry, self.slot_cache)
+
+    def _slot_key(self, store_id: str, query: SlotQuery) -> _SlotKey:
+        # Remembered per query: the address's digest and its model were a tenth of a warm
+        # preview's time, and the same few queries come back all day.
+        fulfillment = query.fulfillment
+        # Pickup slots do not depend on where the customer lives.
+        address = None if fulfillment == "pickup" else query.address()
+        group = slot_group(fulfillment, store_id)
+        slot_key = _SlotKey(
+            key=f"{group}:{address_fingerprint(address)}",
+            group=group,
+            address=address,
+            deadline=self.client.policy(_PREVIEW_OPERATIONS[fulfillment]).deadline_seconds,
+        )
+        if len(self._slot_keys) >= _SLOT_KEYS_REMEMBERED:
+            self._slot_keys.clear()
+        self._slot_keys[(store_id, query)] = slot_key
+        return slot_key
 
     async def preview(
         self, user_id: str, fulfillment: Fulfillment, store_id: str, address: Address | None

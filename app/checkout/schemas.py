@@ -153,10 +153,11 @@ class SlotQuery(BaseModel):
     """The query of a slot preview; unknown parameters (cache busters) are ignored.
 
     The route validates it as FastAPI reads a query model, the fast lane through
-    ``from_query_string``; both must accept and refuse exactly the same queries.
+    ``from_query_string``; both must accept and refuse exactly the same queries. Frozen, so
+    that the catalog can remember the cache key of a query it has seen.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     fulfillment: Fulfillment
     postal_code: PostalCode | None = None
