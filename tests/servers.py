@@ -59,3 +59,35 @@ def serve(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def serve_bff_and_sandbox(
+    logs: Path,
+    client_id: str,
+    database_url: str,
+    *,
+    sandbox_env: dict[str, str] | None = None,
+    **settings: str,
+) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """A sandbox and a BFF in front of it, as processes; yields (bff_url, sandbox_url, env).
+
+    The BFF gets its own cache namespace and no background reconciler; keyword settings
+    (lower-case names) add or override its BFF_* variables.
+    """
+    with serve(
+        "sandbox",
+        "/sandbox/stats",
+        logs / "sandbox.log",
+        env={"SANDBOX_CLIENT_ID": client_id, **(sandbox_env or {})},
+        extra_args=("--log-level", "warning"),
+    ) as sandbox_url:
+        env = {
+            "BFF_INSTACART_BASE_URL": sandbox_url,
+            "BFF_INSTACART_CLIENT_ID": client_id,
+            "BFF_DATABASE_URL": database_url,
+            "BFF_CACHE_NAMESPACE": client_id,
+            "BFF_RECONCILER_ENABLED": "false",
+        } | {f"BFF_{name.upper()}": value for name, value in settings.items()}
+        with serve("app", "/readyz", logs / "bff.log", env=env, extra_args=("serve",)) as bff:
+            yield bff, sandbox_url, env

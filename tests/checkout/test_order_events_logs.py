@@ -14,7 +14,7 @@ import pytest
 from app.settings import Settings
 from tests.checkout.conftest import Checkout
 from tests.checkout.test_order_events import EventReader, events_path, issue_ticket, placed_order
-from tests.servers import serve
+from tests.servers import serve_bff_and_sandbox
 
 
 @pytest.fixture(scope="module")
@@ -24,26 +24,15 @@ def served_with_logs(
     """(bff_url, sandbox_url, the BFF's log file), the access log on at INFO."""
     logs = tmp_path_factory.mktemp("order-events")
     client_id = f"events-{uuid.uuid4().hex[:8]}"
-    with serve(
-        "sandbox",
-        "/sandbox/stats",
-        logs / "sandbox.log",
-        env={"SANDBOX_CLIENT_ID": client_id},
-        extra_args=("--log-level", "warning"),
-    ) as sandbox_url:
-        env = {
-            "BFF_INSTACART_BASE_URL": sandbox_url,
-            "BFF_INSTACART_CLIENT_ID": client_id,
-            "BFF_DATABASE_URL": migrated_database_url,
-            "BFF_CACHE_NAMESPACE": client_id,
-            "BFF_RECONCILER_ENABLED": "false",
-            "BFF_ACCESS_LOG": "true",
-            "BFF_LOG_LEVEL": "DEBUG",
-            "BFF_LOG_JSON": "true",
-        }
-        log_path = logs / "bff.log"
-        with serve("app", "/readyz", log_path, env=env, extra_args=("serve",)) as bff_url:
-            yield bff_url, sandbox_url, log_path
+    with serve_bff_and_sandbox(
+        logs,
+        client_id,
+        migrated_database_url,
+        access_log="true",
+        log_level="DEBUG",
+        log_json="true",
+    ) as (bff_url, sandbox_url, _):
+        yield bff_url, sandbox_url, logs / "bff.log"
 
 
 def test_stream_tickets_never_appear_in_the_logs(

@@ -19,7 +19,7 @@ import pytest
 
 from app.auth import mint_token
 from app.settings import Settings
-from tests.servers import serve
+from tests.servers import serve_bff_and_sandbox
 
 # (bff_url, sandbox_url, the BFF's environment)
 Served = tuple[str, str, dict[str, str]]
@@ -34,24 +34,15 @@ def served(
     """(bff_url, sandbox_url, the BFF's environment) of running servers."""
     logs = tmp_path_factory.mktemp("served")
     client_id = f"served-{uuid.uuid4().hex[:8]}"
-    with serve(
-        "sandbox",
-        "/sandbox/stats",
-        logs / "sandbox.log",
-        env={"SANDBOX_CLIENT_ID": client_id, "SANDBOX_SLOT_CAPACITY": "50"},
-        extra_args=("--log-level", "warning"),
-    ) as sandbox_url:
-        env = {
-            "BFF_INSTACART_BASE_URL": sandbox_url,
-            "BFF_INSTACART_CLIENT_ID": client_id,
-            "BFF_DATABASE_URL": migrated_database_url,
-            "BFF_CACHE_NAMESPACE": client_id,
-            "BFF_RECONCILER_ENABLED": "false",
-            "BFF_ACCESS_LOG": "false",
-            "BFF_LOG_LEVEL": "WARNING",
-        }
-        with serve("app", "/readyz", logs / "bff.log", env=env, extra_args=("serve",)) as bff:
-            yield bff, sandbox_url, env
+    with serve_bff_and_sandbox(
+        logs,
+        client_id,
+        migrated_database_url,
+        sandbox_env={"SANDBOX_SLOT_CAPACITY": "50"},
+        access_log="false",
+        log_level="WARNING",
+    ) as served:
+        yield served
 
 
 def token(user: str) -> str:

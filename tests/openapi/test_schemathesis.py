@@ -22,7 +22,7 @@ import pytest
 
 from app.auth import mint_token
 from app.settings import Settings
-from tests.servers import serve
+from tests.servers import serve_bff_and_sandbox
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 CALLBACK_SECRET = "fuzz-callback-secret"
@@ -35,30 +35,21 @@ def served_bff(
     """(base URL of a running BFF in front of a running sandbox, its callback client id)."""
     logs = tmp_path_factory.mktemp("schemathesis")
     client_id = f"fuzz-{uuid.uuid4().hex[:8]}"
-    with serve(
-        "sandbox",
-        "/sandbox/stats",
-        logs / "sandbox.log",
-        env={"SANDBOX_CLIENT_ID": client_id, "SANDBOX_SLOT_CAPACITY": "1000"},
-        extra_args=("--log-level", "warning"),
-    ) as sandbox_url:
-        env = {
-            "BFF_INSTACART_BASE_URL": sandbox_url,
-            "BFF_INSTACART_CLIENT_ID": client_id,
-            "BFF_DATABASE_URL": migrated_database_url,
-            "BFF_CACHE_NAMESPACE": client_id,
-            "BFF_RECONCILER_ENABLED": "false",
-            "BFF_ACCESS_LOG": "false",
-            "BFF_LOG_LEVEL": "WARNING",
-            "BFF_CALLBACK_CLIENT_ID": client_id,
-            "BFF_CALLBACK_CLIENT_SECRET": CALLBACK_SECRET,
-            # The fuzzer reserves and orders far faster than a shopper; 429 would hide the rest.
-            "BFF_RATE_LIMIT_RESERVATIONS_PER_MINUTE": "100000",
-            "BFF_RATE_LIMIT_ORDERS_PER_MINUTE": "100000",
-            "BFF_RATE_LIMIT_CALLBACK_TOKENS_PER_MINUTE": "100000",
-        }
-        with serve("app", "/readyz", logs / "bff.log", env=env, extra_args=("serve",)) as bff:
-            yield bff, client_id
+    with serve_bff_and_sandbox(
+        logs,
+        client_id,
+        migrated_database_url,
+        sandbox_env={"SANDBOX_SLOT_CAPACITY": "1000"},
+        access_log="false",
+        log_level="WARNING",
+        callback_client_id=client_id,
+        callback_client_secret=CALLBACK_SECRET,
+        # The fuzzer reserves and orders far faster than a shopper; 429 would hide the rest.
+        rate_limit_reservations_per_minute="100000",
+        rate_limit_orders_per_minute="100000",
+        rate_limit_callback_tokens_per_minute="100000",
+    ) as (bff, _, _):
+        yield bff, client_id
 
 
 def _callback_token(bff_url: str, client_id: str) -> str:
