@@ -125,6 +125,26 @@ class Proc:
             self.proc.wait()
 
 
+def core_jiffies(cores: str = SERVER_CORES) -> tuple[int, int]:
+    """(busy, total) clock ticks of the given cores since boot, from /proc/stat."""
+    wanted = {f"cpu{c}" for c in cores.split(",")}
+    busy = total = 0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name in wanted:
+            ticks = [int(v) for v in values[:8]]
+            total += sum(ticks)
+            busy += sum(ticks) - ticks[3] - ticks[4]  # minus idle and iowait
+    return busy, total
+
+
+def others_share(before: tuple[int, int], servers_cpu_seconds: float) -> float:
+    """The share of the server cores that processes other than ours used since `before`."""
+    busy, total = (a - b for a, b in zip(core_jiffies(), before, strict=True))
+    tick = os.sysconf("SC_CLK_TCK")
+    return max(0.0, (busy - servers_cpu_seconds * tick) / total) if total else 0.0
+
+
 @contextlib.contextmanager
 def running(*procs: Proc) -> Iterator[None]:
     """Start all (booting together), wait for each, stop all at the end in reverse order."""

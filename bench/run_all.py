@@ -1,4 +1,4 @@
-"""Every benchmark scenario in sequence, then bench/results/summary.md (about 15 minutes).
+"""Every benchmark scenario in sequence, then bench/results/summary.md (about 17 minutes).
 
     .venv/bin/python -m bench.run_all [scenario ...]
 
