@@ -1,4 +1,9 @@
-"""Serving the app with uvicorn, and stopping it gracefully.
+"""Serving the app with granian, and stopping it gracefully.
+
+Granian rather than uvicorn: on the slot preview, the hottest request, it served 1.3 to 3.2
+times uvicorn's requests per second on one core, with about a third of its p99 (README, "Hot
+path"). It runs embedded (granian calls that mode experimental), in this process's event loop,
+so that the signal handling below keeps the app's state in reach.
 
 On SIGTERM (Kubernetes stopping the pod) or Ctrl-C the service, in this order:
 1. fails readiness at once (`/readyz` answers 503), so the ingress stops sending it requests;
@@ -8,64 +13,27 @@ On SIGTERM (Kubernetes stopping the pod) or Ctrl-C the service, in this order:
    replica with Last-Event-ID), and lets requests in flight finish, an order placement included,
    for up to `shutdown_timeout_seconds` (keep it below the pod's grace period);
 4. closes its clients in the lifespan, in reverse order of opening.
+A second signal stops at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import socket
-import threading
-from types import FrameType
+import signal
+from typing import Any
 
 import structlog
-import uvicorn
+import uvloop
 from fastapi import FastAPI
+from granian.constants import Interfaces
+from granian.log import LogLevels
+from granian.server.embed import Server
 
 from app.main import create_app
 from app.settings import Settings
 
 log = structlog.get_logger("app.serve")
-
-
-class GracefulServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, app: FastAPI, drain_seconds: float) -> None:
-        super().__init__(config)
-        self.app = app
-        self.drain_seconds = drain_seconds
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping = False
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        await super().startup(sockets)
-        freeze_startup_objects()
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._stopping:  # a second signal: uvicorn's own handling (Ctrl-C twice forces)
-            super().handle_exit(sig, frame)
-            return
-        self._stopping = True
-        self.app.state.draining = True
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._end_streams)
-        log.info("app.draining", signal=sig, drain_seconds=self.drain_seconds)
-        # Not uvicorn's own handler: it would re-raise the signal once the server is down, and
-        # a pod that stopped gracefully would report exit code 143 instead of 0.
-        if self.drain_seconds > 0:
-            timer = threading.Timer(self.drain_seconds, self._exit)
-            timer.daemon = True
-            timer.start()
-        else:
-            self._exit()
-
-    def _exit(self) -> None:
-        self.should_exit = True
-
-    def _end_streams(self) -> None:
-        streams = getattr(self.app.state, "order_streams", None)
-        if streams is not None:
-            streams.begin_shutdown()
 
 
 def freeze_startup_objects() -> None:
@@ -80,17 +48,69 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def frozen_after_startup(app: FastAPI) -> Any:
+    """``app``, with start-up's objects frozen once its lifespan has started."""
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+
+        async def send_frozen(message: Any) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                freeze_startup_objects()
+            await send(message)
+
+        await app(scope, receive, send_frozen)
+
+    return asgi
+
+
+class GracefulStop:
+    """The signal handling of steps 1 to 3 above, around a running granian server."""
+
+    def __init__(self, server: Server, app: FastAPI, settings: Settings) -> None:
+        self.server = server
+        self.app = app
+        self.drain_seconds = settings.shutdown_drain_seconds
+        self.timeout_seconds = settings.shutdown_timeout_seconds
+        self._stopping = False
+
+    def handle(self, sig: int) -> None:
+        if self._stopping:  # a second signal: stop now (Ctrl-C twice forces)
+            for worker in self.server.wrks:
+                worker.kill()
+            self.server.stop()
+            return
+        self._stopping = True
+        self.app.state.draining = True
+        streams = getattr(self.app.state, "order_streams", None)
+        if streams is not None:
+            streams.begin_shutdown()
+        log.info("app.draining", signal=sig, drain_seconds=self.drain_seconds)
+        asyncio.get_running_loop().call_later(max(self.drain_seconds, 0), self.server.stop)
+
+
+async def _serve(server: Server, stop: GracefulStop) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.handle, sig)
+    await server.serve()
+
+
 def serve(host: str, port: int) -> None:
     settings = Settings()
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=host,
+    server = Server(
+        frozen_after_startup(app),
+        address=host,
         port=port,
-        proxy_headers=True,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+        interface=Interfaces.ASGI,
+        log_level=LogLevels.warning,
+        log_access=False,
     )
+    # In-flight requests get this long once the server stops accepting; then they are cut.
+    server.workers_kill_timeout = max(1, int(settings.shutdown_timeout_seconds))
+    stop = GracefulStop(server, app, settings)
     # One process per pod: replicas scale out, not workers in.
-    GracefulServer(config, app, settings.shutdown_drain_seconds).run()
+    uvloop.run(_serve(server, stop))
