@@ -42,6 +42,10 @@ PREVIEWS = "previewDeliveryTimeSlots"
 TOKENS = "generateAccessToken"
 
 
+class AnswerTimeout(Exception):
+    """Connected, but no answer within 60 s."""
+
+
 def slot_path(address: str) -> str:
     return (
         f"/v1/stores/{h.STORE_ID}/slots?fulfillment=delivery&postal_code=94105"
@@ -52,17 +56,27 @@ def slot_path(address: str) -> str:
 async def burst_one_key(urls: list[str], tokens: list[str], address: str) -> dict[str, Any]:
     """Every request at once, each on its own connection, for one cold key."""
     path = slot_path(address)
-    conns = await asyncio.gather(*(h.Conn.open(urls[i % len(urls)]) for i in range(len(tokens))))
     gate = asyncio.Event()
+    conns: list[h.Conn] = []
 
-    async def one(conn: h.Conn, token: str) -> tuple[int, float]:
+    async def one(url: str, token: str) -> tuple[int, float]:
+        # Connect first, then wait for the gate: the requests leave together. A server that
+        # stops accepting leaves a connect hanging in SYN retries, hence the bound.
+        async with asyncio.timeout(10):
+            conn = await h.Conn.open(url)
+        conns.append(conn)
         await gate.wait()
         start = time.perf_counter()
-        status, _, _ = await conn.request("GET", path, {"Authorization": f"Bearer {token}"})
+        try:
+            async with asyncio.timeout(60):
+                headers = {"Authorization": f"Bearer {token}"}
+                status, _, _ = await conn.request("GET", path, headers)
+        except TimeoutError:
+            raise AnswerTimeout from None
         return status, time.perf_counter() - start
 
-    tasks = [asyncio.create_task(one(c, t)) for c, t in zip(conns, tokens, strict=True)]
-    await asyncio.sleep(0.05)
+    tasks = [asyncio.create_task(one(urls[i % len(urls)], t)) for i, t in enumerate(tokens)]
+    await asyncio.sleep(2)  # every connection made (or given up on) before the gate opens
     started = time.perf_counter()
     gate.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -79,7 +93,12 @@ async def spread_keys(
     results: list[Any] = []
 
     async def worker(w: int) -> None:
-        conn = await h.Conn.open(urls[w % len(urls)])
+        try:
+            async with asyncio.timeout(10):
+                conn = await h.Conn.open(urls[w % len(urls)])
+        except (OSError, TimeoutError) as exc:
+            results.extend([exc] * per_worker)
+            return
         try:
             for j in range(per_worker):
                 i = w * per_worker + j
@@ -105,7 +124,15 @@ async def spread_keys(
 def summarise(results: list[Any], wall: float) -> dict[str, Any]:
     ok = [r for r in results if isinstance(r, tuple)]
     statuses = Counter(str(s) for s, _ in ok)
-    statuses.update(type(r).__name__ for r in results if not isinstance(r, tuple))
+    statuses.update(
+        "connect timeout (10 s)"
+        if isinstance(r, TimeoutError)
+        else "no answer in 60 s"
+        if isinstance(r, AnswerTimeout)
+        else type(r).__name__
+        for r in results
+        if not isinstance(r, tuple)
+    )
     latencies = [t * 1000 for _, t in ok]
     return {
         "requests": len(results),

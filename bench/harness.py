@@ -387,7 +387,8 @@ def median(values: Sequence[float]) -> float:
 
 
 def spread(values: Sequence[float], fmt: str = "{:.0f}") -> str:
-    """``median (min-max)`` of repetitions."""
+    """``median (min-max)`` of repetitions; a repetition with nothing to measure is left out."""
+    values = [v for v in values if v == v]  # NaN: e.g. a run in which no order was placed
     if not values:
         return "-"
     if len(values) == 1:
@@ -461,6 +462,18 @@ def save(name: str, data: dict[str, Any], markdown: str, figure: Any | None = No
         figure.savefig(RESULTS / f"{name}.png", dpi=110, bbox_inches="tight")
     print(markdown)
     print(f"\nwritten: bench/results/{name}.json, .md" + (", .png" if figure else ""))
+
+
+def rerender(name: str, markdown: str, figure: Any | None = None) -> None:
+    """Write the Markdown and PNG again from a run's saved JSON (the JSON stays as it was)."""
+    (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n")
+    if figure is not None:
+        figure.savefig(RESULTS / f"{name}.png", dpi=110, bbox_inches="tight")
+    print(markdown)
+
+
+def saved(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / f"{name}.json").read_text())
 
 
 def pyplot() -> Any:

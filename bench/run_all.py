@@ -1,6 +1,7 @@
 """Every benchmark scenario in sequence, then bench/results/summary.md (about 17 minutes).
 
     .venv/bin/python -m bench.run_all [scenario ...]
+    .venv/bin/python -m bench.run_all --summary    # summary.md again, from the results there
 
 Each scenario is its own process (``python -m bench.<name>``) and writes its JSON, Markdown
 and PNG to bench/results/; the summary puts the machine and their tables on one page.
@@ -39,7 +40,11 @@ def summary(names: tuple[str, ...] | list[str]) -> str:
 
 
 def main() -> None:
-    names = sys.argv[1:] or list(SCENARIOS)
+    args = sys.argv[1:]
+    if args == ["--summary"]:  # only rewrite summary.md from the results there
+        names: list[str] = []
+    else:
+        names = args or list(SCENARIOS)
     for name in names:
         started = time.monotonic()
         print(f"==> bench.{name}", flush=True)
