@@ -1,4 +1,4 @@
-"""Every benchmark scenario in sequence, then bench/results/summary.md (about 17 minutes).
+"""Every benchmark scenario in sequence, then bench/results/summary.md (about 23 minutes).
 
     .venv/bin/python -m bench.run_all [scenario ...]
     .venv/bin/python -m bench.run_all --summary    # summary.md again, from the results there
