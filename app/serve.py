@@ -108,6 +108,11 @@ def serve(host: str, port: int) -> None:
         interface=Interfaces.ASGI,
         log_level=LogLevels.warning,
         log_access=False,
+        # Granian's defaults (a backlog of 128, and as many requests in progress) cap a replica
+        # at about 256 connections, idle keep-alive ones included: a burst of a thousand
+        # customers then waits on connect for tens of seconds. Both are settings.
+        backlog=settings.server_backlog,
+        backpressure=settings.server_max_concurrent_requests,
     )
     # In-flight requests get this long once the server stops accepting; then they are cut.
     server.workers_kill_timeout = max(1, int(settings.shutdown_timeout_seconds))

@@ -150,6 +150,12 @@ class Settings(BaseSettings):
     # is applied again by the reconciler.
     callback_retry_after_seconds: float = Field(default=10, ge=0)
 
+    # --- serving (app/serve.py) ---
+    # Connections waiting to be accepted, and requests (event streams included) in progress at
+    # once; beyond the latter, new connections wait in the backlog.
+    server_backlog: int = Field(default=2048, ge=16)
+    server_max_concurrent_requests: int = Field(default=2048, ge=16)
+
     # --- stopping (app/serve.py) ---
     # After SIGTERM, how long to keep serving with readiness failing (0: a preStop pause does
     # it), then how long requests in flight may take to finish; below the pod's grace period.
