@@ -15,12 +15,9 @@ import os
 import platform
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.faults.processes import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 # BENCH_RESULTS: somewhere else, for a trial run that must not replace the committed results.
@@ -44,12 +43,6 @@ STORE_ID = "store-sf-001"
 UPC = "0001111041700"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def pin_self(cores: str = LOAD_CORES) -> None:
     """Pin this process (the load generator) to the load cores."""
     with contextlib.suppress(AttributeError, OSError):
@@ -59,8 +52,8 @@ def pin_self(cores: str = LOAD_CORES) -> None:
 # --- processes ---
 
 
-class Proc:
-    """``python -m <module> ... --port N`` pinned with taskset; started, waited for, stopped."""
+class Proc(Server):
+    """tests/faults' killable server process, pinned with taskset, with its CPU time."""
 
     def __init__(
         self,
@@ -72,57 +65,17 @@ class Proc:
         cores: str,
         log_dir: Path,
     ) -> None:
-        self.name = name
-        self.port = free_port()
-        self.argv = ["taskset", "-c", cores, sys.executable, "-m", *module_argv]
-        self.argv += ["--port", str(self.port)]
-        self.env = env
-        self.health = health
-        self.log_path = log_dir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def launch(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env},
-            )
+        super().__init__(name, module_argv, env, health, log_dir)
+        self.argv = ["taskset", "-c", cores, *self.argv]
 
     def wait_healthy(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.log_path.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + self.health, timeout=2).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} not healthy:\n{self.log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
+        super().wait_healthy(timeout)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process so far (the child of taskset's exec)."""
         assert self.proc is not None
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def core_jiffies(cores: str = SERVER_CORES) -> tuple[int, int]:
