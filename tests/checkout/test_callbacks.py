@@ -236,8 +236,6 @@ async def test_the_sandboxs_callbacks_carry_an_order_to_delivered(
 ) -> None:
     async with wired_checkout(open_checkout, order_refresh_seconds=3600) as checkout:
         order_id = await placed_order(checkout, user)
-        sender = checkout.app and checkout.sandbox  # the sandbox app's sender, below
-        assert sender is not None
         statuses = []
         for _ in range(4):
             await checkout.sandbox.post(f"/sandbox/orders/{order_id}/advance", json={})
@@ -277,7 +275,7 @@ async def test_duplicated_and_shuffled_callbacks_end_like_ordered_ones_never_bac
     assert ranks == sorted(ranks), f"a status moved backwards: {ranks}"
     row = await stored_order(checkout, order_id)
     assert row.status == "delivered"
-    assert row.status_updated_at == later(len(workflow)) or row.status_updated_at >= later(1)
+    assert row.status_updated_at == later(len(workflow))  # the delivered event's own time
     stored = await inbox(checkout, order_id)
     assert sorted(event_id for event_id, _ in stored) == sorted(e["event_id"] for e in events)
 
