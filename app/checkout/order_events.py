@@ -45,8 +45,8 @@ class OrderEvents:
 
     async def publish(self, row: OrderRow) -> None:
         """Tell every replica's streams about the order as it now is."""
-        change = OrderChange(row.version, order_view(row).model_dump(mode="json"))
-        message = orjson.dumps({"version": change.version, "order": change.order})
+        order = order_view(row).model_dump(mode="json")
+        message = orjson.dumps({"version": row.version, "order": order})
         try:
             await self.redis.publish(self.channel(row.id), message)
         except (RedisError, OSError) as exc:
