@@ -101,7 +101,6 @@ class UpstreamCall:
                     # The breaker opened while this call was retrying: report what failed.
                     if last_error is not None:
                         self._final = last_error
-                    if last_error is not None:
                         raise last_error from None
                     raise
                 try:
