@@ -76,14 +76,15 @@ async def demo_token(body: DemoTokenRequest, request: Request) -> DemoToken:
     settings: Settings = request.app.state.settings
     if settings.environment == "production":  # never included there; a second lock all the same
         raise NotFound("not found")
-    problem = subject_problem(body.user.strip())
+    user = body.user.strip()
+    problem = subject_problem(user)
     if problem is not None:
         message = f"the user name {problem}"
         raise ValidationFailed(message, errors=[{"field": "user", "message": message}])
     try:
-        token = mint_token(settings, body.user.strip(), ttl_seconds=TOKEN_TTL_SECONDS)
+        token = mint_token(settings, user, ttl_seconds=TOKEN_TTL_SECONDS)
     except AuthConfigError as exc:
         # Tokens come from a JWKS identity provider here: the demo cannot sign one.
         raise DemoTokenUnavailable(str(exc)) from None
     expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=TOKEN_TTL_SECONDS)
-    return DemoToken(token=token, user_id=body.user.strip(), expires_at=expires_at)
+    return DemoToken(token=token, user_id=user, expires_at=expires_at)
