@@ -43,7 +43,7 @@ CACHE_REQUESTS = Counter(
 
 ORDERS_PLACED = Counter(
     "bff_orders_total",
-    "Order placements, by outcome (created, failed, unknown, replayed, reconciled).",
+    "Order placements, by outcome (created, failed, unknown, replayed, reconciled, adopted).",
     ["outcome"],
 )
 

@@ -56,22 +56,24 @@ class OrderService:
         row = await self._owned(user_id, order_id)
         if row.status in TERMINAL_ORDER_STATUSES or self._recent(row):
             return order_view(row)
+        asked_at = datetime.now(UTC)
         try:
             upstream = await self.client.get_order(user_id, order_id)
         except InstacartError:
             # The stored status is still a true answer, only older: better than an error page.
             return order_view(row)
-        return await self._apply_status(row, upstream.status)
+        return await self._apply_status(row, upstream.status, asked_at)
 
     async def cancel(self, user_id: str, order_id: str) -> Order:
         row = await self._owned(user_id, order_id)
+        asked_at = datetime.now(UTC)
         try:
             upstream = await self.client.cancel_order(user_id, order_id)
         except InstacartBadRequest as exc:
             raise OrderNotCancelable("Instacart no longer allows cancelling this order.") from exc
         except InstacartError as exc:
             raise translate(exc) from exc
-        return await self._apply_status(row, upstream.status)
+        return await self._apply_status(row, upstream.status, asked_at)
 
     async def stage(self, order_id: str) -> Order:
         async with self.sessions() as session:
@@ -80,6 +82,7 @@ class OrderService:
             raise NotFound("No such order.")
         if row.fulfillment != "last_mile":
             raise OrderNotStageable("Only last-mile orders are staged at the store.")
+        asked_at = datetime.now(UTC)
         try:
             upstream = await self.client.stage_last_mile_order(order_id)
         except InstacartBadRequest as exc:
@@ -88,7 +91,7 @@ class OrderService:
             ) from exc
         except InstacartError as exc:
             raise translate(exc) from exc
-        return await self._apply_status(row, upstream.status)
+        return await self._apply_status(row, upstream.status, asked_at)
 
     async def _owned(self, user_id: str, order_id: str) -> OrderRow:
         async with self.sessions() as session:
@@ -101,10 +104,10 @@ class OrderService:
     def _recent(self, row: OrderRow) -> bool:
         return (datetime.now(UTC) - row.updated_at).total_seconds() < self.refresh_after
 
-    async def _apply_status(self, row: OrderRow, status: str) -> Order:
+    async def _apply_status(self, row: OrderRow, status: str, asked_at: datetime) -> Order:
         async with self.sessions() as session, session.begin():
-            fresh = await OrderStateMachine(session).record_status(
-                row.id, Actor.READER, status, datetime.now(UTC)
+            fresh = await OrderStateMachine(session).record_lookup(
+                row.id, Actor.READER, status, asked_at
             )
             changed = fresh is not None and fresh.version != row.version
             if fresh is None:  # a newer status arrived meanwhile: show that one

@@ -304,12 +304,55 @@ class PlacementService:
                 if classify(exc) is Refusal.DUPLICATE_ORDER:
                     look_first = True  # an earlier attempt did create it: find it
                     continue
-                if exc.ambiguous:
+                if not exc.refuses_request:
+                    # Ambiguous, or refused on our side (breaker, pool, no connection): an
+                    # earlier create of this order may still land, so nothing is settled.
                     raise await self._unknown(user_id, key, row.id, attempt, actor, exc) from exc
+                if classify(exc) is Refusal.HOLD_UNUSABLE:
+                    adopted = await self._adopt_sibling(user_id, key, row, attempt, actor)
+                    if adopted is not None:
+                        return adopted
                 raise await self._refused(row, attempt, actor, exc) from exc
             return await self._confirmed(user_id, key, row.id, actor, created)
         # Instacart says the id exists but cannot find it: leave the order to the reconciler.
         raise await self._unknown(user_id, key, row.id, attempt, actor, None)
+
+    async def _adopt_sibling(
+        self, user_id: str, key: str, row: OrderRow, attempt: int, actor: Actor
+    ) -> Placement | None:
+        """The hold is used: if this user's own earlier placement with it exists upstream, it
+        is the order this checkout asked for, so the key answers with it.
+
+        An earlier placement can be recorded failed while its slow create still lands (a
+        lookup found nothing in between); telling the customer 409 then invites a second
+        order. Only unsettled or failed siblings are candidates: a created one the customer
+        already knows, and a second checkout of it is rightly refused.
+        """
+        async with self.sessions() as session:
+            siblings = await OrdersRepository(session).unconfirmed_with_hold(
+                user_id, row.hold_id, exclude_id=row.id
+            )
+        for sibling in siblings:
+            try:
+                found = await self.client.get_order(user_id, sibling)
+            except InstacartNotFound:
+                continue
+            except InstacartError as exc:
+                # Instacart may have it: nothing about this checkout is settled yet.
+                raise await self._unknown(user_id, key, row.id, attempt, actor, exc) from exc
+            async with self.sessions() as session, session.begin():
+                adopted = await Settlement(session, lease_seconds=self.lease_seconds).adopt(
+                    row.id, attempt, actor, found, user_id=user_id, key=key
+                )
+            if adopted is None:
+                log.warning("order.outcome_superseded", order_id=row.id, actor=actor.value)
+                return None
+            sibling_row, body = adopted
+            await self.events.publish(sibling_row)
+            ORDERS_PLACED.labels("adopted").inc()
+            log.info("order.adopted", order_id=sibling_row.id, instead_of=row.id)
+            return Placement(CREATED, body)
+        return None
 
     async def _create(self, user_id: str, row: OrderRow) -> UpstreamOrder:
         create = {

@@ -136,13 +136,12 @@ class Reconciler:
             )
         for row in quiet:
             summary.followed_up += 1
+            asked_at = datetime.now(UTC)
             try:
                 upstream = await self.client.get_order(row.user_id, row.id)
                 async with self.sessions() as session, session.begin():
                     machine = OrderStateMachine(session)
-                    await machine.record_status(
-                        row.id, Actor.RECONCILER, upstream.status, datetime.now(UTC)
-                    )
+                    await machine.record_lookup(row.id, Actor.RECONCILER, upstream.status, asked_at)
                     fresh = await machine.record_checked(row.id, Actor.RECONCILER)
             except Exception as exc:  # one order costs one order
                 FOLLOW_UPS.labels("failed").inc()

@@ -57,6 +57,30 @@ class Settlement:
                 raise LookupError(f"order {order_id} is neither confirmable nor created")
         return row, await self.answer(row, actor, user_id=user_id, key=key)
 
+    async def adopt(
+        self,
+        order_id: str,
+        attempt: int,
+        actor: Actor,
+        upstream: UpstreamOrder,
+        *,
+        user_id: str,
+        key: str,
+    ) -> tuple[OrderRow, dict[str, Any]] | None:
+        """`order_id` was refused because Instacart made `upstream` (the same user's earlier
+        placement) from its hold: record it never placed, confirm the earlier one, and move
+        the key to it with its answer. None when `order_id`'s attempt is no longer the actor's.
+        """
+        refused = await self.machine.record_failed(
+            order_id, attempt, actor, "hold_used_by_own_order", f"placed as {upstream.id}"
+        )
+        if refused is None:
+            return None
+        row, body = await self.confirm(upstream.id, actor, upstream)
+        if not await self.keys.move(user_id, key, order_id, row.id, CREATED, body):
+            log.warning("order.answer_not_stored", order_id=row.id, actor=actor.value)
+        return row, body
+
     async def answer(
         self, row: OrderRow, actor: Actor, *, user_id: str | None = None, key: str | None = None
     ) -> dict[str, Any]:

@@ -136,6 +136,26 @@ class IdempotencyRepository:
         )
         return result.rowcount == 1
 
+    async def move(
+        self, user_id: str, key: str, from_order: str, to_order: str, status: int, body: Any
+    ) -> bool:
+        """Point the key at another order with its answer (the key's own order was never
+        placed, the other one was placed for it); False unless the key referred to
+        `from_order`."""
+        result = await self.session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.user_id == user_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.order_id == from_order,
+            )
+            .values(
+                order_id=to_order, state="completed", response_status=status, response_body=body
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
     async def unlock(self, user_id: str, key: str, order_id: str) -> bool:
         """End the claim's lock early: the request is over, and a retry may resume at once."""
         result = await self.session.execute(

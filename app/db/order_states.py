@@ -101,6 +101,13 @@ RECORD_STATUS = Transition(
     False,
 )
 
+# What Instacart's getOrder (or a cancel's or a staging's answer) says the status is now. Not
+# ranked: the real API moves orders back (picking -> rescheduled -> acknowledged), and when the
+# callbacks of those moves are lost only the lookup can bring the order back in step.
+RECORD_LOOKUP = Transition(
+    "record_lookup", frozenset({_C}), None, frozenset({Actor.READER, Actor.RECONCILER}), False
+)
+
 RECORD_CHECKED = Transition(
     "record_checked", frozenset({_C}), None, frozenset({Actor.RECONCILER}), False
 )
@@ -112,6 +119,7 @@ TRANSITIONS = (
     RECORD_FAILED,
     CONFIRM,
     RECORD_STATUS,
+    RECORD_LOOKUP,
     RECORD_CHECKED,
 )
 
@@ -160,11 +168,16 @@ class OrderStateMachine:
         return await self._apply(BEGIN_ATTEMPT, actor, order_id, values, attempt=seen_attempt)
 
     async def renew_lease(self, order_id: str, attempt: int, actor: Actor) -> Order | None:
-        """The holder is still at work: extend its lease. None once it has been superseded."""
+        """The holder is still at work: extend its lease. None once it has been superseded
+        or the lease has ended (an outcome was recorded, which clears it)."""
         if self.lease is None:
             raise ValueError("renew_lease needs lease_seconds")
         values = {"lease_until": db_now(self.lease)}
-        return await self._apply(RENEW_LEASE, actor, order_id, values, attempt=attempt)
+        # A heartbeat that commits after its holder recorded the outcome must not bring the
+        # lease back: a retry would be told "in progress" and the reconciler kept away while
+        # nobody is at work. Postgres re-checks this on the row the outcome committed.
+        live = Order.lease_until.is_not(None)
+        return await self._apply(RENEW_LEASE, actor, order_id, values, attempt=attempt, extra=live)
 
     async def record_unknown(self, order_id: str, attempt: int, actor: Actor) -> Order | None:
         """The create's outcome is ambiguous: leave it for a lookup, and end the lease."""
@@ -239,6 +252,26 @@ class OrderStateMachine:
             ),
         }
         return await self._apply(RECORD_STATUS, actor, order_id, values, extra=and_(*guards))
+
+    async def record_lookup(
+        self, order_id: str, actor: Actor, status: str, asked_at: datetime
+    ) -> Order | None:
+        """Apply the status Instacart answered to a lookup sent at `asked_at`, in whatever
+        direction it moves the order. None only when an event dated after the lookup was sent
+        has been applied since (its news is newer than the answer)."""
+        # Instacart dates events in whole seconds: on the same grid, an event of the second the
+        # lookup was sent is not taken for a newer one, and a callback of that second that is a
+        # later step still applies after it (record_status's same-instant rule).
+        at = asked_at.replace(microsecond=0)
+        values = {
+            "status": status,
+            "status_updated_at": at,
+            "version": case(
+                (Order.status.is_distinct_from(status), Order.version + 1), else_=Order.version
+            ),
+        }
+        not_newer = or_(Order.status_updated_at.is_(None), Order.status_updated_at <= at)
+        return await self._apply(RECORD_LOOKUP, actor, order_id, values, extra=not_newer)
 
     async def record_checked(self, order_id: str, actor: Actor) -> Order | None:
         """Instacart was asked about the order (whatever it said): not again for a while."""

@@ -124,6 +124,26 @@ class OrdersRepository:
         last = rows[-1]
         return rows, encode_cursor(last.created_at, last.id)
 
+    async def unconfirmed_with_hold(
+        self, user_id: str, hold_id: str | None, *, exclude_id: str, limit: int = 3
+    ) -> list[str]:
+        """Ids of this user's other placements with `hold_id` that are not (yet) created,
+        newest first: the candidates for an order Instacart made from that hold."""
+        if hold_id is None:
+            return []
+        stmt = (
+            select(Order.id)
+            .where(
+                Order.user_id == user_id,
+                Order.hold_id == hold_id,
+                Order.id != exclude_id,
+                Order.placement_state != "created",
+            )
+            .order_by(Order.created_at.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
     async def count_abandoned_placements(self, grace: timedelta) -> int:
         """How many placements `abandoned_placements` would offer with no limit."""
         stmt = select(func.count()).where(*_abandoned(grace))

@@ -14,6 +14,9 @@ import orjson
 # Statuses after which the same request may succeed if sent again.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
+# 4xx answers that say nothing about the request itself: who may call, and how often.
+_NOT_ABOUT_THE_REQUEST = frozenset({401, 403, 408, 429})
+
 # Upstream messages are short; anything longer is cut so a misbehaving upstream cannot flood logs.
 _MAX_MESSAGE_CHARS = 300
 
@@ -66,6 +69,20 @@ class InstacartError(Exception):
         order id, never by creating again.
         """
         return False
+
+    @property
+    def refuses_request(self) -> bool:
+        """True when Instacart itself answered this request and refused it for what it asked.
+
+        Only such an answer may settle an order as never placed. A refusal on our side (breaker
+        open, pool exhausted, no connection), a timeout, a 5xx, an authentication failure or a
+        rate limit says nothing about an earlier create that may still land.
+        """
+        return (
+            self.status is not None
+            and 400 <= self.status < 500
+            and self.status not in _NOT_ABOUT_THE_REQUEST
+        )
 
     @property
     def counts_as_upstream_failure(self) -> bool:

@@ -38,6 +38,7 @@ MOVES: dict[str, Move] = {
     ),
     "confirm": lambda m, order_id, actor: m.confirm(order_id, actor, "brand_new", items=ITEMS),
     "record_status": lambda m, order_id, actor: m.record_status(order_id, actor, "picking", T0),
+    "record_lookup": lambda m, order_id, actor: m.record_lookup(order_id, actor, "picking", T0),
 }
 
 # The design (DESIGN.md section 3), written out here rather than read from the module's table.
@@ -48,6 +49,7 @@ ALLOWED_FROM = {
     "record_failed": {"pending", "unknown"},
     "confirm": {"pending", "unknown", "failed"},  # Instacart's confirmation always wins
     "record_status": {"created"},
+    "record_lookup": {"created"},
 }
 ALLOWED_ACTORS = {
     "begin_attempt": {Actor.RETRY, Actor.RECONCILER},
@@ -56,6 +58,7 @@ ALLOWED_ACTORS = {
     "record_failed": {Actor.REQUEST, Actor.RETRY, Actor.RECONCILER},
     "confirm": set(Actor),
     "record_status": {Actor.READER, Actor.RECONCILER, Actor.CALLBACK},
+    "record_lookup": {Actor.READER, Actor.RECONCILER},  # Instacart's answer to our lookup
 }
 # What each applied move writes (besides updated_at; begin_attempt's lease is checked apart).
 WRITES: dict[str, dict[str, Any]] = {
@@ -78,6 +81,7 @@ WRITES: dict[str, dict[str, Any]] = {
         "version": 1,
     },
     "record_status": {"status": "picking", "status_updated_at": T0, "version": 1},
+    "record_lookup": {"status": "picking", "status_updated_at": T0, "version": 1},
 }
 
 
@@ -311,6 +315,49 @@ async def test_a_renewed_lease_keeps_others_out_and_a_stale_holder_cannot_renew(
     assert await m.renew_lease(intent.id, 0, Actor.REQUEST) is None
 
 
+async def test_a_renewal_after_the_outcome_never_brings_the_lease_back(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    intent = await OrdersRepository(db_session).add(
+        make_order(user_id), lease=timedelta(seconds=LEASE)
+    )
+    await db_session.commit()
+    m = machine(db_session)
+
+    assert await m.record_unknown(intent.id, 1, Actor.REQUEST) is not None
+    # the heartbeat of the same attempt wakes up after the outcome was recorded
+    assert await m.renew_lease(intent.id, 1, Actor.REQUEST) is None
+    await db_session.commit()
+
+    stored = await snapshot(db_session, intent.id)
+    assert (stored["placement_state"], stored["lease_until"]) == ("unknown", None)
+    # so a retry may take it at once, and the reconciler sees it as abandoned
+    assert await m.begin_attempt(intent.id, 1, Actor.RETRY) is not None
+
+
+async def test_a_renewal_blocked_behind_the_outcome_sees_the_lease_ended(
+    db_sessionmaker: async_sessionmaker[AsyncSession], user_id: str
+) -> None:
+    # The race of issue 15: the heartbeat's UPDATE waits on the row while record_unknown's
+    # transaction is open, then re-checks its guard against what that transaction committed.
+    async with db_sessionmaker() as setup:
+        intent = await OrdersRepository(setup).add(
+            make_order(user_id), lease=timedelta(seconds=LEASE)
+        )
+        await setup.commit()
+    async with db_sessionmaker() as outcome, db_sessionmaker() as heartbeat:
+        heartbeat_pid = (await heartbeat.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert await machine(outcome).record_unknown(intent.id, 1, Actor.REQUEST) is not None
+        renewing = asyncio.create_task(machine(heartbeat).renew_lease(intent.id, 1, Actor.REQUEST))
+        await _until_waiting_on_a_lock(outcome, heartbeat_pid)
+        await outcome.commit()
+        assert await renewing is None
+        await heartbeat.commit()
+    async with db_sessionmaker() as check:
+        stored = await snapshot(check, intent.id)
+    assert (stored["placement_state"], stored["lease_until"]) == ("unknown", None)
+
+
 async def test_record_unknown_ends_the_lease_so_a_retry_may_begin_at_once(
     db_session: AsyncSession, user_id: str
 ) -> None:
@@ -491,6 +538,33 @@ async def test_record_status_ignores_older_and_equal_timestamps(
 
     stored = await snapshot(db_session, order_id)
     assert (stored["status"], stored["status_updated_at"]) == ("delivered", T0 + timedelta(1))
+
+
+async def test_a_lookup_applies_in_any_direction_but_never_over_newer_news(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    order_id = await insert(db_session, user_id, "created")
+    m = machine(db_session)
+    assert await m.record_status(order_id, Actor.CALLBACK, "picking", T0)
+    # the callbacks of picking -> rescheduled -> acknowledged were lost; the lookup says so
+    moved_back = await m.record_lookup(
+        order_id, Actor.RECONCILER, "acknowledged", T0 + timedelta(seconds=1)
+    )
+    assert moved_back is not None and moved_back.status == "acknowledged"
+    # and the workflow goes on from there, by callbacks again
+    assert await m.record_status(order_id, Actor.CALLBACK, "picking", T0 + timedelta(seconds=2))
+    # an event dated after a lookup was sent is newer than the lookup's answer
+    assert await m.record_status(order_id, Actor.CALLBACK, "delivering", T0 + timedelta(seconds=5))
+    assert not await m.record_lookup(order_id, Actor.READER, "picking", T0 + timedelta(seconds=4))
+    # a lookup sent within the event's second is on the same grid, and applies
+    same_second = T0 + timedelta(seconds=5, milliseconds=700)
+    assert await m.record_lookup(order_id, Actor.READER, "rescheduled", same_second)
+    await db_session.commit()
+    stored = await snapshot(db_session, order_id)
+    assert (stored["status"], stored["status_updated_at"]) == (
+        "rescheduled",
+        T0 + timedelta(seconds=5),
+    )
 
 
 async def test_record_status_moves_only_forward_in_the_workflow(
