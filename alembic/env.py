@@ -15,10 +15,13 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+# Imported for their side effect: each registers its tables on Base.metadata.
+import app.callbacks.tables
+import app.orders.tables
+import app.reservations.tables  # noqa: F401
 from alembic import context
-from app.db import models  # noqa: F401  (registers the tables on Base.metadata)
-from app.db.base import Base
-from app.embedded import database_url as embedded_database_url
+from app.dev.embedded import database_url as embedded_database_url
+from app.platform.database.base import Base
 from app.settings import Settings
 
 config = context.config
@@ -32,7 +35,7 @@ target_metadata = Base.metadata
 
 def database_url() -> str:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
-    # Unset: the embedded SQLite file of development mode (app/embedded.py).
+    # Unset: the embedded SQLite file of development mode (app/dev/embedded.py).
     return url or embedded_database_url(Settings())
 
 

@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         from pydantic import SecretStr
 
-        from app.auth import mint_token
-        from app.embedded import EmbeddedParts, development_secret
+        from app.auth.tokens import mint_token
+        from app.dev.embedded import EmbeddedParts, development_secret
         from app.settings import Settings
 
         settings = Settings()
@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         print(summary)
         return 0
     if args.command == "openapi":
-        from app.api.problem_docs import openapi_text
         from app.main import create_app
+        from app.platform.problem_docs import openapi_text
         from app.settings import Settings
 
         sys.stdout.write(openapi_text(create_app(Settings()).openapi()))
@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _reconcile_once() -> object:
     """One reconciler round with this process's own resources, closed afterwards."""
-    from app.db.session import build_sessionmaker
-    from app.embedded import EmbeddedParts, resolve
+    from app.dev.embedded import EmbeddedParts, resolve
     from app.main import build_instacart_client, build_reconciler
-    from app.resources import build_engine, build_redis
+    from app.platform.connections import build_engine, build_redis
+    from app.platform.database.session import build_sessionmaker
     from app.settings import Settings
 
     settings = Settings()

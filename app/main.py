@@ -16,25 +16,32 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 
-from app.api import callbacks, demo, ops, order_events, orders, reservations, stores
-from app.api.fast_slots import SlotFastLane
-from app.api.problem_docs import problem_media_types
-from app.auth import TokenVerifier
-from app.checkout.callback_tokens import CallbackTokens
-from app.checkout.callbacks import CallbackApplier, CallbackInbox
-from app.checkout.order_events import OrderEvents
-from app.checkout.reconciler import Reconciler, run_periodically
-from app.checkout.services import build_services
-from app.db.session import build_sessionmaker
-from app.embedded import EmbeddedParts, build_sandbox, log_single_process_mode, migrate, resolve
+from app.auth.tokens import TokenVerifier
+from app.callbacks.inbox import CallbackApplier, CallbackInbox
+from app.callbacks.routes import router as callbacks_router
+from app.callbacks.token_server import CallbackTokens
+from app.dev.demo import router as demo_router
+from app.dev.embedded import EmbeddedParts, build_sandbox, log_single_process_mode, migrate, resolve
 from app.instacart.client import InstacartClient
 from app.instacart.policy import BreakerConfig, create_deadlines
-from app.logging import configure_logging
-from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from app.problems import install_error_handlers
-from app.ratelimit import RateLimiter
-from app.resources import build_engine, build_redis
+from app.live_status.routes import router as live_status_router
+from app.ops.routes import router as ops_router
+from app.orders.events import OrderEvents
+from app.orders.reconciler import Reconciler, run_periodically
+from app.orders.routes import router as orders_router
+from app.orders.routes import staff_router
+from app.platform.connections import build_engine, build_redis
+from app.platform.database.session import build_sessionmaker
+from app.platform.logging import configure_logging
+from app.platform.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.platform.problem_docs import problem_media_types
+from app.platform.problems import install_error_handlers
+from app.platform.rate_limits import RateLimiter
+from app.reservations.routes import router as reservations_router
+from app.services import build_services
 from app.settings import Settings
+from app.stores.fast_lane import SlotFastLane
+from app.stores.routes import router as stores_router
 
 log = structlog.get_logger("app.main")
 
@@ -164,7 +171,7 @@ def create_app(
     """Build the service. No I/O happens here; the lifespan opens connections.
 
     ``instacart_transport`` lets tests and demos talk to the sandbox in-process. What is not
-    configured is embedded when the lifespan starts (app/embedded.py).
+    configured is embedded when the lifespan starts (app/dev/embedded.py).
     """
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -187,15 +194,15 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
-    app.include_router(ops.router)
-    app.include_router(stores.router)
-    app.include_router(reservations.router)
-    app.include_router(orders.router)
-    app.include_router(orders.staff_router)
-    app.include_router(order_events.router)
-    app.include_router(callbacks.router)
+    app.include_router(ops_router)
+    app.include_router(stores_router)
+    app.include_router(reservations_router)
+    app.include_router(orders_router)
+    app.include_router(staff_router)
+    app.include_router(live_status_router)
+    app.include_router(callbacks_router)
     if settings.environment != "production":  # the demo storefront: README, "Demo storefront"
-        app.include_router(demo.router)
+        app.include_router(demo_router)
     # Innermost: inside CORS, the body cap and the request context, like any route.
     app.add_middleware(SlotFastLane, fastapi_app=app)
     if settings.cors_origins:

@@ -17,7 +17,7 @@ DEV_CALLBACK_SECRET = "sandbox-callback-secret"
 class Settings(BaseSettings):
     """Every knob of the service. With no set-up it runs in single-process development mode:
     the database, Redis, Instacart (the sandbox) and the token secret left unset are embedded
-    (app/embedded.py); production refuses that."""
+    (app/dev/embedded.py); production refuses that."""
 
     model_config = SettingsConfigDict(
         env_prefix="BFF_", env_file=".env", env_file_encoding="utf-8", extra="ignore"

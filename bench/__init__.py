@@ -1,5 +1,5 @@
 """Benchmarks measure what production runs: real Postgres and Redis, never development mode's
-embedded parts (app/embedded.py). Servers these modules start inherit the environment, and the
+embedded parts (app/dev/embedded.py). Servers these modules start inherit the environment, and the
 fixed development secret lets tokens minted here pass there. Values set beforehand win."""
 
 import os

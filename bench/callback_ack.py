@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from app.auth import mint_token
+from app.auth.tokens import mint_token
 from app.settings import Settings
 from tests.database import create_database, upgrade
 from tests.faults.processes import Server

@@ -170,7 +170,7 @@ class Stack:
         )
 
     def tokens(self, count: int, prefix: str) -> list[str]:
-        from app.auth import mint_token
+        from app.auth.tokens import mint_token
         from app.settings import Settings
 
         settings = Settings(_env_file=None, auth_jwt_secret=self.jwt_secret)

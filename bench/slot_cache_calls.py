@@ -19,10 +19,10 @@ import uuid
 import httpx
 from asgi_lifespan import LifespanManager
 
-from app.auth import mint_token
-from app.checkout.schemas import Address
+from app.auth.tokens import mint_token
 from app.main import create_app
 from app.settings import Settings
+from app.stores.schemas import Address
 from sandbox import SandboxConfig, create_sandbox_app
 
 REQUESTS = 1000

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from alembic import command
-from app.db.session import build_sessionmaker
+from app.platform.database.session import build_sessionmaker
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

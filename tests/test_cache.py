@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 import redis.asyncio as redis
 
-from app.cache import SharedCache, etag_for
+from app.platform.shared_cache import SharedCache, etag_for
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

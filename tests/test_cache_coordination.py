@@ -8,7 +8,7 @@ import uuid
 import pytest
 import redis.asyncio as redis
 
-from app.cache import LOCK_MARGIN_SECONDS, SharedCache
+from app.platform.shared_cache import LOCK_MARGIN_SECONDS, SharedCache
 from tests.test_cache import REDIS_URL, counting_loader, eventually
 
 

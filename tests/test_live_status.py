@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from app.auth import mint_token
+from app.auth.tokens import mint_token
 from app.settings import Settings
 from tests.faults.processes import Server, free_port, poll
 from tests.test_shutdown import place

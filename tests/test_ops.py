@@ -93,7 +93,7 @@ async def test_streamed_oversized_body_is_413_for_a_route_that_reads_it() -> Non
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from app.middleware import BodySizeLimitMiddleware
+    from app.platform.middleware import BodySizeLimitMiddleware
 
     async def echo(request: Request) -> PlainTextResponse:
         return PlainTextResponse(str(len(await request.body())))

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from app.auth import mint_token
+from app.auth.tokens import mint_token
 from app.settings import Settings
 from tests.faults.processes import Server, poll
 

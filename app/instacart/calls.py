@@ -27,7 +27,7 @@ from app.instacart.errors import (
     error_from_response,
 )
 from app.instacart.policy import Backoff, CircuitBreaker, OperationPolicy
-from app.metrics import UPSTREAM_DURATION, UPSTREAM_POOL_EXHAUSTED, UPSTREAM_RETRIES
+from app.platform.metrics import UPSTREAM_DURATION, UPSTREAM_POOL_EXHAUSTED, UPSTREAM_RETRIES
 
 log = structlog.get_logger("app.instacart")
 

@@ -46,7 +46,7 @@ from app.instacart.policy import (
 )
 from app.instacart.pools import USER_AGENT, ConnectionPools
 from app.instacart.tokens import RefreshPolicy, TokenProvider
-from app.metrics import UPSTREAM_IN_FLIGHT, UPSTREAM_POOL_SIZE
+from app.platform.metrics import UPSTREAM_IN_FLIGHT, UPSTREAM_POOL_SIZE
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis

@@ -20,7 +20,7 @@ from app.instacart.errors import (
     InstacartRateLimited,
     _TransportFailure,
 )
-from app.metrics import UPSTREAM_CIRCUIT_OPEN
+from app.platform.metrics import UPSTREAM_CIRCUIT_OPEN
 
 log = structlog.get_logger("app.instacart.policy")
 

@@ -29,7 +29,7 @@ import structlog
 
 from app.instacart.access_token import AccessToken, RefreshPolicy, token_key
 from app.instacart.models import TokenResponse
-from app.metrics import TOKEN_REFRESHES
+from app.platform.metrics import TOKEN_REFRESHES
 
 log = structlog.get_logger("app.instacart.tokens")
 

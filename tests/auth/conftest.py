@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from app.auth import TokenVerifier
+from app.auth.tokens import TokenVerifier
 
 from .helpers import FakeClock, SigningKey, make_settings
 

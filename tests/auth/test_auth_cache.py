@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.auth import TokenVerifier
-from app.errors import Unauthenticated
+from app.auth.tokens import TokenVerifier
+from app.platform.errors import Unauthenticated
 
 from .helpers import NOW, SECRET, FakeClock, claims, hs256
 

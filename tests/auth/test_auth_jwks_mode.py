@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from structlog.testing import capture_logs
 
-from app.auth import TokenVerifier
-from app.errors import DependencyUnavailable, Unauthenticated
+from app.auth.tokens import TokenVerifier
+from app.platform.errors import DependencyUnavailable, Unauthenticated
 
 from .helpers import (
     JWKS_URL,

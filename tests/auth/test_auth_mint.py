@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from app.auth import AuthConfigError, TokenVerifier, mint_token
+from app.auth.tokens import AuthConfigError, TokenVerifier, mint_token
 
 from .helpers import NOW, SECRET, FakeClock, make_settings
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.auth import AuthConfigError, Principal, TokenVerifier
-from app.errors import Unauthenticated
+from app.auth.tokens import AuthConfigError, Principal, TokenVerifier
+from app.platform.errors import Unauthenticated
 
 from .helpers import NOW, FakeClock, SigningKey, b64url, claims, hs256, make_settings, raw_hs256
 

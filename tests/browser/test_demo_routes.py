@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth import TokenVerifier
+from app.auth.tokens import TokenVerifier
 from app.main import create_app
 from app.settings import Settings
 

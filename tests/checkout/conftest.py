@@ -12,7 +12,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from app.auth import mint_token
+from app.auth.tokens import mint_token
 from app.main import create_app
 from app.settings import Settings
 from sandbox import SandboxConfig, create_sandbox_app

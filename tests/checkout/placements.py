@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from app.checkout.reconciler import Reconciler
-from app.db.models import Order as OrderRow
-from app.db.session import build_sessionmaker
+from app.orders.reconciler import Reconciler
+from app.orders.tables import Order as OrderRow
+from app.platform.database.session import build_sessionmaker
 from tests.checkout.conftest import Checkout
 
 

@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.db.models import IdempotencyKey
-from app.db.models import Order as OrderRow
-from app.db.session import build_sessionmaker
 from app.instacart.models import Address, Cart, CartItem, CreateOrderRequest
 from app.instacart.policy import CREATE
+from app.orders.tables import IdempotencyKey
+from app.orders.tables import Order as OrderRow
+from app.platform.database.session import build_sessionmaker
 from tests.checkout.conftest import SF_ADDRESS, Checkout
 from tests.checkout.placements import placement_of, reconciler_for
 

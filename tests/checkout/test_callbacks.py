@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.db.models import CallbackEvent
-from app.db.models import Order as OrderRow
-from app.db.order_states import STATUS_RANKS
-from app.db.session import build_sessionmaker
+from app.callbacks.tables import CallbackEvent
+from app.orders.state_machine import STATUS_RANKS
+from app.orders.tables import Order as OrderRow
+from app.platform.database.session import build_sessionmaker
 from tests.checkout.callbacks_helpers import (
     CLIENT_ID,
     CLIENT_SECRET,

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.db.models import IdempotencyKey
-from app.db.order_states import OrderStateMachine
-from app.db.session import build_sessionmaker
+from app.orders.state_machine import OrderStateMachine
+from app.orders.tables import IdempotencyKey
+from app.platform.database.session import build_sessionmaker
 from tests.checkout.conftest import Checkout
 from tests.checkout.placements import lapse_leases, placement_of, reconciler_for
 

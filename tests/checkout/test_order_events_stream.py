@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from app.db.order_states import Actor, OrderStateMachine
+from app.orders.state_machine import Actor, OrderStateMachine
 from sandbox import SandboxConfig, create_sandbox_app
 from tests.checkout.conftest import Checkout
 from tests.checkout.test_order_events import (

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
-from app.errors import RateLimited
-from app.ratelimit import RateLimiter
+from app.platform.errors import RateLimited
+from app.platform.rate_limits import RateLimiter
 from tests.checkout.conftest import Checkout
 from tests.test_cache import REDIS_URL, FakeClock
 

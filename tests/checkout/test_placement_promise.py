@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from app.db.models import Reservation
-from app.db.session import build_sessionmaker
+from app.platform.database.session import build_sessionmaker
+from app.reservations.tables import Reservation
 from tests.checkout.placements import lease_of, placement_of, reconciler_for, wait_for_lease
 
 

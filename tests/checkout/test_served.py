@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.auth import mint_token
+from app.auth.tokens import mint_token
 from app.settings import Settings
 from tests.servers import serve_bff_and_sandbox
 

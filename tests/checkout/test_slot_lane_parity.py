@@ -1,6 +1,6 @@
 """The slot fast lane answers exactly as the documented route would, for any query.
 
-The lane (app/api/fast_slots.py) answers warm slot previews before FastAPI sees them and passes
+The lane (app/stores/fast_lane.py) answers warm slot previews before FastAPI sees them and passes
 on whatever it does not handle. Each generated request goes once through the whole app (lane
 first) and once through the same app with the lane left out of its middleware, both sharing one
 lifespan (caches, verifier, sandbox); the answers must be byte-identical: status, body and
@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.fast_slots import SlotFastLane
-from app.auth import Principal
-from app.errors import DependencyUnavailable
+from app.auth.tokens import Principal
+from app.platform.errors import DependencyUnavailable
+from app.stores.fast_lane import SlotFastLane
 from tests.checkout.conftest import Checkout
 
 # Frozen for the cache, so that max-age cannot tick between the two answers of one example.

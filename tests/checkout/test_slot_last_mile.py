@@ -7,8 +7,8 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from app.api.fast_slots import SlotFastLane
-from app.auth import Principal
+from app.auth.tokens import Principal
+from app.stores.fast_lane import SlotFastLane
 from tests.checkout.conftest import SF_ADDRESS, Checkout
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from app.checkout.upstream_errors import Refusal, classify, translate
 from app.instacart.errors import InstacartBadRequest, InstacartError
 from app.instacart.models import (
     Cart,
@@ -16,6 +15,7 @@ from app.instacart.models import (
     PreviewServiceOptionsRequest,
     ReserveTimeSlotRequest,
 )
+from app.instacart.refusals import Refusal, classify, translate
 from tests.checkout.conftest import Checkout
 
 CART = Cart(items=[CartItem(upc="0001111041700", quantity=1)])

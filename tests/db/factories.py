@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import UNRESOLVED_PLACEMENT_STATES, Order, Reservation
+from app.orders.tables import Order
+from app.orders.vocabulary import UNRESOLVED_PLACEMENT_STATES
+from app.reservations.tables import Reservation
 
 
 def new_order_id() -> str:

@@ -9,9 +9,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.idempotency import ClaimOutcome, IdempotencyRepository
-from app.db.models import IdempotencyKey
-from app.db.orders import OrdersRepository
+from app.orders.idempotency import ClaimOutcome, IdempotencyRepository
+from app.orders.repository import OrdersRepository
+from app.orders.tables import IdempotencyKey
 from tests.db.factories import make_order, new_order_id
 
 pytestmark = pytest.mark.usefixtures("settle_leftovers")

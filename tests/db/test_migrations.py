@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db.base import Base
+from app.platform.database.base import Base
 from tests.database import downgrade, upgrade
 
 

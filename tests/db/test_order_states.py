@@ -13,9 +13,9 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import Order
-from app.db.order_states import Actor, OrderStateMachine
-from app.db.orders import OrdersRepository
+from app.orders.repository import OrdersRepository
+from app.orders.state_machine import Actor, OrderStateMachine
+from app.orders.tables import Order
 from tests.db.factories import make_order
 
 pytestmark = pytest.mark.usefixtures("settle_leftovers")

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Order
-from app.db.order_states import Actor, OrderStateMachine
-from app.db.orders import AbandonedPlacement, OrdersRepository, decode_cursor, encode_cursor
+from app.orders.repository import AbandonedPlacement, OrdersRepository, decode_cursor, encode_cursor
+from app.orders.state_machine import Actor, OrderStateMachine
+from app.orders.tables import Order
 from tests.db.factories import make_order
 
 pytestmark = pytest.mark.usefixtures("settle_leftovers")

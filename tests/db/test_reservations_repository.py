@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Reservation
-from app.db.reservations import ReservationsRepository
+from app.reservations.repository import ReservationsRepository
+from app.reservations.tables import Reservation
 from tests.db.factories import make_reservation
 
 LATER = datetime(2999, 1, 1, tzinfo=UTC)

@@ -8,7 +8,7 @@ import re
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-import app.metrics
+import app.platform.metrics
 from tests.deploy.conftest import DEPLOY
 
 DASHBOARD = DEPLOY / "grafana" / "checkout-bff.json"
@@ -18,9 +18,9 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), 
 
 
 def exported() -> dict[str, str]:
-    """Every series name app/metrics.py exports, mapped to its metric's name."""
+    """Every series name app/platform/metrics.py exports, mapped to its metric's name."""
     names: dict[str, str] = {}
-    for value in vars(app.metrics).values():
+    for value in vars(app.platform.metrics).values():
         if isinstance(value, MetricWrapperBase):
             for family in value.describe():
                 for suffix in SUFFIXES[family.type]:

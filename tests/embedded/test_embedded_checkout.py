@@ -18,9 +18,9 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from app.auth import mint_token
-from app.checkout.order_events import OrderEvents
-from app.embedded import SECRET_FILE, in_process_redis
+from app.auth.tokens import mint_token
+from app.dev.embedded import SECRET_FILE, in_process_redis
+from app.orders.events import OrderEvents
 from app.settings import Settings
 from tests.checkout.test_order_events import EventReader, events_path, serving
 from tests.embedded.checkout_steps import (

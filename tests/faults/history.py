@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import orjson
 
-from app.auth import mint_token
+from app.auth.tokens import mint_token
 from app.settings import Settings
 
 SF_ADDRESS = {

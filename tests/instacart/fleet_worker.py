@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from app.instacart import FindStoresRequest, InstacartClient, InstacartError, RefreshPolicy
-from app.metrics import TOKEN_REFRESHES
+from app.platform.metrics import TOKEN_REFRESHES
 
 FULFILLMENTS = ("delivery", "pickup", "last_mile")
 LOCATION = FindStoresRequest(postal_code="94105")

@@ -11,7 +11,6 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from app.checkout.upstream_errors import translate
 from app.instacart import (
     USER_AGENT,
     Cart,
@@ -22,6 +21,7 @@ from app.instacart import (
     InstacartClient,
 )
 from app.instacart.errors import InstacartPoolExhausted
+from app.instacart.refusals import translate
 from app.settings import Settings
 from tests.instacart.helpers import REDIS_URL, SECRET, poll_until
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from app.api.problem_docs import openapi_text
 from app.main import create_app
+from app.platform.problem_docs import openapi_text
 from app.settings import Settings
 from tests.servers import REPO_ROOT
 

@@ -16,15 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from app.checkout.schemas import (
-    Address,
-    Item,
-    OrderRequest,
-    PostalCode,
-    ReservationRequest,
-    ShortText,
-    StateCode,
-)
+from app.orders.schemas import OrderRequest
+from app.platform.schema_types import PostalCode, ShortText, StateCode
+from app.reservations.schemas import Item, ReservationRequest
+from app.stores.schemas import Address
 from tests.servers import REPO_ROOT
 
 DOCUMENT = json.loads((REPO_ROOT / "openapi" / "bff.json").read_text())

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.auth import mint_token
+from app.auth.tokens import mint_token
 from app.settings import Settings
 from tests.servers import serve_bff_and_sandbox
 

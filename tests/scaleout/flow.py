@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from app.checkout.order_events import OrderChange, OrderEvents, Subscription
-from app.errors import RateLimited
-from app.ratelimit import RateLimiter
+from app.orders.events import OrderChange, OrderEvents, Subscription
+from app.platform.errors import RateLimited
+from app.platform.rate_limits import RateLimiter
 from tests.checkout.conftest import SF_ADDRESS, Checkout
 
 

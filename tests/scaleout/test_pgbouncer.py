@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.resources import build_engine
+from app.platform.connections import build_engine
 from app.settings import Settings
 from tests.scaleout.flow import whole_checkout
 from tests.scaleout.processes import PgBouncer, pgbouncer

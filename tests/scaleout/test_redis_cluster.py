@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.resources import ClusterClient, build_redis
+from app.platform.connections import ClusterClient, build_redis
 from sandbox import SandboxConfig, create_sandbox_app
 from tests.scaleout.flow import order_change_reaches, rate_limit_holds, whole_checkout
 from tests.scaleout.processes import RedisCluster, redis_cli, redis_cluster, wait_until

@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 
-from app.cache import SharedCache
-from app.checkout.order_events import OrderEvents
-from app.redis_urls import parse_sentinel_url
-from app.resources import build_redis
+from app.orders.events import OrderEvents
+from app.platform.connections import build_redis
+from app.platform.redis_urls import parse_sentinel_url
+from app.platform.shared_cache import SharedCache
 from app.settings import Settings
 from tests.scaleout.flow import order_change_reaches, rate_limit_holds, whole_checkout
 from tests.scaleout.processes import RedisSentinel, redis_cli, redis_sentinel
 
 
 # The event streams build their own Redis pool from BFF_REDIS_URL, which redis-py cannot read
-# when it names sentinels; app.resources.build_redis(settings, max_connections=..., blocking=False)
-# builds it for every kind of URL.
+# when it names sentinels; app.platform.connections.build_redis(settings, max_connections=...,
+# blocking=False) builds it for every kind of URL.
 @pytest.fixture(scope="module")
 def sentinel() -> Iterator[RedisSentinel]:
     with redis_sentinel() as running:

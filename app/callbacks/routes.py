@@ -1,0 +1,176 @@
+"""Instacart's side door in: its OAuth token endpoint and the callback receiver.
+
+The token endpoint speaks OAuth 2.0 (RFC 6749 section 4.4, client credentials), errors
+included, since Instacart's OAuth client expects that form; the receiver speaks problem+json
+like every other route.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, WithJsonSchema
+from starlette.datastructures import FormData
+
+from app.callbacks.inbox import CallbackEventIn
+from app.platform.errors import Unauthenticated
+from app.platform.metrics import CALLBACKS
+from app.platform.problem_docs import problems
+
+router = APIRouter(prefix="/callbacks/instacart", tags=["callbacks"])
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_FORM = "application/x-www-form-urlencoded"
+
+
+class CallbackToken(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+
+
+class CallbackEvent(CallbackEventIn):
+    """One callback as Instacart sends it; fields it may add later are kept, not refused."""
+
+    # The server takes any BIGINT (up to 2**63 - 1); the document says 2**53 - 1, the largest
+    # integer JSON tools that read numbers as doubles (JavaScript, schemathesis) hold exactly.
+    # Near 2**63 they cannot tell a bound from its neighbours, and FastAPI's OpenAPI model
+    # writes bounds as floats anyway (2**63 - 1 came out as 2**63).
+    event_id: Annotated[
+        int,
+        Field(ge=0, le=2**63 - 1),
+        WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 2**53 - 1}),
+    ]
+
+
+class CallbackAck(BaseModel):
+    status: str  # accepted | duplicate
+
+
+class OAuthError(BaseModel):
+    """RFC 6749 section 5.2."""
+
+    error: Literal["invalid_request", "invalid_client", "unsupported_grant_type"]
+    error_description: str
+
+
+# The handler reads the form itself (so that its errors are OAuth's, not FastAPI's 422); the
+# document states what it accepts. Credentials go in the form or in HTTP Basic, not both.
+_TOKEN_REQUEST = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            _FORM: {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {"const": "client_credentials"},
+                        "client_id": {"type": "string"},
+                        "client_secret": {"type": "string"},
+                    },
+                }
+            }
+        },
+    },
+    "security": [{"InstacartClientBasic": []}, {}],
+}
+_OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": OAuthError, "description": "invalid_request, unsupported_grant_type"},
+    401: {"model": OAuthError, "description": "invalid_client (unknown client or secret)"},
+}
+# Instacart's bearer token from the endpoint above, not a user's JWT.
+_CALLBACK_SECURITY = {"security": [{"InstacartCallbackToken": []}]}
+
+
+def _oauth_error(status: int, error: str, description: str, *, basic: bool = False) -> Any:
+    headers = dict(_NO_STORE)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="instacart-callbacks"' if basic else "Basic"
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status, headers=headers
+    )
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(client_id, client_secret) from `Authorization: Basic ...`, form-decoded (RFC 6749 2.3.1)."""
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        raw = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    client_id, _, secret = raw.partition(":")
+    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+
+
+async def _read_form(request: Request) -> FormData | None:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
+        return None
+    try:
+        return await request.form(max_files=0, max_fields=20)
+    except Exception:  # a body the form parser cannot read is a malformed request
+        return None
+
+
+@router.post(
+    "/token",
+    operation_id="callbacks-token",
+    response_model=CallbackToken,
+    summary="OAuth 2.0 token endpoint for Instacart's callbacks (client credentials)",
+    responses=_OAUTH_ERRORS | problems(413, 429),
+    openapi_extra=_TOKEN_REQUEST,
+)
+async def issue_token(request: Request) -> Any:
+    form = await _read_form(request)
+    if form is None:
+        return _oauth_error(400, "invalid_request", f"the body must be {_FORM}")
+    grant_type = form.get("grant_type")
+    if not isinstance(grant_type, str) or not grant_type:
+        return _oauth_error(400, "invalid_request", "grant_type is required")
+    if grant_type != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type", "only client_credentials is supported")
+    basic = _basic_credentials(request.headers.get("authorization"))
+    in_form = form.get("client_id"), form.get("client_secret")
+    if basic is not None and any(in_form):
+        return _oauth_error(400, "invalid_request", "send the credentials one way, not two")
+    client_id, secret = basic or (str(in_form[0] or ""), str(in_form[1] or ""))
+    state = request.app.state
+    await state.callback_token_limiter.hit(client_id[:128] or "-")
+    if not state.callback_tokens.credentials_match(client_id, secret):
+        return _oauth_error(401, "invalid_client", "unknown client", basic=basic is not None)
+    issued = await state.callback_tokens.issue()
+    body = CallbackToken(access_token=issued.access_token, expires_in=issued.expires_in)
+    return JSONResponse(body.model_dump(), headers=_NO_STORE)
+
+
+async def instacart_caller(request: Request) -> None:
+    """The callback carries a bearer token this service issued; otherwise 401, nothing stored."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not await request.app.state.callback_tokens.accepts(
+        token.strip()
+    ):
+        CALLBACKS.labels("unknown", "unauthorized").inc()
+        raise Unauthenticated("a callback token from /callbacks/instacart/token is required")
+
+
+@router.post(
+    "",
+    operation_id="callbacks-receive",
+    response_model=CallbackAck,
+    responses=problems(401, 413, 422, 503),
+    summary="Receive one of Instacart's order callbacks",
+    openapi_extra=_CALLBACK_SECURITY,
+)
+async def receive(
+    event: CallbackEvent,
+    request: Request,
+    _: Annotated[None, Depends(instacart_caller)],
+) -> CallbackAck:
+    stored = await request.app.state.callback_inbox.receive(event)
+    return CallbackAck(status="accepted" if stored else "duplicate")

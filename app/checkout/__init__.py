@@ -1,1 +1,0 @@
-"""The checkout domain: services that orchestrate the cache, Instacart and Postgres."""

@@ -1,0 +1,1 @@
+"""Live order status: the Server-Sent Events stream and its browser tickets."""

@@ -1,0 +1,180 @@
+"""Live order status: a stream ticket for browsers, and the Server-Sent Events stream."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
+from pydantic import BaseModel
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from app.dependencies import (
+    BearerCredentialsDep,
+    OrderStreamsDep,
+    PrincipalDep,
+    StreamTicketsDep,
+    current_principal,
+)
+from app.live_status.streams import OrderStream, OrderStreams, StreamTimings
+from app.live_status.tickets import StreamTickets
+from app.orders.events import OrderEvents
+from app.orders.routes import OrderId
+from app.platform.connections import build_redis
+from app.platform.errors import Unauthenticated
+from app.platform.problem_docs import COMMON, problems
+from app.settings import Settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Runs inside the app's lifespan, so its Redis client and sessions already exist."""
+    settings: Settings = app.state.settings
+    # A subscribed stream holds its connection for minutes: a pool of its own, not blocking,
+    # so that streams never starve the cache and the locks, and one past the cap polls instead.
+    # The same factory as the app's client (plain, Sentinel, Cluster or in-process Redis).
+    stream_redis = build_redis(
+        settings, max_connections=settings.event_stream_redis_connections, blocking=False
+    )
+    app.state.order_streams = OrderStreams(
+        OrderEvents(stream_redis, settings.cache_namespace),
+        app.state.checkout.orders.sessions,
+        StreamTimings(
+            heartbeat_seconds=settings.event_stream_heartbeat_seconds,
+            max_seconds=settings.event_stream_max_seconds,
+            poll_seconds=settings.event_stream_poll_seconds,
+            recheck_seconds=settings.event_stream_recheck_seconds,
+        ),
+    )
+    app.state.stream_tickets = StreamTickets(
+        app.state.redis, settings.cache_namespace, settings.stream_ticket_ttl_seconds
+    )
+    try:
+        yield
+    finally:
+        await stream_redis.aclose()  # with its pool (Redis.from_pool hands the pool over)
+
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"], lifespan=lifespan)
+
+
+class StreamTicketOut(BaseModel):
+    ticket: str
+    expires_at: dt.datetime
+
+
+class EventStreamResponse(StreamingResponse):
+    """Server-Sent Events of one order; the stream is closed however the response ends."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, stream: OrderStream) -> None:
+        super().__init__(
+            stream.frames(),
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also when the body never started (the client left first): the frames' own
+            # cleanup runs only once they are iterated.
+            with anyio.CancelScope(shield=True):
+                await self.stream.aclose()
+
+
+_STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "The order's status events: `event: status`, `id: <version>`, "
+        "`data: <Order>`; comment lines as heartbeats; ends after a terminal status.",
+        # OpenAPI 3.1 reads an event stream's schema as that of each event (3.2's itemSchema).
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "id", "data"],
+                    "properties": {
+                        "event": {"const": "status"},
+                        "id": {"type": "string", "pattern": "^[0-9]+$"},
+                        "retry": {"type": "integer", "minimum": 0},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": {"$ref": "#/components/schemas/Order"},
+                        },
+                    },
+                }
+            }
+        },
+    },
+    204: {
+        "description": "The Last-Event-ID shows the client has seen the order's terminal "
+        "status: nothing more will come (EventSource stops reconnecting)."
+    },
+}
+
+
+@router.post(
+    "/{order_id}/events/ticket",
+    operation_id="orders-events-ticket",
+    status_code=201,
+    response_model=StreamTicketOut,
+    responses=problems(*COMMON, 404),
+    summary="A short-lived, single-use ticket for this order's event stream (for EventSource)",
+)
+async def issue_stream_ticket(
+    order_id: OrderId,
+    principal: PrincipalDep,
+    streams: OrderStreamsDep,
+    tickets: StreamTicketsDep,
+) -> StreamTicketOut:
+    await streams.current(principal.user_id, order_id)  # the owner only: 404 for anyone else
+    issued = await tickets.issue(principal.user_id, order_id)
+    return StreamTicketOut(ticket=issued.ticket, expires_at=issued.expires_at)
+
+
+@router.get(
+    "/{order_id}/events",
+    operation_id="orders-events",
+    status_code=200,
+    response_class=EventStreamResponse,
+    responses=_STREAM_RESPONSES | problems(*COMMON, 404),
+    summary="Live status of the order as Server-Sent Events (bearer header or ?ticket=)",
+)
+async def order_events(
+    order_id: OrderId,
+    request: Request,
+    credentials: BearerCredentialsDep,
+    streams: OrderStreamsDep,
+    tickets: StreamTicketsDep,
+    ticket: Annotated[
+        str | None,
+        Query(description="A stream ticket, for clients that cannot send Authorization"),
+    ] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    if credentials is not None:
+        user_id = (await current_principal(request, credentials)).user_id
+    elif ticket is not None:
+        user_id = await tickets.redeem(ticket, order_id)
+    else:
+        raise Unauthenticated("a bearer token or a stream ticket is required")
+    stream = await streams.open(user_id, order_id, _version(last_event_id))
+    if stream.finished:
+        await stream.aclose()
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
+    return EventStreamResponse(stream)
+
+
+def _version(last_event_id: str | None) -> int | None:
+    # Our ids are versions; anything else (another server's id, garbage) means "from the start".
+    value = (last_event_id or "").strip()
+    if value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None

@@ -1,0 +1,246 @@
+"""Statements on `idempotency_keys`. The caller owns the transaction: nothing here commits."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.orders.tables import IdempotencyKey
+from app.platform.database.portable import db_now, insert_unless_present
+
+
+class ClaimOutcome(enum.StrEnum):
+    CLAIMED = "claimed"  # a new key: the caller owns it and places the order
+    IN_PROGRESS = "in_progress"  # same body, another request holds a live claim: 409
+    COMPLETED = "completed"  # same body, finished: replay the stored response
+    MISMATCH = "mismatch"  # another body under this key: 422
+    RECLAIMABLE = "reclaimable"  # same body, the earlier attempt's claim expired (it crashed)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    outcome: ClaimOutcome
+    # CLAIMED: the order id passed in. RECLAIMABLE, IN_PROGRESS, COMPLETED: the order the key
+    # already refers to (resolve it; never create another). MISMATCH: None.
+    order_id: str | None = None
+    response_status: int | None = None
+    response_body: Any = None
+
+
+class IdempotencyClaimError(RuntimeError):
+    """The key kept appearing and disappearing under us; practically never happens."""
+
+
+class IdempotencyRepository:
+    """Idempotency records, one per (user, key)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(
+        self,
+        user_id: str,
+        key: str,
+        fingerprint: str,
+        order_id: str,
+        lock_seconds: float,
+        ttl_seconds: float,
+    ) -> ClaimResult:
+        """Claim the key for a request, or say why not.
+
+        CLAIMED and RECLAIMABLE leave the caller holding the claim (row locked until its
+        transaction ends, and `locked_until` refreshed). After CLAIMED the caller must insert the
+        order `order_id` in the same transaction (the foreign key is checked at commit).
+        """
+        lock = timedelta(seconds=lock_seconds)
+        ttl = timedelta(seconds=ttl_seconds)
+        # A concurrent insert of the same key makes ours wait for that transaction; once it
+        # commits we fall through to the SELECT, and if it rolled back our insert wins. The
+        # loop only repeats when the row vanished in between (released or purged).
+        for _ in range(3):
+            inserted = await self.session.execute(
+                insert_unless_present(self.session, IdempotencyKey, ["user_id", "key"])
+                .values(
+                    user_id=user_id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    state="in_progress",
+                    order_id=order_id,
+                    locked_until=db_now(lock),
+                    created_at=db_now(),
+                    expires_at=db_now(ttl),
+                )
+                .returning(IdempotencyKey.order_id)
+            )
+            if inserted.first() is not None:
+                return ClaimResult(ClaimOutcome.CLAIMED, order_id=order_id)
+
+            existing = (
+                await self.session.execute(
+                    select(
+                        IdempotencyKey.fingerprint,
+                        IdempotencyKey.state,
+                        IdempotencyKey.order_id,
+                        IdempotencyKey.response_status,
+                        IdempotencyKey.response_body,
+                        (IdempotencyKey.locked_until > db_now()).label("locked"),
+                        (IdempotencyKey.expires_at <= db_now()).label("expired"),
+                    )
+                    .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+                    .with_for_update()
+                )
+            ).first()
+            if existing is None:
+                continue
+
+            if existing.expired:
+                # Past its retention: the key is new again (the old order stays as it is).
+                await self._overwrite(user_id, key, fingerprint, order_id, lock, ttl)
+                return ClaimResult(ClaimOutcome.CLAIMED, order_id=order_id)
+            if existing.fingerprint != fingerprint:
+                return ClaimResult(ClaimOutcome.MISMATCH)
+            if existing.state == "completed":
+                return ClaimResult(
+                    ClaimOutcome.COMPLETED,
+                    order_id=existing.order_id,
+                    response_status=existing.response_status,
+                    response_body=existing.response_body,
+                )
+            if existing.locked:
+                return ClaimResult(ClaimOutcome.IN_PROGRESS, order_id=existing.order_id)
+            await self.session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+                .values(locked_until=db_now(lock))
+                .execution_options(synchronize_session=False)
+            )
+            return ClaimResult(ClaimOutcome.RECLAIMABLE, order_id=existing.order_id)
+        raise IdempotencyClaimError("idempotency key could not be claimed")
+
+    async def complete(self, user_id: str, key: str, order_id: str, status: int, body: Any) -> bool:
+        """Store the answer to replay; False unless the key still refers to `order_id`."""
+        result = await self.session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.user_id == user_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.order_id == order_id,
+            )
+            .values(state="completed", response_status=status, response_body=body)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    async def move(
+        self, user_id: str, key: str, from_order: str, to_order: str, status: int, body: Any
+    ) -> bool:
+        """Point the key at another order with its answer (the key's own order was never
+        placed, the other one was placed for it); False unless the key referred to
+        `from_order`."""
+        result = await self.session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.user_id == user_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.order_id == from_order,
+            )
+            .values(
+                order_id=to_order, state="completed", response_status=status, response_body=body
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    async def unlock(self, user_id: str, key: str, order_id: str) -> bool:
+        """End the claim's lock early: the request is over, and a retry may resume at once."""
+        result = await self.session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.user_id == user_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.order_id == order_id,
+                IdempotencyKey.state == "in_progress",
+            )
+            .values(locked_until=db_now())
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    async def complete_for_order(self, order_id: str, status: int, body: Any) -> int:
+        """Store the answer on the in-progress key of an order (the reconciler settled it)."""
+        result = await self.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.order_id == order_id, IdempotencyKey.state == "in_progress")
+            .values(state="completed", response_status=status, response_body=body)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount
+
+    async def release_for_order(self, order_id: str) -> int:
+        """Give back the in-progress key of an order that was never placed."""
+        result = await self.session.execute(
+            delete(IdempotencyKey)
+            .where(IdempotencyKey.order_id == order_id, IdempotencyKey.state == "in_progress")
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount
+
+    async def release(self, user_id: str, key: str) -> bool:
+        """Forget an in-progress claim (the request failed before anything reached Instacart)."""
+        result = await self.session.execute(
+            delete(IdempotencyKey)
+            .where(
+                IdempotencyKey.user_id == user_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.state == "in_progress",
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    async def get(self, user_id: str, key: str) -> IdempotencyKey | None:
+        stmt = select(IdempotencyKey).where(
+            IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
+        )
+        return (
+            await self.session.execute(stmt.execution_options(populate_existing=True))
+        ).scalar_one_or_none()
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete records past their retention; returns how many."""
+        result = await self.session.execute(
+            delete(IdempotencyKey)
+            .where(IdempotencyKey.expires_at <= now)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount
+
+    async def _overwrite(
+        self,
+        user_id: str,
+        key: str,
+        fingerprint: str,
+        order_id: str,
+        lock: timedelta,
+        ttl: timedelta,
+    ) -> None:
+        await self.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+            .values(
+                fingerprint=fingerprint,
+                state="in_progress",
+                order_id=order_id,
+                response_status=None,
+                response_body=None,
+                locked_until=db_now(lock),
+                created_at=db_now(),
+                expires_at=db_now(ttl),
+            )
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,228 @@
+"""The reconciler: settles what a crash, an ambiguous answer or a lost callback left open.
+
+Each round, bounded in size and run by one replica at a time:
+1. placements left pending or unknown (below);
+2. callbacks stored but never applied (a crash, or getOrder failing when one came in);
+3. follow-up: placed orders not yet ended that Instacart has told us nothing about for a
+   while are looked up, since callbacks can be lost;
+4. Idempotency-Keys and reservations past their retention are deleted.
+
+A ``pending`` or ``unknown`` order that nobody holds a lease on and nobody touched for the
+grace period is taken over with a new attempt and a lease (so no request re-sends its create
+meanwhile), then looked up at Instacart by its retailer order id, outside any transaction.
+Found: it is recorded as created and its Idempotency-Key gets the answer, so the storefront's
+retry with the same key returns the order. Not found: the create never reached Instacart (no
+lease was live, so no create was in flight), so the placement failed and the key is given back.
+One row's failure costs that row only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import LockError, RedisError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.callbacks.inbox import CallbackApplier
+from app.callbacks.repository import CallbackEventsRepository
+from app.instacart.client import InstacartClient
+from app.instacart.errors import InstacartError, InstacartNotFound
+from app.orders.events import OrderEvents
+from app.orders.idempotency import IdempotencyRepository
+from app.orders.outcomes import Settlement
+from app.orders.repository import AbandonedPlacement, OrdersRepository
+from app.orders.state_machine import Actor, OrderStateMachine
+from app.platform.metrics import FOLLOW_UPS, ORDERS_PLACED, RECONCILE_BACKLOG
+from app.reservations.repository import ReservationsRepository
+
+log = structlog.get_logger("app.orders.reconciler")
+
+
+@dataclass
+class ReconcileSummary:
+    examined: int = 0
+    created: int = 0
+    failed: int = 0
+    left: int = 0
+    skipped: int = 0  # another actor took the row first
+    callbacks_applied: int = 0
+    followed_up: int = 0
+    follow_ups_changed: int = 0
+    purged_keys: int = 0
+    purged_reservations: int = 0
+
+
+class Reconciler:
+    def __init__(
+        self,
+        client: InstacartClient,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        grace_seconds: float,
+        lease_seconds: float,
+        events: OrderEvents,
+        callbacks: CallbackApplier | None = None,
+        batch_size: int = 50,
+        follow_up_after_seconds: float = 300,
+        follow_up_batch_size: int = 20,
+        callback_retry_after_seconds: float = 10,
+    ) -> None:
+        self.events = events
+        self.callbacks = callbacks
+        self.follow_up_after = timedelta(seconds=follow_up_after_seconds)
+        self.follow_up_batch = follow_up_batch_size
+        self.callback_retry_after = timedelta(seconds=callback_retry_after_seconds)
+        self.client = client
+        self.sessions = sessions
+        self.grace = timedelta(seconds=grace_seconds)
+        self.lease_seconds = lease_seconds
+        self.batch_size = batch_size
+
+    async def run_once(self) -> ReconcileSummary:
+        summary = ReconcileSummary()
+        async with self.sessions() as session:
+            orders = OrdersRepository(session)
+            candidates = await orders.abandoned_placements(self.grace, self.batch_size)
+            RECONCILE_BACKLOG.labels("placements").set(
+                await orders.count_abandoned_placements(self.grace)
+            )
+            RECONCILE_BACKLOG.labels("callbacks").set(
+                await CallbackEventsRepository(session).count_unapplied(self.callback_retry_after)
+            )
+        for candidate in candidates:
+            summary.examined += 1
+            try:
+                outcome = await self._settle(candidate)
+            except Exception as exc:  # one bad row must not cost the others
+                log.error("reconcile.row_failed", order_id=candidate.id, error=type(exc).__name__)
+                outcome = "left"
+            setattr(summary, outcome, getattr(summary, outcome) + 1)
+        summary.callbacks_applied = await self._reapply_callbacks()
+        await self._follow_up(summary)
+        async with self.sessions() as session, session.begin():
+            now = datetime.now(UTC)
+            summary.purged_keys = await IdempotencyRepository(session).purge_expired(now)
+            summary.purged_reservations = await ReservationsRepository(session).purge_expired(now)
+        if any(summary.__dict__.values()):
+            log.info("reconcile.done", **summary.__dict__)
+        return summary
+
+    async def _reapply_callbacks(self) -> int:
+        if self.callbacks is None:
+            return 0
+        async with self.sessions() as session:
+            waiting = await CallbackEventsRepository(session).unapplied(
+                self.callback_retry_after, self.batch_size
+            )
+        applied = 0
+        for event_id in waiting:
+            try:
+                applied += await self.callbacks.apply(event_id) != "received"
+            except Exception as exc:  # one event's failure costs that event only
+                log.error("reconcile.callback_failed", event_id=event_id, error=type(exc).__name__)
+        return applied
+
+    async def _follow_up(self, summary: ReconcileSummary) -> None:
+        if self.follow_up_batch == 0:
+            return
+        async with self.sessions() as session:
+            quiet = await OrdersRepository(session).quiet_orders(
+                self.follow_up_after, self.follow_up_batch
+            )
+        for row in quiet:
+            summary.followed_up += 1
+            asked_at = datetime.now(UTC)
+            try:
+                upstream = await self.client.get_order(row.user_id, row.id)
+                async with self.sessions() as session, session.begin():
+                    machine = OrderStateMachine(session)
+                    await machine.record_lookup(row.id, Actor.RECONCILER, upstream.status, asked_at)
+                    fresh = await machine.record_checked(row.id, Actor.RECONCILER)
+            except Exception as exc:  # one order costs one order
+                FOLLOW_UPS.labels("failed").inc()
+                log.warning("reconcile.follow_up_failed", order_id=row.id, error=type(exc).__name__)
+                # Asked, no answer: its turn comes again after the same quiet time, so one
+                # order Instacart cannot find never holds the others' places in the batch.
+                with contextlib.suppress(Exception):
+                    async with self.sessions() as session, session.begin():
+                        await OrderStateMachine(session).record_checked(row.id, Actor.RECONCILER)
+                continue
+            changed = fresh is not None and fresh.version != row.version
+            FOLLOW_UPS.labels("changed" if changed else "unchanged").inc()
+            if changed:
+                summary.follow_ups_changed += 1
+                await self.events.publish(fresh)  # type: ignore[arg-type]
+
+    async def _settle(self, candidate: AbandonedPlacement) -> str:
+        async with self.sessions() as session, session.begin():
+            taken = await Settlement(session, lease_seconds=self.lease_seconds).begin_attempt(
+                candidate.id, candidate.attempt, Actor.RECONCILER
+            )
+        if taken is None:
+            return "skipped"
+        attempt = taken.attempt
+        try:
+            upstream = await self.client.get_order(candidate.user_id, candidate.id)
+        except InstacartNotFound:
+            async with self.sessions() as session, session.begin():
+                recorded = await Settlement(session, lease_seconds=self.lease_seconds).failed(
+                    candidate.id,
+                    attempt,
+                    Actor.RECONCILER,
+                    "not_placed",
+                    "Instacart has no such order",
+                )
+            if not recorded:
+                return "skipped"
+            ORDERS_PLACED.labels("failed").inc()
+            return "failed"
+        except InstacartError as exc:
+            log.warning("reconcile.lookup_failed", order_id=candidate.id, error=exc.operation)
+            async with self.sessions() as session, session.begin():
+                await Settlement(session, lease_seconds=self.lease_seconds).unknown(
+                    candidate.id, attempt, Actor.RECONCILER
+                )
+            return "left"
+        async with self.sessions() as session, session.begin():
+            row, _ = await Settlement(session, lease_seconds=self.lease_seconds).confirm(
+                candidate.id, Actor.RECONCILER, upstream
+            )
+        await self.events.publish(row)
+        ORDERS_PLACED.labels("reconciled").inc()
+        return "created"
+
+
+async def run_periodically(
+    reconciler: Reconciler, redis: Redis, *, lock_key: str, interval_seconds: float
+) -> None:
+    """Runs the reconciler every interval on one replica at a time (redis-py's Lock).
+
+    The lock only saves duplicate work: leases keep reconcilers off each other's rows, so
+    without Redis every replica may run it.
+    """
+    # The lock outlives a round, which is bounded by the same time (a round that is cut
+    # short leaves its rows to the next one, their leases lapsing on their own).
+    round_seconds = max(interval_seconds, 1.0)
+    while True:
+        await asyncio.sleep(interval_seconds)
+        lock = redis.lock(lock_key, timeout=round_seconds * 2, blocking=False)
+        try:
+            held = await lock.acquire()
+        except (RedisError, OSError):
+            held = None
+        if held is False:
+            continue  # another replica runs this round
+        try:
+            async with asyncio.timeout(round_seconds):
+                await reconciler.run_once()
+        except Exception as exc:  # a bad round must not end the loop
+            log.error("reconcile.failed", error=type(exc).__name__)
+        finally:
+            if held:
+                with contextlib.suppress(LockError, RedisError, OSError):
+                    await lock.release()

@@ -1,0 +1,184 @@
+"""Reads of `orders`, and the insert of an intent. The caller owns the transaction.
+
+Every change of an existing order's state is a move of `app.orders.state_machine`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.orders.state_machine import TERMINAL_STATUSES
+from app.orders.tables import Order
+from app.orders.vocabulary import UNRESOLVED_PLACEMENT_STATES
+from app.platform.database.portable import db_now, latest
+
+MAX_CURSOR_LENGTH = 512
+
+
+def encode_cursor(created_at: datetime, order_id: str) -> str:
+    """An opaque, URL-safe cursor for the position just after (created_at, order_id)."""
+    raw = json.dumps([created_at.isoformat(), order_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, order_id) in a cursor; ValueError for anything we did not produce."""
+    if not isinstance(cursor, str) or not cursor or len(cursor) > MAX_CURSOR_LENGTH:
+        raise ValueError("invalid cursor")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+        created_raw, order_id = value
+        if not isinstance(created_raw, str) or not isinstance(order_id, str) or not order_id:
+            raise ValueError("invalid cursor")
+        created_at = datetime.fromisoformat(created_raw)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        # json, base64, unicode and isoformat errors are all ValueErrors; unpacking is a TypeError
+        raise ValueError("invalid cursor") from exc
+    if created_at.tzinfo is None:
+        raise ValueError("invalid cursor")
+    return created_at, order_id
+
+
+def _abandoned(grace: timedelta) -> tuple[Any, ...]:
+    return (
+        Order.placement_state.in_(UNRESOLVED_PLACEMENT_STATES),
+        or_(Order.lease_until.is_(None), Order.lease_until <= db_now()),
+        Order.updated_at < db_now(-grace),
+    )
+
+
+class AbandonedPlacement(NamedTuple):
+    id: str
+    user_id: str
+    attempt: int
+
+
+class OrdersRepository:
+    """Orders of users. Every user-facing read is filtered by the owner."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, order: Order, *, lease: timedelta | None = None) -> Order:
+        """Insert an order (flushed, so server defaults are loaded).
+
+        With `lease`, the placing request's intent: it holds attempt 1 and that lease.
+        """
+        if lease is not None:
+            order.attempt = 1
+            order.lease_until = db_now(lease)
+        self.session.add(order)
+        await self.session.flush()
+        if lease is not None:
+            # A SQL expression is not loaded back by the INSERT's RETURNING; without this the
+            # attribute would be expired, and reading it in async code would be a hidden query.
+            await self.session.refresh(order, ["lease_until"])
+        return order
+
+    async def get_for_user(self, order_id: str, user_id: str) -> Order | None:
+        """The order if it belongs to this user; None for unknown ids and other users' orders."""
+        stmt = select(Order).where(Order.id == order_id, Order.user_id == user_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def get_by_id(self, order_id: str, *, for_update: bool = False) -> Order | None:
+        """Any user's order, for the reconciler and callbacks; never for user-facing reads."""
+        stmt = select(Order).where(Order.id == order_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def list_for_user(
+        self,
+        user_id: str,
+        limit: int,
+        cursor: str | None = None,
+        *,
+        placement_states: Collection[str] | None = None,
+    ) -> tuple[list[Order], str | None]:
+        """One page of the user's orders, newest first, and the cursor of the next page.
+
+        `placement_states` narrows the list (e.g. ("created",)); None lists every row.
+        Raises ValueError for a cursor that does not decode.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        stmt = select(Order).where(Order.user_id == user_id)
+        if placement_states is not None:
+            stmt = stmt.where(Order.placement_state.in_(list(placement_states)))
+        if cursor is not None:
+            created_at, order_id = decode_cursor(cursor)
+            stmt = stmt.where(tuple_(Order.created_at, Order.id) < tuple_(created_at, order_id))
+        stmt = stmt.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
+        rows = list((await self.session.execute(stmt)).scalars())
+        if len(rows) <= limit:
+            return rows, None
+        rows = rows[:limit]
+        last = rows[-1]
+        return rows, encode_cursor(last.created_at, last.id)
+
+    async def unconfirmed_with_hold(
+        self, user_id: str, hold_id: str | None, *, exclude_id: str, limit: int = 3
+    ) -> list[str]:
+        """Ids of this user's other placements with `hold_id` that are not (yet) created,
+        newest first: the candidates for an order Instacart made from that hold."""
+        if hold_id is None:
+            return []
+        stmt = (
+            select(Order.id)
+            .where(
+                Order.user_id == user_id,
+                Order.hold_id == hold_id,
+                Order.id != exclude_id,
+                Order.placement_state != "created",
+            )
+            .order_by(Order.created_at.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def count_abandoned_placements(self, grace: timedelta) -> int:
+        """How many placements `abandoned_placements` would offer with no limit."""
+        stmt = select(func.count()).where(*_abandoned(grace))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def abandoned_placements(
+        self, grace: timedelta, limit: int = 50
+    ) -> Sequence[AbandonedPlacement]:
+        """Unresolved placements nobody holds a lease on and nobody touched for `grace`.
+
+        No row locks: the reconciler takes each one over with the state machine's
+        `begin_attempt`, which fails for anyone who comes second.
+        """
+        stmt = (
+            select(Order.id, Order.user_id, Order.attempt)
+            .where(*_abandoned(grace))
+            .order_by(Order.created_at)
+            .limit(limit)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return [AbandonedPlacement(row.id, row.user_id, row.attempt) for row in rows]
+
+    async def quiet_orders(self, quiet_for: timedelta, limit: int) -> Sequence[Order]:
+        """Placed orders not yet ended that Instacart has told us nothing about for `quiet_for`
+        (nor were we asked to look), least recently heard of first."""
+        last_news = latest(Order.status_updated_at, Order.checked_at, Order.created_at)
+        stmt = (
+            select(Order)
+            .where(
+                Order.placement_state == "created",
+                or_(Order.status.is_(None), Order.status.notin_(TERMINAL_STATUSES)),
+                last_news < db_now(-quiet_for),
+            )
+            .order_by(last_news)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())

@@ -1,0 +1,321 @@
+"""The order state machine: every placement state, every allowed move, and who may make it.
+
+Every write of an order's state goes through `OrderStateMachine`, and each is one guarded
+UPDATE: it names the states it may leave from, and, for the moves of an actor that talks to
+Instacart, the attempt number that actor holds (a fencing token). A stale actor (its lease ran
+out and someone else took a newer attempt) therefore cannot overwrite a newer decision, and a
+write that changed nothing comes back as None for the caller to handle; it is also counted.
+
+The one move that is never fenced is `confirm`: when Instacart has the order, the customer must
+see it, whatever the row's state (even `failed`) and whoever learnt it.
+
+Placement states:
+
+    pending   intent recorded; an actor holding the lease may be creating it upstream
+    unknown   the last create had an ambiguous outcome; settled by looking the order up
+    created   Instacart has the order (the only state the customer sees)
+    failed    Instacart definitively refused it, or a lookup showed it was never placed
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, case, func, literal, or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.orders.tables import Order
+from app.platform.database.portable import db_now
+from app.platform.metrics import ORDER_TRANSITIONS
+
+log = structlog.get_logger("app.orders.state_machine")
+
+
+class PlacementState(enum.StrEnum):
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+    CREATED = "created"
+    FAILED = "failed"
+
+
+class Actor(enum.StrEnum):
+    REQUEST = "request"  # the first placement request, which wrote the intent
+    RETRY = "retry"  # a later request with the same Idempotency-Key, resuming the placement
+    RECONCILER = "reconciler"  # the background settler of abandoned placements
+    CALLBACK = "callback"  # Instacart telling us about the order
+    READER = "reader"  # a user's read, cancel or staging that saw a newer upstream status
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    name: str
+    sources: frozenset[PlacementState]
+    target: PlacementState | None  # None: the placement state stays as it is
+    actors: frozenset[Actor]
+    fenced: bool  # only for the holder of the current attempt
+    leases: bool = False  # starts a new attempt; only when no live lease exists
+
+
+_P, _U, _C, _F = (
+    PlacementState.PENDING,
+    PlacementState.UNKNOWN,
+    PlacementState.CREATED,
+    PlacementState.FAILED,
+)
+_UNRESOLVED = frozenset({_P, _U})
+
+BEGIN_ATTEMPT = Transition(
+    "begin_attempt", _UNRESOLVED, _P, frozenset({Actor.RETRY, Actor.RECONCILER}), True, True
+)
+RENEW_LEASE = Transition(
+    "renew_lease",
+    _UNRESOLVED,
+    None,
+    frozenset({Actor.REQUEST, Actor.RETRY, Actor.RECONCILER}),
+    True,
+)
+RECORD_UNKNOWN = Transition(
+    "record_unknown",
+    _UNRESOLVED,
+    _U,
+    frozenset({Actor.REQUEST, Actor.RETRY, Actor.RECONCILER}),
+    True,
+)
+RECORD_FAILED = Transition(
+    "record_failed",
+    _UNRESOLVED,
+    _F,
+    frozenset({Actor.REQUEST, Actor.RETRY, Actor.RECONCILER}),
+    True,
+)
+CONFIRM = Transition("confirm", frozenset({_P, _U, _F}), _C, frozenset(Actor), False)
+RECORD_STATUS = Transition(
+    "record_status",
+    frozenset({_C}),
+    None,
+    frozenset({Actor.READER, Actor.RECONCILER, Actor.CALLBACK}),
+    False,
+)
+
+# What Instacart's getOrder (or a cancel's or a staging's answer) says the status is now. Not
+# ranked: the real API moves orders back (picking -> rescheduled -> acknowledged), and when the
+# callbacks of those moves are lost only the lookup can bring the order back in step.
+RECORD_LOOKUP = Transition(
+    "record_lookup", frozenset({_C}), None, frozenset({Actor.READER, Actor.RECONCILER}), False
+)
+
+RECORD_CHECKED = Transition(
+    "record_checked", frozenset({_C}), None, frozenset({Actor.RECONCILER}), False
+)
+
+TRANSITIONS = (
+    BEGIN_ATTEMPT,
+    RENEW_LEASE,
+    RECORD_UNKNOWN,
+    RECORD_FAILED,
+    CONFIRM,
+    RECORD_STATUS,
+    RECORD_LOOKUP,
+    RECORD_CHECKED,
+)
+
+
+# Where each known status stands on the way to the customer: a status never moves to a lower
+# rank, and a terminal one is never left. Statuses not listed (the open set Instacart may add,
+# and "rescheduled", which moves the window rather than the order) are ordered by time alone.
+STATUS_RANKS: dict[str, int] = {
+    "brand_new": 0,
+    "acknowledged": 1,
+    "picking": 2,
+    "checkout": 3,
+    "staging": 3,
+    "staged": 4,
+    "delivering": 5,
+    "delivered": 9,
+    "completed": 9,
+    "canceled": 9,
+}
+TERMINAL_STATUSES = frozenset({"delivered", "completed", "canceled"})
+
+
+def _rank(column: Any) -> Any:
+    return case(
+        *((column == status, literal(rank)) for status, rank in STATUS_RANKS.items()),
+        else_=None,
+    )
+
+
+class OrderStateMachine:
+    """Guarded writes of order state. The caller owns the transaction: nothing here commits."""
+
+    def __init__(self, session: AsyncSession, *, lease_seconds: float | None = None) -> None:
+        self.session = session
+        # Only actors that call Instacart about a placement take leases.
+        self.lease = timedelta(seconds=lease_seconds) if lease_seconds is not None else None
+
+    async def begin_attempt(self, order_id: str, seen_attempt: int, actor: Actor) -> Order | None:
+        """Take over an unresolved placement: a new attempt number and a lease.
+
+        None when someone else holds a live lease or began an attempt since `seen_attempt`.
+        """
+        if self.lease is None:
+            raise ValueError("begin_attempt needs lease_seconds")
+        values = {"attempt": Order.attempt + 1, "lease_until": db_now(self.lease)}
+        return await self._apply(BEGIN_ATTEMPT, actor, order_id, values, attempt=seen_attempt)
+
+    async def renew_lease(self, order_id: str, attempt: int, actor: Actor) -> Order | None:
+        """The holder is still at work: extend its lease. None once it has been superseded
+        or the lease has ended (an outcome was recorded, which clears it)."""
+        if self.lease is None:
+            raise ValueError("renew_lease needs lease_seconds")
+        values = {"lease_until": db_now(self.lease)}
+        # A heartbeat that commits after its holder recorded the outcome must not bring the
+        # lease back: a retry would be told "in progress" and the reconciler kept away while
+        # nobody is at work. Postgres re-checks this on the row the outcome committed.
+        live = Order.lease_until.is_not(None)
+        return await self._apply(RENEW_LEASE, actor, order_id, values, attempt=attempt, extra=live)
+
+    async def record_unknown(self, order_id: str, attempt: int, actor: Actor) -> Order | None:
+        """The create's outcome is ambiguous: leave it for a lookup, and end the lease."""
+        return await self._apply(
+            RECORD_UNKNOWN, actor, order_id, {"lease_until": None}, attempt=attempt
+        )
+
+    async def record_failed(
+        self, order_id: str, attempt: int, actor: Actor, code: str, detail: str | None
+    ) -> Order | None:
+        """Instacart refused the order, or a lookup showed it was never placed."""
+        values = {"failure_code": code, "failure_detail": detail, "lease_until": None}
+        return await self._apply(RECORD_FAILED, actor, order_id, values, attempt=attempt)
+
+    async def confirm(
+        self,
+        order_id: str,
+        actor: Actor,
+        status: str | None,
+        items: list[dict[str, Any]] | None = None,
+    ) -> Order | None:
+        """Instacart has the order: it becomes the customer's, from any state but `created`.
+
+        None when it was already created (another actor confirmed it first).
+        """
+        values: dict[str, Any] = {
+            "failure_code": None,
+            "failure_detail": None,
+            "lease_until": None,
+            "version": Order.version + 1,  # it has just become the customer's
+        }
+        if status is not None:
+            # A callback that arrived first carries a newer status than the create's answer.
+            values["status"] = case(
+                (Order.status_updated_at.is_(None), literal(status)), else_=Order.status
+            )
+        if items is not None:
+            values["items"] = items
+        return await self._apply(CONFIRM, actor, order_id, values)
+
+    async def record_status(
+        self, order_id: str, actor: Actor, status: str, at: datetime
+    ) -> Order | None:
+        """Apply a status seen at `at`, only forward. None when it is stale: one seen later (or
+        at the same time, unless `status` is a later step) is applied, the order has ended, or
+        `status` is an earlier step."""
+        rank = STATUS_RANKS.get(status)
+        current = _rank(Order.status)
+        # Instacart's timestamps have whole seconds: two steps in one second are told apart by
+        # the workflow, so a later step at the same instant still applies.
+        same_instant_but_later_step = (
+            and_(Order.status_updated_at == at, current.is_not(None), current < rank)
+            if rank is not None
+            else literal(False)
+        )
+        guards = [
+            or_(
+                Order.status_updated_at.is_(None),
+                Order.status_updated_at < at,
+                same_instant_but_later_step,
+            ),
+            or_(Order.status.is_(None), Order.status.notin_(TERMINAL_STATUSES)),
+        ]
+        if rank is not None:
+            guards.append(or_(current.is_(None), current <= rank))
+        values = {
+            "status": status,
+            "status_updated_at": at,
+            # A repeat of the same status moves its time, not what the customer sees.
+            "version": case(
+                (Order.status.is_distinct_from(status), Order.version + 1), else_=Order.version
+            ),
+        }
+        return await self._apply(RECORD_STATUS, actor, order_id, values, extra=and_(*guards))
+
+    async def record_lookup(
+        self, order_id: str, actor: Actor, status: str, asked_at: datetime
+    ) -> Order | None:
+        """Apply the status Instacart answered to a lookup sent at `asked_at`, in whatever
+        direction it moves the order. None only when an event dated after the lookup was sent
+        has been applied since (its news is newer than the answer)."""
+        # Instacart dates events in whole seconds: on the same grid, an event of the second the
+        # lookup was sent is not taken for a newer one, and a callback of that second that is a
+        # later step still applies after it (record_status's same-instant rule).
+        at = asked_at.replace(microsecond=0)
+        values = {
+            "status": status,
+            "status_updated_at": at,
+            "version": case(
+                (Order.status.is_distinct_from(status), Order.version + 1), else_=Order.version
+            ),
+        }
+        not_newer = or_(Order.status_updated_at.is_(None), Order.status_updated_at <= at)
+        return await self._apply(RECORD_LOOKUP, actor, order_id, values, extra=not_newer)
+
+    async def record_checked(self, order_id: str, actor: Actor) -> Order | None:
+        """Instacart was asked about the order (whatever it said): not again for a while."""
+        return await self._apply(RECORD_CHECKED, actor, order_id, {"checked_at": db_now()})
+
+    async def _apply(
+        self,
+        transition: Transition,
+        actor: Actor,
+        order_id: str,
+        values: dict[str, Any],
+        *,
+        attempt: int | None = None,
+        extra: Any = None,
+    ) -> Order | None:
+        if actor not in transition.actors:
+            raise ValueError(f"{actor} may not {transition.name}")
+        conditions = [Order.id == order_id, Order.placement_state.in_(transition.sources)]
+        if transition.fenced:
+            if attempt is None:
+                raise ValueError(f"{transition.name} needs the actor's attempt number")
+            conditions.append(Order.attempt == attempt)
+        if transition.leases:
+            conditions.append(or_(Order.lease_until.is_(None), Order.lease_until <= db_now()))
+        if extra is not None:
+            conditions.append(extra)
+        if transition.target is not None:
+            values = {**values, "placement_state": transition.target.value}
+        stmt = (
+            update(Order)
+            .where(*conditions)
+            .values(**values, updated_at=func.now())
+            .returning(Order)
+            .execution_options(populate_existing=True)
+        )
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        result = "applied" if row is not None else "refused"
+        ORDER_TRANSITIONS.labels(transition.name, actor.value, result).inc()
+        if row is None:
+            log.info(
+                "order.transition.refused",
+                transition=transition.name,
+                actor=actor.value,
+                order_id=order_id,
+                attempt=attempt,
+            )
+        return row

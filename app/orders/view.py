@@ -1,0 +1,23 @@
+"""How a stored order looks to its owner: one place, for reads, placements and replays."""
+
+from __future__ import annotations
+
+from app.orders.schemas import Order
+from app.orders.tables import Order as OrderRow
+
+CREATED = 201
+
+
+def order_view(row: OrderRow) -> Order:
+    status = row.status or "brand_new"
+    return Order(
+        id=row.id,
+        status=status,
+        fulfillment=row.fulfillment,  # type: ignore[arg-type]
+        store_id=row.store_id,
+        slot=row.slot,  # type: ignore[arg-type]
+        items=row.items,  # type: ignore[arg-type]
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        cancelable=status == "brand_new",
+    )

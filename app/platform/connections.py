@@ -1,0 +1,186 @@
+"""The long-lived clients of a process: Redis and the database engine.
+
+``build_redis`` reads ``BFF_REDIS_URL`` (and ``BFF_REDIS_CLUSTER``) and returns one client the
+rest of the app uses the same way, whether Redis is one server, a Sentinel-managed master or a
+Redis Cluster. The app keeps to what works on all three: single-key commands, Lua and
+transactions on one key or on keys sharing a hash tag (``{...}``), and classic pub/sub.
+``build_engine`` turns prepared-statement caching off for PgBouncer in transaction mode.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeAlias
+
+import redis.asyncio as redis
+from redis.asyncio.cluster import ClusterPubSub, RedisCluster
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.dev.embedded import build_sqlite_engine, in_process_redis
+from app.platform.redis_urls import (
+    SentinelTarget,
+    check_redis_url,
+    is_sentinel_url,
+    parse_sentinel_url,
+    scheme_of,
+)
+from app.settings import Settings
+
+# What build_redis returns; the app's modules annotate it as redis.asyncio.Redis.
+RedisClient: TypeAlias = "redis.Redis | ClusterClient"
+
+
+def build_redis(
+    settings: Settings, *, max_connections: int | None = None, blocking: bool = True
+) -> RedisClient:
+    """A Redis client with a sized pool and timeouts on every step.
+
+    ``blocking``: callers wait up to the pool timeout for a connection instead of failing
+    when a burst exceeds the pool. A Redis Cluster client holds a pool per node, which never
+    blocks: past ``max_connections`` on a node a command fails as if Redis were down.
+    Raises ValueError for a URL it cannot use (the message never quotes the URL).
+    No URL: the process's in-process Redis (development mode, app/dev/embedded.py).
+    """
+    size = max_connections or settings.redis_max_connections
+    if settings.redis_url is None:
+        return in_process_redis(max_connections=size)
+    timeouts: dict[str, Any] = {
+        "socket_timeout": settings.redis_socket_timeout_seconds,
+        "socket_connect_timeout": settings.redis_socket_timeout_seconds,
+    }
+    check_redis_url(settings.redis_url)
+    if settings.redis_cluster:
+        if scheme_of(settings.redis_url) not in ("redis", "rediss"):
+            raise ValueError(
+                "with BFF_REDIS_CLUSTER, BFF_REDIS_URL is a redis:// or rediss:// seed"
+            )
+        return ClusterClient.from_url(settings.redis_url, max_connections=size, **timeouts)
+    pool_kwargs = {"timeout": settings.redis_pool_timeout_seconds} if blocking else {}
+    if is_sentinel_url(settings.redis_url):
+        target = parse_sentinel_url(settings.redis_url)
+        return _sentinel_master(target, settings, size, blocking, timeouts | pool_kwargs)
+    pool_class = redis.BlockingConnectionPool if blocking else redis.ConnectionPool
+    pool = pool_class.from_url(settings.redis_url, max_connections=size, **timeouts, **pool_kwargs)
+    return redis.Redis.from_pool(pool)
+
+
+async def ping_redis(client: RedisClient) -> None:
+    """Readiness: one round trip. On a cluster, to one fixed node rather than every node, so a
+    replica that is down does not take every pod of the fleet out of rotation at once."""
+    if isinstance(client, RedisCluster):
+        await client.ping(target_nodes=RedisCluster.DEFAULT_NODE)
+    else:
+        await client.ping()
+
+
+class ClusterClient(RedisCluster):
+    """redis-py's RedisCluster, with the gaps that the app would trip over filled."""
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> ClusterClient:
+        try:
+            await super().initialize(*args, **kwargs)
+        except RedisClusterException as exc:
+            # "Cannot connect to any node" is no RedisError, and every caller here steps
+            # aside on RedisError/OSError when Redis is down.
+            raise RedisConnectionError(f"Redis Cluster unavailable: {exc}") from exc
+        return self
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except (ClusterDownError, SlotNotCoveredError) as exc:
+            # Slots without a primary (one lost, its replica not promoted yet) are Redis being
+            # down for those keys: callers step aside as they do for a lost connection.
+            raise RedisConnectionError(f"Redis Cluster cannot serve the key: {exc}") from exc
+
+    def pubsub(self, **kwargs: Any) -> ClusterPubSub:  # type: ignore[override]
+        return _ClusterPubSub(self, **kwargs)
+
+
+class _ClusterPubSub(ClusterPubSub):
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        # redis-py looks the channel's node up in the slot table, which the client only fills
+        # on its first command: a client that has only ever subscribed fails with a KeyError.
+        await self.cluster.initialize()  # a no-op once initialized
+        return await super().execute_command(*args, **kwargs)
+
+
+class _BlockingSentinelConnectionPool(SentinelConnectionPool, redis.BlockingConnectionPool):
+    """The master's pool waits for a free connection, like the single-server pool."""
+
+
+class _SentinelMaster(redis.Redis):
+    """The master's client; closing it also closes its connections to the sentinels."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        for sentinel in self.connection_pool.sentinel_manager.sentinels:  # type: ignore[attr-defined]
+            await sentinel.aclose()
+
+
+def _sentinel_master(
+    target: SentinelTarget,
+    settings: Settings,
+    size: int,
+    blocking: bool,
+    kwargs: dict[str, Any],
+) -> redis.Redis:
+    password = settings.redis_sentinel_password
+    sentinel_kwargs: dict[str, Any] = {
+        "socket_timeout": settings.redis_socket_timeout_seconds,
+        "socket_connect_timeout": settings.redis_socket_timeout_seconds,
+        "ssl": target.ssl,
+    }
+    if password is not None:
+        sentinel_kwargs["password"] = password.get_secret_value()
+    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=sentinel_kwargs)
+    return sentinel.master_for(
+        target.service_name,
+        redis_class=_SentinelMaster,
+        connection_pool_class=(
+            _BlockingSentinelConnectionPool if blocking else SentinelConnectionPool
+        ),
+        max_connections=size,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        ssl=target.ssl,
+        **kwargs,
+    )
+
+
+def build_engine(settings: Settings) -> AsyncEngine:
+    if settings.database_url is None:
+        raise ValueError(
+            "no BFF_DATABASE_URL: resolve the embedded parts first (app/dev/embedded.py)"
+        )
+    if make_url(settings.database_url).get_backend_name() == "sqlite":
+        return build_sqlite_engine(settings.database_url, settings.database_pool_size)
+    connect_args: dict[str, Any] = {}
+    if settings.database_pgbouncer:
+        # PgBouncer in transaction mode hands each transaction whichever server connection is
+        # free, so a statement prepared in one transaction is missing (or, by its per-connection
+        # numbered name, already taken) in the next. asyncpg's and SQLAlchemy's statement caches
+        # go; SQLAlchemy still prepares each statement inside its transaction, under a name no
+        # other client can be using.
+        connect_args = {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _unique_statement_name,
+        }
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_pool_size,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        connect_args=connect_args,
+    )
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"

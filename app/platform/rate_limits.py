@@ -1,0 +1,54 @@
+"""Per-user rate limits in Redis: a fixed window per minute, shared by every replica."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.platform.errors import RateLimited
+
+log = structlog.get_logger("app.platform.rate_limits")
+
+
+class RateLimiter:
+    """Counts a user's calls to one action per minute window; over the limit is a 429."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        action: str,
+        per_minute: int,
+        *,
+        namespace: str = "bff",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``clock`` is wall time: every replica must agree on where a minute window starts."""
+        self.redis = redis
+        self.action = action
+        self.per_minute = per_minute
+        self.prefix = f"{namespace}:ratelimit:{action}:"
+        self.clock = clock
+
+    async def hit(self, user_id: str) -> None:
+        now = self.clock()
+        window = int(now // 60)
+        key = f"{self.prefix}{user_id}:{window}"
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, 61)
+                count, _ = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # Failing open: a Redis outage must not stop customers from checking out.
+            log.warning("ratelimit.redis_unavailable", action=self.action, error=type(exc).__name__)
+            return
+        if count > self.per_minute:
+            retry_after = int((window + 1) * 60 - now) + 1
+            raise RateLimited(
+                retry_after,
+                f"At most {self.per_minute} {self.action} per minute; try again shortly.",
+            )

@@ -1,0 +1,1 @@
+"""Reservations: holding a slot for a user before the order is placed."""

@@ -1,0 +1,94 @@
+"""The checkout services, built once per process from its long-lived resources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.instacart.client import InstacartClient
+from app.orders.events import OrderEvents
+from app.orders.placement import PlacementService
+from app.orders.service import OrderService
+from app.platform.rate_limits import RateLimiter
+from app.platform.shared_cache import SharedCache
+from app.reservations.service import ReservationService, ReservationStore
+from app.settings import Settings
+from app.stores.slot_catalog import Catalog
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutServices:
+    catalog: Catalog
+    reservations: ReservationService
+    placement: PlacementService
+    orders: OrderService
+    events: OrderEvents
+
+    async def aclose(self) -> None:
+        await self.catalog.store_cache.aclose()
+        await self.catalog.slot_cache.aclose()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    redis: Redis,
+    sessions: async_sessionmaker[AsyncSession],
+    client: InstacartClient,
+) -> CheckoutServices:
+    store_cache = SharedCache(
+        redis,
+        "stores",
+        namespace=settings.cache_namespace,
+        ttl_seconds=settings.store_cache_ttl_seconds,
+        stale_seconds=settings.store_cache_ttl_seconds,
+        local_ttl_seconds=settings.slot_cache_local_seconds,
+    )
+    slot_cache = SharedCache(
+        redis,
+        "slots",
+        namespace=settings.cache_namespace,
+        ttl_seconds=settings.slot_cache_ttl_seconds,
+        stale_seconds=settings.slot_cache_stale_seconds,
+        local_ttl_seconds=settings.slot_cache_local_seconds,
+    )
+    catalog = Catalog(client, store_cache, slot_cache)
+    events = OrderEvents(redis, settings.cache_namespace)
+    reservation_store = ReservationStore(sessions, settings.reservation_ttl_seconds)
+    reservations = ReservationService(
+        client,
+        catalog,
+        reservation_store,
+        RateLimiter(
+            redis,
+            "reservations",
+            settings.rate_limit_reservations_per_minute,
+            namespace=settings.cache_namespace,
+        ),
+    )
+    placement = PlacementService(
+        client=client,
+        sessions=sessions,
+        reservations=reservation_store,
+        catalog=catalog,
+        limiter=RateLimiter(
+            redis,
+            "orders",
+            settings.rate_limit_orders_per_minute,
+            namespace=settings.cache_namespace,
+        ),
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+        idempotency_lock_seconds=settings.idempotency_lock_seconds,
+        replay_wait_seconds=settings.idempotency_replay_wait_seconds,
+        lease_seconds=settings.placement_lease_seconds,
+        events=events,
+    )
+    orders = OrderService(
+        client=client,
+        sessions=sessions,
+        refresh_after_seconds=settings.order_refresh_seconds,
+        events=events,
+    )
+    return CheckoutServices(catalog, reservations, placement, orders, events)
