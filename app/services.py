@@ -15,12 +15,12 @@ from app.platform.rate_limits import RateLimiter
 from app.platform.shared_cache import SharedCache
 from app.reservations.service import ReservationService, ReservationStore
 from app.settings import Settings
-from app.stores.slot_catalog import Catalog
+from app.stores.slot_catalog import SlotCatalog
 
 
 @dataclass(frozen=True, slots=True)
 class CheckoutServices:
-    catalog: Catalog
+    catalog: SlotCatalog
     reservations: ReservationService
     placement: PlacementService
     orders: OrderService
@@ -54,7 +54,7 @@ def build_services(
         stale_seconds=settings.slot_cache_stale_seconds,
         local_ttl_seconds=settings.slot_cache_local_seconds,
     )
-    catalog = Catalog(client, store_cache, slot_cache)
+    catalog = SlotCatalog(client, store_cache, slot_cache)
     events = OrderEvents(redis, settings.cache_namespace)
     reservation_store = ReservationStore(sessions, settings.reservation_ttl_seconds)
     reservations = ReservationService(

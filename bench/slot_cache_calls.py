@@ -2,7 +2,7 @@
 
 Runs the BFF and the sandbox in-process (real Redis, real Postgres) and counts the sandbox's
 previewDeliveryTimeSlots calls. Three modes, measured in one run:
-- naive: every request calls Instacart (``Catalog.preview`` directly), as a BFF with no cache;
+- naive: every request calls Instacart (``SlotCatalog.preview`` directly), as a BFF with no cache;
 - coalescing only: a cache TTL so short that every request misses, leaving only in-process
   single-flight of concurrent identical requests;
 - cached: the service as configured (shared Redis cache, local tier, fleet-wide single-flight).

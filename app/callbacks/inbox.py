@@ -25,19 +25,18 @@ from app.callbacks.repository import CallbackEventsRepository
 from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartError
 from app.orders.events import OrderEvents
-from app.orders.outcomes import Settlement
+from app.orders.outcomes import PlacementOutcomes
 from app.orders.repository import OrdersRepository
-from app.orders.state_machine import STATUS_RANKS, Actor, OrderStateMachine
-from app.orders.tables import Order as OrderRow
+from app.orders.state_machine import Actor, OrderStateMachine
+from app.orders.tables import OrderRow
+from app.orders.vocabulary import DECISIVE_STATUSES, OrderStatus, PlacementState
 from app.platform.metrics import CALLBACKS
 
 log = structlog.get_logger("app.callbacks.inbox")
 
 EVENT_PREFIX = "fulfillment."
-# Shown only once getOrder agrees: they end the order, move it, or call the customer to the store.
-DECISIVE_STATUSES = frozenset({"delivered", "completed", "canceled", "rescheduled", "staged"})
 # Metric labels: the statuses we know, everything else is "other" (bounded cardinality).
-_KNOWN_LABELS = frozenset(STATUS_RANKS) | {"rescheduled"}
+_KNOWN_LABELS = frozenset(OrderStatus)
 
 
 _RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
@@ -122,11 +121,11 @@ class CallbackApplier:
     ) -> str:
         async with self.sessions() as session, session.begin():
             placed: OrderRow | None = None
-            if row.placement_state != "created":
+            if row.placement_state != PlacementState.CREATED:
                 # Instacart is telling us about it, so Instacart has it: the customer sees it.
                 placed = await OrderStateMachine(session).confirm(row.id, Actor.CALLBACK, None)
                 if placed is not None:
-                    await Settlement(session).answer(placed, Actor.CALLBACK)
+                    await PlacementOutcomes(session).answer(placed, Actor.CALLBACK)
             moved = await OrderStateMachine(session).record_status(
                 row.id, Actor.CALLBACK, status, at
             )

@@ -22,7 +22,6 @@ from app.instacart.models import (
     CreateOrderRequest,
     FindStoresRequest,
     FulfillmentType,
-    Order,
     OrderItem,
     PreviewServiceOptionsRequest,
     ReserveTimeSlotRequest,
@@ -30,6 +29,7 @@ from app.instacart.models import (
     ServiceOptionHold,
     Store,
     TokenResponse,
+    UpstreamOrder,
 )
 from app.instacart.policy import Backoff, BreakerConfig, OperationPolicy, RetryOn
 from app.instacart.tokens import RefreshPolicy, TokenProvider
@@ -58,7 +58,6 @@ __all__ = [
     "InstacartTimeout",
     "InstacartUnavailable",
     "OperationPolicy",
-    "Order",
     "OrderItem",
     "PreviewServiceOptionsRequest",
     "RefreshPolicy",
@@ -69,4 +68,5 @@ __all__ = [
     "Store",
     "TokenProvider",
     "TokenResponse",
+    "UpstreamOrder",
 ]

@@ -25,7 +25,6 @@ from app.instacart.models import (
     CreateOrderRequest,
     FindStoresRequest,
     FulfillmentType,
-    Order,
     PreviewServiceOptionsRequest,
     ReserveTimeSlotRequest,
     ServiceOption,
@@ -35,6 +34,7 @@ from app.instacart.models import (
     StoresResponse,
     TokenRequest,
     TokenResponse,
+    UpstreamOrder,
     _Request,
 )
 from app.instacart.policy import (
@@ -283,61 +283,65 @@ class InstacartClient:
 
     # --- orders ---
 
-    async def create_delivery_order(self, user_id: str, request: CreateOrderRequest) -> Order:
+    async def create_delivery_order(
+        self, user_id: str, request: CreateOrderRequest
+    ) -> UpstreamOrder:
         """createDeliveryOrder. Never retried: resolve an ambiguous failure with ``get_order``."""
         return await self._call(
             "createDeliveryOrder",
             "POST",
             f"/v2/fulfillment/users/{_seg(user_id)}/orders/delivery",
             body=request,
-            parse=Order.model_validate_json,
+            parse=UpstreamOrder.model_validate_json,
         )
 
-    async def create_pickup_order(self, user_id: str, request: CreateOrderRequest) -> Order:
+    async def create_pickup_order(self, user_id: str, request: CreateOrderRequest) -> UpstreamOrder:
         """createPickupOrder. Never retried."""
         return await self._call(
             "createPickupOrder",
             "POST",
             f"/v2/fulfillment/users/{_seg(user_id)}/orders/pickup",
             body=request,
-            parse=Order.model_validate_json,
+            parse=UpstreamOrder.model_validate_json,
         )
 
-    async def create_last_mile_order(self, user_id: str, request: CreateOrderRequest) -> Order:
+    async def create_last_mile_order(
+        self, user_id: str, request: CreateOrderRequest
+    ) -> UpstreamOrder:
         """createLastMileOrder (``hold_id`` is a service option id from the last-mile preview)."""
         return await self._call(
             "createLastMileOrder",
             "POST",
             f"/v2/fulfillment/lastmile/users/{_seg(user_id)}/orders",
             body=request,
-            parse=Order.model_validate_json,
+            parse=UpstreamOrder.model_validate_json,
         )
 
-    async def get_order(self, user_id: str, order_id: str) -> Order:
+    async def get_order(self, user_id: str, order_id: str) -> UpstreamOrder:
         """getOrder, by the retailer order id given at creation."""
         return await self._call(
             "getOrder",
             "GET",
             f"/v2/fulfillment/users/{_seg(user_id)}/orders/{_seg(order_id)}",
-            parse=Order.model_validate_json,
+            parse=UpstreamOrder.model_validate_json,
         )
 
-    async def cancel_order(self, user_id: str, order_id: str) -> Order:
+    async def cancel_order(self, user_id: str, order_id: str) -> UpstreamOrder:
         """cancelOrder: only in status brand_new, else ``InstacartBadRequest``."""
         return await self._call(
             "cancelOrder",
             "POST",
             f"/v2/fulfillment/users/{_seg(user_id)}/orders/{_seg(order_id)}/cancel",
-            parse=Order.model_validate_json,
+            parse=UpstreamOrder.model_validate_json,
         )
 
-    async def stage_last_mile_order(self, order_id: str) -> Order:
+    async def stage_last_mile_order(self, order_id: str) -> UpstreamOrder:
         """stageLastMileOrder: the pre-packed order is ready for the driver."""
         return await self._call(
             "stageLastMileOrder",
             "POST",
             f"/v2/fulfillment/lastmile/orders/{_seg(order_id)}/staged",
-            parse=Order.model_validate_json,
+            parse=UpstreamOrder.model_validate_json,
         )
 
     # --- the call machinery ---

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 FulfillmentType = Literal["delivery", "pickup", "last_mile"]
 
 # Order statuses after which nothing changes any more.
-TERMINAL_ORDER_STATUSES = frozenset({"delivered", "completed", "canceled"})
 
 
 class _Model(BaseModel):
@@ -155,7 +154,7 @@ class OrderItem(_Model):
     status: str | None = None
 
 
-class Order(_Model):
+class UpstreamOrder(_Model):
     id: str
     # Any string: the real API sends statuses the specification does not list.
     status: str
@@ -164,7 +163,3 @@ class Order(_Model):
     service_option: ServiceOption | None = None
     store: Store | None = None
     items: list[OrderItem] = []
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL_ORDER_STATUSES

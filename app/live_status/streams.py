@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.orders.events import OrderChange, OrderEvents, Subscription
 from app.orders.repository import OrdersRepository
-from app.orders.state_machine import TERMINAL_STATUSES
 from app.orders.view import order_view
+from app.orders.vocabulary import PlacementState
+from app.orders.vocabulary import is_terminal as is_terminal_status
 from app.platform.dependency_failures import is_dependency_failure
 from app.platform.errors import NotFound
 from app.platform.metrics import EVENT_STREAMS_OPEN
@@ -54,7 +55,7 @@ def status_frame(change: OrderChange) -> bytes:
 
 
 def is_terminal(change: OrderChange) -> bool:
-    return change.order.get("status") in TERMINAL_STATUSES
+    return is_terminal_status(change.order.get("status"))
 
 
 class OrderStreams:
@@ -83,7 +84,7 @@ class OrderStreams:
         """The order as its owner sees it now; NotFound for anyone else's or an unplaced one."""
         async with self.sessions() as session:
             row = await OrdersRepository(session).get_for_user(order_id, user_id)
-        if row is None or row.placement_state != "created":
+        if row is None or row.placement_state != PlacementState.CREATED:
             raise NotFound("No such order.")
         return OrderChange(row.version, order_view(row).model_dump(mode="json"))
 

@@ -23,7 +23,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.orders.tables import Order as OrderRow
+from app.orders.tables import OrderRow
 from app.orders.view import order_view
 
 log = structlog.get_logger("app.orders.events")

@@ -11,7 +11,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.orders.tables import IdempotencyKey
+from app.orders.vocabulary import IdempotencyState
 from app.platform.database.portable import db_now, insert_unless_present
+
+# The one answer a key stores is the order its request placed, which the storefront gets as 201
+# (the column keeps the status so that the record says in full what was answered).
+STORED_ANSWER_STATUS = 201
 
 
 class ClaimOutcome(enum.StrEnum):
@@ -69,7 +74,7 @@ class IdempotencyRepository:
                     user_id=user_id,
                     key=key,
                     fingerprint=fingerprint,
-                    state="in_progress",
+                    state=IdempotencyState.IN_PROGRESS,
                     order_id=order_id,
                     locked_until=db_now(lock),
                     created_at=db_now(),
@@ -104,7 +109,7 @@ class IdempotencyRepository:
                 return ClaimResult(ClaimOutcome.CLAIMED, order_id=order_id)
             if existing.fingerprint != fingerprint:
                 return ClaimResult(ClaimOutcome.MISMATCH)
-            if existing.state == "completed":
+            if existing.state == IdempotencyState.COMPLETED:
                 return ClaimResult(
                     ClaimOutcome.COMPLETED,
                     order_id=existing.order_id,
@@ -131,7 +136,7 @@ class IdempotencyRepository:
                 IdempotencyKey.key == key,
                 IdempotencyKey.order_id == order_id,
             )
-            .values(state="completed", response_status=status, response_body=body)
+            .values(state=IdempotencyState.COMPLETED, response_status=status, response_body=body)
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1
@@ -150,7 +155,10 @@ class IdempotencyRepository:
                 IdempotencyKey.order_id == from_order,
             )
             .values(
-                order_id=to_order, state="completed", response_status=status, response_body=body
+                order_id=to_order,
+                state=IdempotencyState.COMPLETED,
+                response_status=status,
+                response_body=body,
             )
             .execution_options(synchronize_session=False)
         )
@@ -164,7 +172,7 @@ class IdempotencyRepository:
                 IdempotencyKey.user_id == user_id,
                 IdempotencyKey.key == key,
                 IdempotencyKey.order_id == order_id,
-                IdempotencyKey.state == "in_progress",
+                IdempotencyKey.state == IdempotencyState.IN_PROGRESS,
             )
             .values(locked_until=db_now())
             .execution_options(synchronize_session=False)
@@ -175,8 +183,11 @@ class IdempotencyRepository:
         """Store the answer on the in-progress key of an order (the reconciler settled it)."""
         result = await self.session.execute(
             update(IdempotencyKey)
-            .where(IdempotencyKey.order_id == order_id, IdempotencyKey.state == "in_progress")
-            .values(state="completed", response_status=status, response_body=body)
+            .where(
+                IdempotencyKey.order_id == order_id,
+                IdempotencyKey.state == IdempotencyState.IN_PROGRESS,
+            )
+            .values(state=IdempotencyState.COMPLETED, response_status=status, response_body=body)
             .execution_options(synchronize_session=False)
         )
         return result.rowcount
@@ -185,7 +196,10 @@ class IdempotencyRepository:
         """Give back the in-progress key of an order that was never placed."""
         result = await self.session.execute(
             delete(IdempotencyKey)
-            .where(IdempotencyKey.order_id == order_id, IdempotencyKey.state == "in_progress")
+            .where(
+                IdempotencyKey.order_id == order_id,
+                IdempotencyKey.state == IdempotencyState.IN_PROGRESS,
+            )
             .execution_options(synchronize_session=False)
         )
         return result.rowcount
@@ -197,7 +211,7 @@ class IdempotencyRepository:
             .where(
                 IdempotencyKey.user_id == user_id,
                 IdempotencyKey.key == key,
-                IdempotencyKey.state == "in_progress",
+                IdempotencyKey.state == IdempotencyState.IN_PROGRESS,
             )
             .execution_options(synchronize_session=False)
         )
@@ -234,7 +248,7 @@ class IdempotencyRepository:
             .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
             .values(
                 fingerprint=fingerprint,
-                state="in_progress",
+                state=IdempotencyState.IN_PROGRESS,
                 order_id=order_id,
                 response_status=None,
                 response_body=None,

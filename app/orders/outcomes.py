@@ -11,17 +11,18 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.instacart.models import Order as UpstreamOrder
-from app.orders.idempotency import IdempotencyRepository
+from app.instacart.models import UpstreamOrder
+from app.orders.idempotency import STORED_ANSWER_STATUS, IdempotencyRepository
 from app.orders.repository import OrdersRepository
 from app.orders.state_machine import Actor, OrderStateMachine
-from app.orders.tables import Order as OrderRow
-from app.orders.view import CREATED, order_view
+from app.orders.tables import OrderRow
+from app.orders.view import order_view
+from app.orders.vocabulary import PlacementState
 
 log = structlog.get_logger("app.orders.outcomes")
 
 
-class Settlement:
+class PlacementOutcomes:
     def __init__(self, session: AsyncSession, *, lease_seconds: float | None = None) -> None:
         self.machine = OrderStateMachine(session, lease_seconds=lease_seconds)
         self.orders = OrdersRepository(session)
@@ -53,7 +54,7 @@ class Settlement:
         )
         if row is None:  # another actor confirmed it first: the row says so
             row = await self.orders.get_by_id(order_id)
-            if row is None or row.placement_state != "created":
+            if row is None or row.placement_state != PlacementState.CREATED:
                 raise LookupError(f"order {order_id} is neither confirmable nor created")
         return row, await self.answer(row, actor, user_id=user_id, key=key)
 
@@ -77,7 +78,7 @@ class Settlement:
         if refused is None:
             return None
         row, body = await self.confirm(upstream.id, actor, upstream)
-        if not await self.keys.move(user_id, key, order_id, row.id, CREATED, body):
+        if not await self.keys.move(user_id, key, order_id, row.id, STORED_ANSWER_STATUS, body):
             log.warning("order.answer_not_stored", order_id=row.id, actor=actor.value)
         return row, body
 
@@ -87,9 +88,9 @@ class Settlement:
         """The 201 body of a created order, stored on its key (the one given, or its own)."""
         body = order_view(row).model_dump(mode="json")
         if key is not None and user_id is not None:
-            stored = await self.keys.complete(user_id, key, row.id, CREATED, body)
+            stored = await self.keys.complete(user_id, key, row.id, STORED_ANSWER_STATUS, body)
         else:
-            stored = await self.keys.complete_for_order(row.id, CREATED, body) > 0
+            stored = await self.keys.complete_for_order(row.id, STORED_ANSWER_STATUS, body) > 0
         if not stored:
             # The order is the customer's either way (it is in their list); only a replay of
             # the key will not find this answer. Worth an operator's look, not a failure.

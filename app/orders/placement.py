@@ -29,17 +29,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartBadRequest, InstacartError, InstacartNotFound
-from app.instacart.models import Cart, CartItem, CreateOrderRequest
-from app.instacart.models import Order as UpstreamOrder
+from app.instacart.models import Cart, CartItem, CreateOrderRequest, UpstreamOrder
 from app.instacart.refusals import Refusal, classify, translate
 from app.orders.events import OrderEvents
 from app.orders.idempotency import ClaimOutcome, IdempotencyRepository
-from app.orders.outcomes import Settlement
+from app.orders.outcomes import PlacementOutcomes
 from app.orders.repository import OrdersRepository
 from app.orders.schemas import Order, OrderRequest
 from app.orders.state_machine import Actor, OrderStateMachine
-from app.orders.tables import Order as OrderRow
-from app.orders.view import CREATED
+from app.orders.tables import OrderRow
+from app.orders.vocabulary import FulfillmentType, IdempotencyState, PlacementState
 from app.platform.dependency_failures import is_dependency_failure
 from app.platform.errors import (
     AppError,
@@ -56,7 +55,7 @@ from app.platform.rate_limits import RateLimiter
 from app.reservations.schemas import check_delivery_units
 from app.reservations.service import ReservationRecord, ReservationStore
 from app.stores.schemas import Address
-from app.stores.slot_catalog import Catalog, to_upstream_address
+from app.stores.slot_catalog import SlotCatalog, to_upstream_address
 
 log = structlog.get_logger("app.orders.placement")
 
@@ -72,11 +71,10 @@ _FAILURE_ERRORS: dict[str, type[AppError]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class Placement:
-    """The answer to a placement: what to send, and whether it is a replay."""
+class PlacedOrder:
+    """The order a placement made (or, on a replay, made earlier), as its owner sees it."""
 
-    status: int
-    body: dict[str, Any]
+    order: dict[str, Any]
     replayed: bool = False
 
 
@@ -96,7 +94,7 @@ def _checked(reservation: ReservationRecord | None, request: OrderRequest) -> Re
         check_delivery_units(reservation.fulfillment, request.items)
     except ValueError as exc:
         raise ValidationFailed(str(exc), errors=[{"field": "items", "message": str(exc)}]) from exc
-    if reservation.fulfillment != "pickup" and request.address is None:
+    if FulfillmentType(reservation.fulfillment).needs_address and request.address is None:
         message = "an address is required for delivery and last-mile orders"
         raise ValidationFailed(message, errors=[{"field": "address", "message": message}])
     return reservation
@@ -115,7 +113,7 @@ def _intent(
             {**item.model_dump(exclude_none=True), "name": None, "status": None}
             for item in request.items
         ],
-        placement_state="pending",
+        placement_state=PlacementState.PENDING,
         hold_id=reservation.hold_id,
         reservation_id=reservation.id,
         address=request.address.model_dump(exclude_none=True) if request.address else None,
@@ -145,7 +143,7 @@ class PlacementService:
         client: InstacartClient,
         sessions: async_sessionmaker[AsyncSession],
         reservations: ReservationStore,
-        catalog: Catalog,
+        catalog: SlotCatalog,
         limiter: RateLimiter,
         idempotency_ttl_seconds: int,
         idempotency_lock_seconds: int,
@@ -164,7 +162,7 @@ class PlacementService:
         self.replay_wait = replay_wait_seconds
         self.lease_seconds = lease_seconds
 
-    async def place(self, user_id: str, key: str, request: OrderRequest) -> Placement:
+    async def place(self, user_id: str, key: str, request: OrderRequest) -> PlacedOrder:
         fingerprint = request_fingerprint(request)
         stored = await self._stored_answer(user_id, key, fingerprint)
         if stored is not None:
@@ -185,7 +183,7 @@ class PlacementService:
                 )
 
         if claim.outcome is ClaimOutcome.COMPLETED:
-            return self._replay(claim.response_status, claim.response_body)
+            return self._replay(claim.response_body)
         if claim.outcome is ClaimOutcome.MISMATCH:
             raise IdempotencyKeyReused("This Idempotency-Key was used with another request body.")
         if claim.outcome is ClaimOutcome.IN_PROGRESS:
@@ -195,25 +193,23 @@ class PlacementService:
             return await self._resume(user_id, key, claim.order_id)
         return await self._drive(user_id, key, intent, Actor.REQUEST, look_first=False)
 
-    async def _stored_answer(self, user_id: str, key: str, fingerprint: str) -> Placement | None:
+    async def _stored_answer(self, user_id: str, key: str, fingerprint: str) -> PlacedOrder | None:
         async with self.sessions() as session:
             record = await IdempotencyRepository(session).get(user_id, key)
         if record is None or record.expires_at <= datetime.now(UTC):
             return None
         if record.fingerprint != fingerprint:
             raise IdempotencyKeyReused("This Idempotency-Key was used with another request body.")
-        if record.state == "completed":
-            return self._replay(record.response_status, record.response_body)
+        if record.state == IdempotencyState.COMPLETED:
+            return self._replay(record.response_body)
         return None
 
-    def _replay(self, status: int | None, body: Any) -> Placement:
+    def _replay(self, body: Any) -> PlacedOrder:
         ORDERS_PLACED.labels("replayed").inc()
         # Postgres's JSONB reorders keys; through the model the replay is byte-for-byte the same.
-        return Placement(
-            status or CREATED, Order.model_validate(body).model_dump(mode="json"), replayed=True
-        )
+        return PlacedOrder(Order.model_validate(body).model_dump(mode="json"), replayed=True)
 
-    async def _await_first(self, user_id: str, key: str) -> Placement:
+    async def _await_first(self, user_id: str, key: str) -> PlacedOrder:
         """A duplicate of a request still running: wait briefly for its answer, else 409."""
         deadline = time.monotonic() + self.replay_wait
         pause = 0.02
@@ -224,22 +220,22 @@ class PlacementService:
                 record = await IdempotencyRepository(session).get(user_id, key)
             if record is None:
                 break  # the first attempt failed definitively and gave the key back
-            if record.state == "completed":
-                return self._replay(record.response_status, record.response_body)
+            if record.state == IdempotencyState.COMPLETED:
+                return self._replay(record.response_body)
         raise RequestInProgress(
             "A request with this Idempotency-Key is still being processed; retry shortly."
         )
 
-    async def _resume(self, user_id: str, key: str, order_id: str) -> Placement:
+    async def _resume(self, user_id: str, key: str, order_id: str) -> PlacedOrder:
         """An earlier request with this key ended without an answer: settle its order."""
         async with self.sessions() as session, session.begin():
-            settlement = Settlement(session, lease_seconds=self.lease_seconds)
+            settlement = PlacementOutcomes(session, lease_seconds=self.lease_seconds)
             row = await OrdersRepository(session).get_by_id(order_id)
             assert row is not None, "a claimed key's order row is written with the claim"
-            if row.placement_state == "created":
+            if row.placement_state == PlacementState.CREATED:
                 body = await settlement.answer(row, Actor.RETRY, user_id=user_id, key=key)
-                return Placement(CREATED, body)
-            if row.placement_state == "failed":
+                return PlacedOrder(body)
+            if row.placement_state == PlacementState.FAILED:
                 await settlement.keys.release_for_order(order_id)
                 error = _FAILURE_ERRORS.get(row.failure_code or "", UpstreamUnavailable)
                 raise error("The earlier attempt with this key was refused; correct and retry.")
@@ -252,7 +248,7 @@ class PlacementService:
 
     async def _drive(
         self, user_id: str, key: str, row: OrderRow, actor: Actor, *, look_first: bool
-    ) -> Placement:
+    ) -> PlacedOrder:
         """Talk to Instacart about `row` under the attempt it holds, and record the outcome."""
         async with self._lease_kept(row.id, row.attempt, actor):
             return await self._rounds(user_id, key, row, actor, look_first=look_first)
@@ -288,7 +284,7 @@ class PlacementService:
 
     async def _rounds(
         self, user_id: str, key: str, row: OrderRow, actor: Actor, *, look_first: bool
-    ) -> Placement:
+    ) -> PlacedOrder:
         attempt = row.attempt
         for _ in range(MAX_CREATE_ROUNDS):
             if look_first:
@@ -321,7 +317,7 @@ class PlacementService:
 
     async def _adopt_sibling(
         self, user_id: str, key: str, row: OrderRow, attempt: int, actor: Actor
-    ) -> Placement | None:
+    ) -> PlacedOrder | None:
         """The hold is used: if this user's own earlier placement with it exists upstream, it
         is the order this checkout asked for, so the key answers with it.
 
@@ -343,7 +339,7 @@ class PlacementService:
                 # Instacart may have it: nothing about this checkout is settled yet.
                 raise await self._unknown(user_id, key, row.id, attempt, actor, exc) from exc
             async with self.sessions() as session, session.begin():
-                adopted = await Settlement(session, lease_seconds=self.lease_seconds).adopt(
+                adopted = await PlacementOutcomes(session, lease_seconds=self.lease_seconds).adopt(
                     row.id, attempt, actor, found, user_id=user_id, key=key
                 )
             if adopted is None:
@@ -353,23 +349,23 @@ class PlacementService:
             await self.events.publish(sibling_row)
             ORDERS_PLACED.labels("adopted").inc()
             log.info("order.adopted", order_id=sibling_row.id, instead_of=row.id)
-            return Placement(CREATED, body)
+            return PlacedOrder(body)
         return None
 
     async def _create(self, user_id: str, row: OrderRow) -> UpstreamOrder:
         create = {
-            "delivery": self.client.create_delivery_order,
-            "pickup": self.client.create_pickup_order,
-            "last_mile": self.client.create_last_mile_order,
+            FulfillmentType.DELIVERY: self.client.create_delivery_order,
+            FulfillmentType.PICKUP: self.client.create_pickup_order,
+            FulfillmentType.LAST_MILE: self.client.create_last_mile_order,
         }[row.fulfillment]
         return await create(user_id, _create_request(row))
 
     async def _confirmed(
         self, user_id: str, key: str, order_id: str, actor: Actor, upstream: UpstreamOrder
-    ) -> Placement:
+    ) -> PlacedOrder:
         try:
             async with self.sessions() as session, session.begin():
-                settlement = Settlement(session, lease_seconds=self.lease_seconds)
+                settlement = PlacementOutcomes(session, lease_seconds=self.lease_seconds)
                 row, body = await settlement.confirm(
                     order_id, actor, upstream, user_id=user_id, key=key
                 )
@@ -385,7 +381,7 @@ class PlacementService:
         await self.events.publish(row)
         ORDERS_PLACED.labels("created").inc()
         log.info("order.created", order_id=order_id, actor=actor.value)
-        return Placement(CREATED, body)
+        return PlacedOrder(body)
 
     async def _unknown(
         self,
@@ -397,7 +393,7 @@ class PlacementService:
         exc: InstacartError | None,
     ) -> AppError:
         async with self.sessions() as session, session.begin():
-            recorded = await Settlement(session, lease_seconds=self.lease_seconds).unknown(
+            recorded = await PlacementOutcomes(session, lease_seconds=self.lease_seconds).unknown(
                 order_id, attempt, actor, user_id=user_id, key=key
             )
         if not recorded:
@@ -429,7 +425,7 @@ class PlacementService:
         else:
             error = translate(exc)
         async with self.sessions() as session, session.begin():
-            recorded = await Settlement(session, lease_seconds=self.lease_seconds).failed(
+            recorded = await PlacementOutcomes(session, lease_seconds=self.lease_seconds).failed(
                 row.id, attempt, actor, error.code, exc.upstream_message
             )
         if not recorded:

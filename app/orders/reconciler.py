@@ -34,7 +34,7 @@ from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartError, InstacartNotFound
 from app.orders.events import OrderEvents
 from app.orders.idempotency import IdempotencyRepository
-from app.orders.outcomes import Settlement
+from app.orders.outcomes import PlacementOutcomes
 from app.orders.repository import AbandonedPlacement, OrdersRepository
 from app.orders.state_machine import Actor, OrderStateMachine
 from app.platform.metrics import FOLLOW_UPS, ORDERS_PLACED, RECONCILE_BACKLOG
@@ -160,9 +160,9 @@ class Reconciler:
 
     async def _settle(self, candidate: AbandonedPlacement) -> str:
         async with self.sessions() as session, session.begin():
-            taken = await Settlement(session, lease_seconds=self.lease_seconds).begin_attempt(
-                candidate.id, candidate.attempt, Actor.RECONCILER
-            )
+            taken = await PlacementOutcomes(
+                session, lease_seconds=self.lease_seconds
+            ).begin_attempt(candidate.id, candidate.attempt, Actor.RECONCILER)
         if taken is None:
             return "skipped"
         attempt = taken.attempt
@@ -170,7 +170,9 @@ class Reconciler:
             upstream = await self.client.get_order(candidate.user_id, candidate.id)
         except InstacartNotFound:
             async with self.sessions() as session, session.begin():
-                recorded = await Settlement(session, lease_seconds=self.lease_seconds).failed(
+                recorded = await PlacementOutcomes(
+                    session, lease_seconds=self.lease_seconds
+                ).failed(
                     candidate.id,
                     attempt,
                     Actor.RECONCILER,
@@ -184,12 +186,12 @@ class Reconciler:
         except InstacartError as exc:
             log.warning("reconcile.lookup_failed", order_id=candidate.id, error=exc.operation)
             async with self.sessions() as session, session.begin():
-                await Settlement(session, lease_seconds=self.lease_seconds).unknown(
+                await PlacementOutcomes(session, lease_seconds=self.lease_seconds).unknown(
                     candidate.id, attempt, Actor.RECONCILER
                 )
             return "left"
         async with self.sessions() as session, session.begin():
-            row, _ = await Settlement(session, lease_seconds=self.lease_seconds).confirm(
+            row, _ = await PlacementOutcomes(session, lease_seconds=self.lease_seconds).confirm(
                 candidate.id, Actor.RECONCILER, upstream
             )
         await self.events.publish(row)

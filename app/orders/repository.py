@@ -15,9 +15,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.orders.state_machine import TERMINAL_STATUSES
-from app.orders.tables import Order
-from app.orders.vocabulary import UNRESOLVED_PLACEMENT_STATES
+from app.orders.tables import OrderRow
+from app.orders.vocabulary import TERMINAL_STATUSES, UNRESOLVED_PLACEMENT_STATES, PlacementState
 from app.platform.database.portable import db_now, latest
 
 MAX_CURSOR_LENGTH = 512
@@ -50,9 +49,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 def _abandoned(grace: timedelta) -> tuple[Any, ...]:
     return (
-        Order.placement_state.in_(UNRESOLVED_PLACEMENT_STATES),
-        or_(Order.lease_until.is_(None), Order.lease_until <= db_now()),
-        Order.updated_at < db_now(-grace),
+        OrderRow.placement_state.in_(UNRESOLVED_PLACEMENT_STATES),
+        or_(OrderRow.lease_until.is_(None), OrderRow.lease_until <= db_now()),
+        OrderRow.updated_at < db_now(-grace),
     )
 
 
@@ -68,7 +67,7 @@ class OrdersRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, order: Order, *, lease: timedelta | None = None) -> Order:
+    async def add(self, order: OrderRow, *, lease: timedelta | None = None) -> OrderRow:
         """Insert an order (flushed, so server defaults are loaded).
 
         With `lease`, the placing request's intent: it holds attempt 1 and that lease.
@@ -84,14 +83,14 @@ class OrdersRepository:
             await self.session.refresh(order, ["lease_until"])
         return order
 
-    async def get_for_user(self, order_id: str, user_id: str) -> Order | None:
+    async def get_for_user(self, order_id: str, user_id: str) -> OrderRow | None:
         """The order if it belongs to this user; None for unknown ids and other users' orders."""
-        stmt = select(Order).where(Order.id == order_id, Order.user_id == user_id)
+        stmt = select(OrderRow).where(OrderRow.id == order_id, OrderRow.user_id == user_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def get_by_id(self, order_id: str, *, for_update: bool = False) -> Order | None:
+    async def get_by_id(self, order_id: str, *, for_update: bool = False) -> OrderRow | None:
         """Any user's order, for the reconciler and callbacks; never for user-facing reads."""
-        stmt = select(Order).where(Order.id == order_id)
+        stmt = select(OrderRow).where(OrderRow.id == order_id)
         if for_update:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
@@ -103,21 +102,23 @@ class OrdersRepository:
         cursor: str | None = None,
         *,
         placement_states: Collection[str] | None = None,
-    ) -> tuple[list[Order], str | None]:
+    ) -> tuple[list[OrderRow], str | None]:
         """One page of the user's orders, newest first, and the cursor of the next page.
 
-        `placement_states` narrows the list (e.g. ("created",)); None lists every row.
+        `placement_states` narrows the list (e.g. only the created ones); None lists every row.
         Raises ValueError for a cursor that does not decode.
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        stmt = select(Order).where(Order.user_id == user_id)
+        stmt = select(OrderRow).where(OrderRow.user_id == user_id)
         if placement_states is not None:
-            stmt = stmt.where(Order.placement_state.in_(list(placement_states)))
+            stmt = stmt.where(OrderRow.placement_state.in_(list(placement_states)))
         if cursor is not None:
             created_at, order_id = decode_cursor(cursor)
-            stmt = stmt.where(tuple_(Order.created_at, Order.id) < tuple_(created_at, order_id))
-        stmt = stmt.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
+            stmt = stmt.where(
+                tuple_(OrderRow.created_at, OrderRow.id) < tuple_(created_at, order_id)
+            )
+        stmt = stmt.order_by(OrderRow.created_at.desc(), OrderRow.id.desc()).limit(limit + 1)
         rows = list((await self.session.execute(stmt)).scalars())
         if len(rows) <= limit:
             return rows, None
@@ -133,14 +134,14 @@ class OrdersRepository:
         if hold_id is None:
             return []
         stmt = (
-            select(Order.id)
+            select(OrderRow.id)
             .where(
-                Order.user_id == user_id,
-                Order.hold_id == hold_id,
-                Order.id != exclude_id,
-                Order.placement_state != "created",
+                OrderRow.user_id == user_id,
+                OrderRow.hold_id == hold_id,
+                OrderRow.id != exclude_id,
+                OrderRow.placement_state != PlacementState.CREATED,
             )
-            .order_by(Order.created_at.desc())
+            .order_by(OrderRow.created_at.desc())
             .limit(limit)
         )
         return list((await self.session.execute(stmt)).scalars())
@@ -159,23 +160,23 @@ class OrdersRepository:
         `begin_attempt`, which fails for anyone who comes second.
         """
         stmt = (
-            select(Order.id, Order.user_id, Order.attempt)
+            select(OrderRow.id, OrderRow.user_id, OrderRow.attempt)
             .where(*_abandoned(grace))
-            .order_by(Order.created_at)
+            .order_by(OrderRow.created_at)
             .limit(limit)
         )
         rows = (await self.session.execute(stmt)).all()
         return [AbandonedPlacement(row.id, row.user_id, row.attempt) for row in rows]
 
-    async def quiet_orders(self, quiet_for: timedelta, limit: int) -> Sequence[Order]:
+    async def quiet_orders(self, quiet_for: timedelta, limit: int) -> Sequence[OrderRow]:
         """Placed orders not yet ended that Instacart has told us nothing about for `quiet_for`
         (nor were we asked to look), least recently heard of first."""
-        last_news = latest(Order.status_updated_at, Order.checked_at, Order.created_at)
+        last_news = latest(OrderRow.status_updated_at, OrderRow.checked_at, OrderRow.created_at)
         stmt = (
-            select(Order)
+            select(OrderRow)
             .where(
-                Order.placement_state == "created",
-                or_(Order.status.is_(None), Order.status.notin_(TERMINAL_STATUSES)),
+                OrderRow.placement_state == PlacementState.CREATED,
+                or_(OrderRow.status.is_(None), OrderRow.status.notin_(TERMINAL_STATUSES)),
                 last_news < db_now(-quiet_for),
             )
             .order_by(last_news)

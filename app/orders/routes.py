@@ -80,11 +80,11 @@ async def place_order(
     if not set(idempotency_key) <= _KEY_CHARS:
         message = "Idempotency-Key must be printable ASCII without spaces"
         raise ValidationFailed(message, errors=[{"field": "Idempotency-Key", "message": message}])
-    placement = await checkout.placement.place(principal.user_id, idempotency_key, body)
-    headers = {"Idempotent-Replayed": "true"} if placement.replayed else None
+    placed = await checkout.placement.place(principal.user_id, idempotency_key, body)
+    headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
     return Response(
-        orjson.dumps(placement.body),
-        status_code=placement.status,
+        orjson.dumps(placed.order),
+        status_code=201,
         media_type="application/json",
         headers=headers,
     )

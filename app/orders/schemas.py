@@ -7,9 +7,10 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
+from app.orders.vocabulary import Fulfillment
 from app.platform.schema_types import Identifier, RequestModel, ResponseModel
 from app.reservations.schemas import Items
-from app.stores.schemas import Address, Fulfillment, Slot
+from app.stores.schemas import Address, Slot
 
 
 class OrderRequest(RequestModel):

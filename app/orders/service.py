@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartBadRequest, InstacartError
-from app.instacart.models import TERMINAL_ORDER_STATUSES
 from app.instacart.refusals import translate
 from app.orders.events import OrderEvents
 from app.orders.repository import OrdersRepository
 from app.orders.schemas import Order, OrderPage
 from app.orders.state_machine import Actor, OrderStateMachine
-from app.orders.tables import Order as OrderRow
+from app.orders.tables import OrderRow
 from app.orders.view import order_view
+from app.orders.vocabulary import FulfillmentType, PlacementState, is_terminal
 from app.platform.errors import NotFound, OrderNotCancelable, OrderNotStageable, ValidationFailed
 
 
@@ -44,7 +44,7 @@ class OrderService:
             try:
                 # Only placed orders: a pending or failed placement is not an order to the user.
                 rows, next_cursor = await OrdersRepository(session).list_for_user(
-                    user_id, limit, cursor, placement_states=("created",)
+                    user_id, limit, cursor, placement_states=(PlacementState.CREATED,)
                 )
             except ValueError as exc:
                 raise ValidationFailed(
@@ -54,7 +54,7 @@ class OrderService:
 
     async def get(self, user_id: str, order_id: str) -> Order:
         row = await self._owned(user_id, order_id)
-        if row.status in TERMINAL_ORDER_STATUSES or self._recent(row):
+        if is_terminal(row.status) or self._recent(row):
             return order_view(row)
         asked_at = datetime.now(UTC)
         try:
@@ -78,9 +78,9 @@ class OrderService:
     async def stage(self, order_id: str) -> Order:
         async with self.sessions() as session:
             row = await OrdersRepository(session).get_by_id(order_id)
-        if row is None or row.placement_state != "created":
+        if row is None or row.placement_state != PlacementState.CREATED:
             raise NotFound("No such order.")
-        if row.fulfillment != "last_mile":
+        if row.fulfillment != FulfillmentType.LAST_MILE:
             raise OrderNotStageable("Only last-mile orders are staged at the store.")
         asked_at = datetime.now(UTC)
         try:
@@ -97,7 +97,7 @@ class OrderService:
         async with self.sessions() as session:
             row = await OrdersRepository(session).get_for_user(order_id, user_id)
         # Someone else's order and an unplaced one look exactly like no order at all.
-        if row is None or row.placement_state != "created":
+        if row is None or row.placement_state != PlacementState.CREATED:
             raise NotFound("No such order.")
         return row
 

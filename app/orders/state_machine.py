@@ -28,18 +28,12 @@ import structlog
 from sqlalchemy import and_, case, func, literal, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.orders.tables import Order
+from app.orders.tables import OrderRow
+from app.orders.vocabulary import STATUS_RANKS, TERMINAL_STATUSES, PlacementState
 from app.platform.database.portable import db_now
 from app.platform.metrics import ORDER_TRANSITIONS
 
 log = structlog.get_logger("app.orders.state_machine")
-
-
-class PlacementState(enum.StrEnum):
-    PENDING = "pending"
-    UNKNOWN = "unknown"
-    CREATED = "created"
-    FAILED = "failed"
 
 
 class Actor(enum.StrEnum):
@@ -124,24 +118,6 @@ TRANSITIONS = (
 )
 
 
-# Where each known status stands on the way to the customer: a status never moves to a lower
-# rank, and a terminal one is never left. Statuses not listed (the open set Instacart may add,
-# and "rescheduled", which moves the window rather than the order) are ordered by time alone.
-STATUS_RANKS: dict[str, int] = {
-    "brand_new": 0,
-    "acknowledged": 1,
-    "picking": 2,
-    "checkout": 3,
-    "staging": 3,
-    "staged": 4,
-    "delivering": 5,
-    "delivered": 9,
-    "completed": 9,
-    "canceled": 9,
-}
-TERMINAL_STATUSES = frozenset({"delivered", "completed", "canceled"})
-
-
 def _rank(column: Any) -> Any:
     return case(
         *((column == status, literal(rank)) for status, rank in STATUS_RANKS.items()),
@@ -157,17 +133,19 @@ class OrderStateMachine:
         # Only actors that call Instacart about a placement take leases.
         self.lease = timedelta(seconds=lease_seconds) if lease_seconds is not None else None
 
-    async def begin_attempt(self, order_id: str, seen_attempt: int, actor: Actor) -> Order | None:
+    async def begin_attempt(
+        self, order_id: str, seen_attempt: int, actor: Actor
+    ) -> OrderRow | None:
         """Take over an unresolved placement: a new attempt number and a lease.
 
         None when someone else holds a live lease or began an attempt since `seen_attempt`.
         """
         if self.lease is None:
             raise ValueError("begin_attempt needs lease_seconds")
-        values = {"attempt": Order.attempt + 1, "lease_until": db_now(self.lease)}
+        values = {"attempt": OrderRow.attempt + 1, "lease_until": db_now(self.lease)}
         return await self._apply(BEGIN_ATTEMPT, actor, order_id, values, attempt=seen_attempt)
 
-    async def renew_lease(self, order_id: str, attempt: int, actor: Actor) -> Order | None:
+    async def renew_lease(self, order_id: str, attempt: int, actor: Actor) -> OrderRow | None:
         """The holder is still at work: extend its lease. None once it has been superseded
         or the lease has ended (an outcome was recorded, which clears it)."""
         if self.lease is None:
@@ -176,10 +154,10 @@ class OrderStateMachine:
         # A heartbeat that commits after its holder recorded the outcome must not bring the
         # lease back: a retry would be told "in progress" and the reconciler kept away while
         # nobody is at work. Postgres re-checks this on the row the outcome committed.
-        live = Order.lease_until.is_not(None)
+        live = OrderRow.lease_until.is_not(None)
         return await self._apply(RENEW_LEASE, actor, order_id, values, attempt=attempt, extra=live)
 
-    async def record_unknown(self, order_id: str, attempt: int, actor: Actor) -> Order | None:
+    async def record_unknown(self, order_id: str, attempt: int, actor: Actor) -> OrderRow | None:
         """The create's outcome is ambiguous: leave it for a lookup, and end the lease."""
         return await self._apply(
             RECORD_UNKNOWN, actor, order_id, {"lease_until": None}, attempt=attempt
@@ -187,7 +165,7 @@ class OrderStateMachine:
 
     async def record_failed(
         self, order_id: str, attempt: int, actor: Actor, code: str, detail: str | None
-    ) -> Order | None:
+    ) -> OrderRow | None:
         """Instacart refused the order, or a lookup showed it was never placed."""
         values = {"failure_code": code, "failure_detail": detail, "lease_until": None}
         return await self._apply(RECORD_FAILED, actor, order_id, values, attempt=attempt)
@@ -198,7 +176,7 @@ class OrderStateMachine:
         actor: Actor,
         status: str | None,
         items: list[dict[str, Any]] | None = None,
-    ) -> Order | None:
+    ) -> OrderRow | None:
         """Instacart has the order: it becomes the customer's, from any state but `created`.
 
         None when it was already created (another actor confirmed it first).
@@ -207,12 +185,12 @@ class OrderStateMachine:
             "failure_code": None,
             "failure_detail": None,
             "lease_until": None,
-            "version": Order.version + 1,  # it has just become the customer's
+            "version": OrderRow.version + 1,  # it has just become the customer's
         }
         if status is not None:
             # A callback that arrived first carries a newer status than the create's answer.
             values["status"] = case(
-                (Order.status_updated_at.is_(None), literal(status)), else_=Order.status
+                (OrderRow.status_updated_at.is_(None), literal(status)), else_=OrderRow.status
             )
         if items is not None:
             values["items"] = items
@@ -220,26 +198,26 @@ class OrderStateMachine:
 
     async def record_status(
         self, order_id: str, actor: Actor, status: str, at: datetime
-    ) -> Order | None:
+    ) -> OrderRow | None:
         """Apply a status seen at `at`, only forward. None when it is stale: one seen later (or
         at the same time, unless `status` is a later step) is applied, the order has ended, or
         `status` is an earlier step."""
         rank = STATUS_RANKS.get(status)
-        current = _rank(Order.status)
+        current = _rank(OrderRow.status)
         # Instacart's timestamps have whole seconds: two steps in one second are told apart by
         # the workflow, so a later step at the same instant still applies.
         same_instant_but_later_step = (
-            and_(Order.status_updated_at == at, current.is_not(None), current < rank)
+            and_(OrderRow.status_updated_at == at, current.is_not(None), current < rank)
             if rank is not None
             else literal(False)
         )
         guards = [
             or_(
-                Order.status_updated_at.is_(None),
-                Order.status_updated_at < at,
+                OrderRow.status_updated_at.is_(None),
+                OrderRow.status_updated_at < at,
                 same_instant_but_later_step,
             ),
-            or_(Order.status.is_(None), Order.status.notin_(TERMINAL_STATUSES)),
+            or_(OrderRow.status.is_(None), OrderRow.status.notin_(TERMINAL_STATUSES)),
         ]
         if rank is not None:
             guards.append(or_(current.is_(None), current <= rank))
@@ -248,14 +226,15 @@ class OrderStateMachine:
             "status_updated_at": at,
             # A repeat of the same status moves its time, not what the customer sees.
             "version": case(
-                (Order.status.is_distinct_from(status), Order.version + 1), else_=Order.version
+                (OrderRow.status.is_distinct_from(status), OrderRow.version + 1),
+                else_=OrderRow.version,
             ),
         }
         return await self._apply(RECORD_STATUS, actor, order_id, values, extra=and_(*guards))
 
     async def record_lookup(
         self, order_id: str, actor: Actor, status: str, asked_at: datetime
-    ) -> Order | None:
+    ) -> OrderRow | None:
         """Apply the status Instacart answered to a lookup sent at `asked_at`, in whatever
         direction it moves the order. None only when an event dated after the lookup was sent
         has been applied since (its news is newer than the answer)."""
@@ -267,13 +246,14 @@ class OrderStateMachine:
             "status": status,
             "status_updated_at": at,
             "version": case(
-                (Order.status.is_distinct_from(status), Order.version + 1), else_=Order.version
+                (OrderRow.status.is_distinct_from(status), OrderRow.version + 1),
+                else_=OrderRow.version,
             ),
         }
-        not_newer = or_(Order.status_updated_at.is_(None), Order.status_updated_at <= at)
+        not_newer = or_(OrderRow.status_updated_at.is_(None), OrderRow.status_updated_at <= at)
         return await self._apply(RECORD_LOOKUP, actor, order_id, values, extra=not_newer)
 
-    async def record_checked(self, order_id: str, actor: Actor) -> Order | None:
+    async def record_checked(self, order_id: str, actor: Actor) -> OrderRow | None:
         """Instacart was asked about the order (whatever it said): not again for a while."""
         return await self._apply(RECORD_CHECKED, actor, order_id, {"checked_at": db_now()})
 
@@ -286,25 +266,25 @@ class OrderStateMachine:
         *,
         attempt: int | None = None,
         extra: Any = None,
-    ) -> Order | None:
+    ) -> OrderRow | None:
         if actor not in transition.actors:
             raise ValueError(f"{actor} may not {transition.name}")
-        conditions = [Order.id == order_id, Order.placement_state.in_(transition.sources)]
+        conditions = [OrderRow.id == order_id, OrderRow.placement_state.in_(transition.sources)]
         if transition.fenced:
             if attempt is None:
                 raise ValueError(f"{transition.name} needs the actor's attempt number")
-            conditions.append(Order.attempt == attempt)
+            conditions.append(OrderRow.attempt == attempt)
         if transition.leases:
-            conditions.append(or_(Order.lease_until.is_(None), Order.lease_until <= db_now()))
+            conditions.append(or_(OrderRow.lease_until.is_(None), OrderRow.lease_until <= db_now()))
         if extra is not None:
             conditions.append(extra)
         if transition.target is not None:
             values = {**values, "placement_state": transition.target.value}
         stmt = (
-            update(Order)
+            update(OrderRow)
             .where(*conditions)
             .values(**values, updated_at=func.now())
-            .returning(Order)
+            .returning(OrderRow)
             .execution_options(populate_existing=True)
         )
         row = (await self.session.execute(stmt)).scalar_one_or_none()

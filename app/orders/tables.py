@@ -27,7 +27,7 @@ from app.platform.database.base import Base
 from app.platform.database.portable import UtcDateTime, in_list, json_document
 
 
-class Order(Base):
+class OrderRow(Base):
     __tablename__ = "orders"
     # Server defaults (created_at, placement_state, ...) come back with the INSERT's RETURNING.
     __mapper_args__ = {"eager_defaults": True}
@@ -99,9 +99,9 @@ class Order(Base):
 # The orders list: newest first, keyset-paginated on (created_at, id).
 Index(
     "ix_orders_user_id_created_at_id",
-    Order.user_id,
-    Order.created_at.desc(),
-    Order.id.desc(),
+    OrderRow.user_id,
+    OrderRow.created_at.desc(),
+    OrderRow.id.desc(),
 )
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from app.orders.schemas import Order
-from app.orders.tables import Order as OrderRow
-
-CREATED = 201
+from app.orders.tables import OrderRow
+from app.orders.vocabulary import INITIAL_STATUS, is_cancelable
 
 
 def order_view(row: OrderRow) -> Order:
-    status = row.status or "brand_new"
+    status = row.status or str(INITIAL_STATUS)
     return Order(
         id=row.id,
         status=status,
@@ -19,5 +18,5 @@ def order_view(row: OrderRow) -> Order:
         items=row.items,  # type: ignore[arg-type]
         created_at=row.created_at,
         updated_at=row.updated_at,
-        cancelable=status == "brand_new",
+        cancelable=is_cancelable(status),
     )

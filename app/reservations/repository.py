@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.platform.database.portable import db_now
-from app.reservations.tables import Reservation
+from app.reservations.tables import ReservationRow
 
 
 class ReservationsRepository:
@@ -17,25 +17,25 @@ class ReservationsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, reservation: Reservation) -> Reservation:
+    async def add(self, reservation: ReservationRow) -> ReservationRow:
         self.session.add(reservation)
         await self.session.flush()
         return reservation
 
-    async def get_for_user(self, reservation_id: str, user_id: str) -> Reservation | None:
+    async def get_for_user(self, reservation_id: str, user_id: str) -> ReservationRow | None:
         """The user's reservation; None when unknown, past retention or someone else's."""
-        stmt = select(Reservation).where(
-            Reservation.id == reservation_id,
-            Reservation.user_id == user_id,
-            Reservation.retain_until > db_now(),
+        stmt = select(ReservationRow).where(
+            ReservationRow.id == reservation_id,
+            ReservationRow.user_id == user_id,
+            ReservationRow.retain_until > db_now(),
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def purge_expired(self, now: datetime) -> int:
         """Delete reservations past their retention; returns how many."""
         result = await self.session.execute(
-            delete(Reservation)
-            .where(Reservation.retain_until <= now)
+            delete(ReservationRow)
+            .where(ReservationRow.retain_until <= now)
             .execution_options(synchronize_session=False)
         )
         return result.rowcount

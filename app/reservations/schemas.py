@@ -7,8 +7,9 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
+from app.orders.vocabulary import Fulfillment, FulfillmentType
 from app.platform.schema_types import Identifier, RequestModel, ResponseModel
-from app.stores.schemas import Address, Fulfillment, Slot
+from app.stores.schemas import Address, Slot
 
 MAX_DELIVERY_UNITS = 250
 MAX_LINES = 100
@@ -41,7 +42,7 @@ Items = Annotated[list[Item], Field(min_length=1, max_length=MAX_LINES)]
 
 def check_delivery_units(fulfillment: str, items: list[Item] | None) -> None:
     """Instacart refuses delivery orders over 250 units; say so before asking it."""
-    if fulfillment == "delivery" and items:
+    if FulfillmentType(fulfillment).limits_units and items:
         units = sum(item.quantity for item in items)
         if units > MAX_DELIVERY_UNITS:
             raise ValueError(

@@ -17,13 +17,14 @@ from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartError
 from app.instacart.models import Cart, CartItem, ReserveTimeSlotRequest, ServiceOption
 from app.instacart.refusals import is_slot_unavailable, translate
+from app.orders.vocabulary import FulfillmentType
 from app.platform.errors import SlotUnavailable
 from app.platform.rate_limits import RateLimiter
 from app.reservations.repository import ReservationsRepository
 from app.reservations.schemas import Reservation, ReservationRequest
-from app.reservations.tables import Reservation as ReservationRow
+from app.reservations.tables import ReservationRow
 from app.stores.schemas import Fulfillment, Slot
-from app.stores.slot_catalog import Catalog, slot_json
+from app.stores.slot_catalog import SlotCatalog, slot_json
 
 # Instacart holds a slot for 10 minutes.
 LAST_MILE_HOLD = timedelta(minutes=10)
@@ -95,7 +96,7 @@ class ReservationService:
     def __init__(
         self,
         client: InstacartClient,
-        catalog: Catalog,
+        catalog: SlotCatalog,
         store: ReservationStore,
         limiter: RateLimiter,
     ) -> None:
@@ -140,11 +141,11 @@ class ReservationService:
         cart = Cart(
             items=[CartItem(**item.model_dump(exclude_none=True)) for item in request.items or []]
         )
-        if request.fulfillment == "last_mile":
+        if request.fulfillment == FulfillmentType.LAST_MILE:
             # Instacart's last-mile preview also reserves: each option id is its own hold, so
             # previewing for this user and finding the chosen slot is the reservation.
             options = await self.catalog.preview(
-                user_id, "last_mile", request.store_id, request.address
+                user_id, FulfillmentType.LAST_MILE, request.store_id, request.address
             )
             for option in options:
                 if option.id == request.slot_id:
@@ -152,7 +153,7 @@ class ReservationService:
             raise SlotUnavailable("The time slot is full or no longer offered.")
         reserve = (
             self.client.reserve_delivery_time_slot
-            if request.fulfillment == "delivery"
+            if request.fulfillment == FulfillmentType.DELIVERY
             else self.client.reserve_pickup_time_slot
         )
         hold = await reserve(

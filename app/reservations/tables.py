@@ -18,7 +18,7 @@ from app.platform.database.base import Base
 from app.platform.database.portable import UtcDateTime, in_list, json_document
 
 
-class Reservation(Base):
+class ReservationRow(Base):
     """A user's hold on a slot. Postgres keeps it, so losing Redis costs no checkout."""
 
     __tablename__ = "reservations"

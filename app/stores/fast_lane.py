@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.orders.vocabulary import FulfillmentType
 from app.platform.errors import AppError
 from app.stores.routes import render
 from app.stores.schemas import STORE_ID, SlotQuery
@@ -84,8 +85,8 @@ class SlotFastLane:
             # answers all of these, in one place.
             await self.app(scope, receive, send)
             return
-        if query.fulfillment == "last_mile":
-            # Never cached (each preview holds slots for its user; see Catalog.slots), so there
+        if query.fulfillment == FulfillmentType.LAST_MILE:
+            # Never cached (each preview holds slots for its user; see SlotCatalog.slots), so there
             # is no warm answer to hurry: the documented route answers it.
             await self.app(scope, receive, send)
             return

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter
 
+from app.orders.vocabulary import Fulfillment
 from app.platform.schema_types import (
     PostalCode,
     RequestModel,
@@ -16,8 +17,6 @@ from app.platform.schema_types import (
     ShortText,
     StateCode,
 )
-
-Fulfillment = Literal["delivery", "pickup", "last_mile"]
 
 # A store's id in a path (/v1/stores/{store_id}/slots): the route and the fast lane both use it.
 StoreId = Annotated[

@@ -22,6 +22,7 @@ from app.instacart.models import (
     ServiceOption,
 )
 from app.instacart.refusals import Refusal, classify, translate
+from app.orders.vocabulary import FulfillmentType
 from app.platform.errors import NotFound, ValidationFailed
 from app.platform.shared_cache import CacheEntry, SharedCache, etag_for
 from app.stores.schemas import Address, Fulfillment, Slot, SlotQuery, StoreQuery
@@ -31,11 +32,14 @@ _SPACES = re.compile(r"\s+")
 # The upstream operation behind each cached read: its policy's deadline is the loader's deadline,
 # which the cache's fleet-wide lock and its waiters are sized from.
 _STORE_OPERATIONS = {
-    "delivery": "findDeliveryStores",
-    "pickup": "findPickupStores",
-    "last_mile": "findLastMileStores",
+    FulfillmentType.DELIVERY: "findDeliveryStores",
+    FulfillmentType.PICKUP: "findPickupStores",
+    FulfillmentType.LAST_MILE: "findLastMileStores",
 }
-_PREVIEW_OPERATIONS = {"delivery": "previewDeliveryTimeSlots", "pickup": "previewPickupTimeSlots"}
+_PREVIEW_OPERATIONS = {
+    FulfillmentType.DELIVERY: "previewDeliveryTimeSlots",
+    FulfillmentType.PICKUP: "previewPickupTimeSlots",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,7 @@ def to_upstream_address(address: Address | None) -> UpstreamAddress | None:
     return UpstreamAddress(**address.model_dump(exclude_none=True))
 
 
-class Catalog:
+class SlotCatalog:
     """Finds stores and previews their slots through the shared caches."""
 
     def __init__(
@@ -165,7 +169,7 @@ class Catalog:
     async def slots(self, user_id: str, store_id: str, query: SlotQuery) -> CatalogAnswer:
         """A store's slot preview for the query; shared by every user but for last mile."""
         fulfillment = query.fulfillment
-        if fulfillment == "last_mile":
+        if fulfillment == FulfillmentType.LAST_MILE:
             # Never cached: Instacart's last-mile preview also holds every option it returns for
             # this user, so a cached answer handed to someone else shows holds that are not
             # theirs. Keying by user would only replay a user's own holds, which the next
@@ -191,7 +195,7 @@ class Catalog:
         # preview's time, and the same few queries come back all day.
         fulfillment = query.fulfillment
         # Pickup slots do not depend on where the customer lives.
-        address = None if fulfillment == "pickup" else query.address()
+        address = query.address() if FulfillmentType(fulfillment).needs_address else None
         group = slot_group(fulfillment, store_id)
         slot_key = _SlotKey(
             key=f"{group}:{address_fingerprint(address)}",
@@ -212,9 +216,9 @@ class Catalog:
             store_id=store_id, address=to_upstream_address(address)
         )
         preview = {
-            "delivery": self.client.preview_delivery_time_slots,
-            "pickup": self.client.preview_pickup_time_slots,
-            "last_mile": self.client.preview_last_mile_service_options,
+            FulfillmentType.DELIVERY: self.client.preview_delivery_time_slots,
+            FulfillmentType.PICKUP: self.client.preview_pickup_time_slots,
+            FulfillmentType.LAST_MILE: self.client.preview_last_mile_service_options,
         }[fulfillment]
         try:
             return await preview(user_id, request)

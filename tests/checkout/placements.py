@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 
 from app.orders.reconciler import Reconciler
-from app.orders.tables import Order as OrderRow
+from app.orders.tables import OrderRow
 from app.platform.database.session import build_sessionmaker
 from tests.checkout.conftest import Checkout
 

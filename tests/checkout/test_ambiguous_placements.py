@@ -19,8 +19,7 @@ from sqlalchemy import select
 
 from app.instacart.models import Address, Cart, CartItem, CreateOrderRequest
 from app.instacart.policy import CREATE
-from app.orders.tables import IdempotencyKey
-from app.orders.tables import Order as OrderRow
+from app.orders.tables import IdempotencyKey, OrderRow
 from app.platform.database.session import build_sessionmaker
 from tests.checkout.conftest import SF_ADDRESS, Checkout
 from tests.checkout.placements import placement_of, reconciler_for

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.callbacks.tables import CallbackEvent
-from app.orders.state_machine import STATUS_RANKS
-from app.orders.tables import Order as OrderRow
+from app.orders.tables import OrderRow
+from app.orders.vocabulary import STATUS_RANKS
 from app.platform.database.session import build_sessionmaker
 from tests.checkout.callbacks_helpers import (
     CLIENT_ID,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete
 
 from app.platform.database.session import build_sessionmaker
-from app.reservations.tables import Reservation
+from app.reservations.tables import ReservationRow
 from tests.checkout.placements import lease_of, placement_of, reconciler_for, wait_for_lease
 
 
@@ -61,7 +61,7 @@ async def test_a_replay_needs_neither_the_reservation_nor_redis(
         assert placed.status_code == 201
         sessions = build_sessionmaker(checkout.app.state.engine)
         async with sessions() as session, session.begin():
-            await session.execute(delete(Reservation).where(Reservation.user_id == user))
+            await session.execute(delete(ReservationRow).where(ReservationRow.user_id == user))
         # the same Postgres, a Redis that is not there
         async with open_checkout(
             redis_url="redis://127.0.0.1:1/0",

@@ -9,16 +9,16 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.orders.tables import Order
+from app.orders.tables import OrderRow
 from app.orders.vocabulary import UNRESOLVED_PLACEMENT_STATES
-from app.reservations.tables import Reservation
+from app.reservations.tables import ReservationRow
 
 
 def new_order_id() -> str:
     return f"ord_{uuid.uuid4().hex}"
 
 
-def make_order(user_id: str, *, created_at: datetime | None = None, **overrides: Any) -> Order:
+def make_order(user_id: str, *, created_at: datetime | None = None, **overrides: Any) -> OrderRow:
     values: dict[str, Any] = {
         "id": new_order_id(),
         "user_id": user_id,
@@ -39,10 +39,10 @@ def make_order(user_id: str, *, created_at: datetime | None = None, **overrides:
     if created_at is not None:
         values["created_at"] = created_at
     values.update(overrides)
-    return Order(**values)
+    return OrderRow(**values)
 
 
-def make_reservation(user_id: str, *, retain_until: datetime, **overrides: Any) -> Reservation:
+def make_reservation(user_id: str, *, retain_until: datetime, **overrides: Any) -> ReservationRow:
     values: dict[str, Any] = {
         "id": f"res_{uuid.uuid4().hex}",
         "user_id": user_id,
@@ -53,7 +53,7 @@ def make_reservation(user_id: str, *, retain_until: datetime, **overrides: Any) 
         "retain_until": retain_until,
     }
     values.update(overrides)
-    return Reservation(**values)
+    return ReservationRow(**values)
 
 
 async def settle_unresolved_orders(session: AsyncSession, user_id: str) -> None:
@@ -62,8 +62,10 @@ async def settle_unresolved_orders(session: AsyncSession, user_id: str) -> None:
     A direct UPDATE, not a state-machine move: clean-up must work whatever a test left behind.
     """
     await session.execute(
-        update(Order)
-        .where(Order.user_id == user_id, Order.placement_state.in_(UNRESOLVED_PLACEMENT_STATES))
+        update(OrderRow)
+        .where(
+            OrderRow.user_id == user_id, OrderRow.placement_state.in_(UNRESOLVED_PLACEMENT_STATES)
+        )
         .values(placement_state="failed", failure_code="test_cleanup", lease_until=None)
         .execution_options(synchronize_session=False)
     )

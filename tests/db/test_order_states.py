@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.orders.repository import OrdersRepository
 from app.orders.state_machine import Actor, OrderStateMachine
-from app.orders.tables import Order
+from app.orders.tables import OrderRow
 from tests.db.factories import make_order
 
 pytestmark = pytest.mark.usefixtures("settle_leftovers")
@@ -26,7 +26,7 @@ LEASE = 30.0
 ITEMS = [{"upc": "1", "product_id": "p1", "name": "Milk", "quantity": 2, "status": "ok"}]
 STATES = ("pending", "unknown", "created", "failed")
 
-Move = Callable[[OrderStateMachine, str, Actor], Awaitable[Order | None]]
+Move = Callable[[OrderStateMachine, str, Actor], Awaitable[OrderRow | None]]
 
 # Every move, made by the holder of attempt 1 where the move is fenced.
 MOVES: dict[str, Move] = {
@@ -100,7 +100,9 @@ async def insert(session: AsyncSession, user_id: str, state: str, **overrides: A
 
 async def snapshot(session: AsyncSession, order_id: str) -> dict[str, Any]:
     """Every column as the database has it (Core, so no identity map in between)."""
-    row = (await session.execute(select(*Order.__table__.c).where(Order.id == order_id))).one()
+    row = (
+        await session.execute(select(*OrderRow.__table__.c).where(OrderRow.id == order_id))
+    ).one()
     return row._asdict()
 
 
@@ -216,7 +218,7 @@ async def test_an_overtaken_actor_cannot_decide_but_its_confirmation_still_count
     )
     order_id = intent.id
     await db_session.execute(
-        update(Order).where(Order.id == order_id).values(lease_until=LAPSED)
+        update(OrderRow).where(OrderRow.id == order_id).values(lease_until=LAPSED)
     )  # the request stalled past its lease
     await db_session.commit()
     m = machine(db_session)
@@ -275,8 +277,8 @@ async def test_begin_attempt_takes_over_once_the_lease_has_lapsed(
         make_order(user_id), lease=timedelta(seconds=LEASE)
     )
     await db_session.execute(
-        update(Order)
-        .where(Order.id == intent.id)
+        update(OrderRow)
+        .where(OrderRow.id == intent.id)
         .values(lease_until=func.clock_timestamp() - timedelta(seconds=1))
     )
     await db_session.commit()
@@ -299,8 +301,8 @@ async def test_a_renewed_lease_keeps_others_out_and_a_stale_holder_cannot_renew(
     )
     # the lease is about to lapse ...
     await db_session.execute(
-        update(Order)
-        .where(Order.id == intent.id)
+        update(OrderRow)
+        .where(OrderRow.id == intent.id)
         .values(lease_until=func.clock_timestamp() + timedelta(milliseconds=1))
     )
     await db_session.commit()

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.orders.repository import AbandonedPlacement, OrdersRepository, decode_cursor, encode_cursor
 from app.orders.state_machine import Actor, OrderStateMachine
-from app.orders.tables import Order
+from app.orders.tables import OrderRow
 from tests.db.factories import make_order
 
 pytestmark = pytest.mark.usefixtures("settle_leftovers")
@@ -46,7 +46,7 @@ async def test_list_for_user_pages_newest_first_with_every_order_once(
     await db_session.commit()
     expected.sort(key=lambda o: (o.created_at, o.id), reverse=True)
 
-    seen: list[Order] = []
+    seen: list[OrderRow] = []
     pages = []
     cursor = None
     while True:
@@ -154,7 +154,7 @@ async def test_add_with_a_lease_records_the_intent_of_attempt_one(
 
     now, lease_until = (
         await db_session.execute(
-            select(func.clock_timestamp(), Order.lease_until).where(Order.id == order.id)
+            select(func.clock_timestamp(), OrderRow.lease_until).where(OrderRow.id == order.id)
         )
     ).one()
     assert (order.placement_state, order.attempt) == ("pending", 1)

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.reservations.repository import ReservationsRepository
-from app.reservations.tables import Reservation
+from app.reservations.tables import ReservationRow
 from tests.db.factories import make_reservation
 
 LATER = datetime(2999, 1, 1, tzinfo=UTC)
@@ -54,7 +54,7 @@ async def test_purge_expired_deletes_only_reservations_past_retention(
 
     assert purged == 1
     left = await db_session.scalars(
-        select(Reservation.retain_until).where(Reservation.user_id == user_id)
+        select(ReservationRow.retain_until).where(ReservationRow.user_id == user_id)
     )
     assert sorted(left) == [oldest + timedelta(hours=1), LATER]
 

@@ -97,4 +97,5 @@ def latest(*times: Any) -> ColumnElement[datetime]:
 
 def in_list(column: str, values: tuple[str, ...]) -> str:
     """A CHECK constraint's text: `column` holds one of `values`."""
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
