@@ -20,7 +20,6 @@ import app.callbacks.tables
 import app.orders.tables
 import app.reservations.tables  # noqa: F401
 from alembic import context
-from app.dev.embedded import database_url as embedded_database_url
 from app.platform.database.base import Base
 from app.settings import Settings
 
@@ -35,8 +34,12 @@ target_metadata = Base.metadata
 
 def database_url() -> str:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
+    if url:
+        return url
     # Unset: the embedded SQLite file of development mode (app/dev/embedded.py).
-    return url or embedded_database_url(Settings())
+    from app.dev.embedded import database_url as embedded_database_url
+
+    return embedded_database_url(Settings())
 
 
 def run_migrations_offline() -> None:

@@ -82,16 +82,20 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _reconcile_once() -> object:
     """One reconciler round with this process's own resources, closed afterwards."""
-    from app.dev.embedded import EmbeddedParts, resolve
-    from app.main import build_instacart_client, build_reconciler
-    from app.platform.connections import build_engine, build_redis
+    from app.lifespan import (
+        build_instacart_client,
+        build_reconciler,
+        development_mode,
+        open_engine,
+        open_redis,
+    )
     from app.platform.database.session import build_sessionmaker
     from app.settings import Settings
 
-    settings = Settings()
-    settings = resolve(settings, EmbeddedParts.of(settings))  # the SQLite file, if embedded
-    redis = build_redis(settings)
-    engine = build_engine(settings)
+    dev = await development_mode(Settings())  # the SQLite file, if embedded
+    settings = dev.settings if dev is not None else Settings()
+    redis = open_redis(settings, dev)
+    engine = open_engine(settings, dev)
     client = build_instacart_client(settings, redis)
     try:
         reconciler = build_reconciler(settings, client, build_sessionmaker(engine), redis)

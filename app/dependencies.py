@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.tokens import Principal
+from app.lifespan import state_of
 from app.live_status.streams import OrderStreams
 from app.live_status.tickets import StreamTickets
 from app.platform.errors import Forbidden, Unauthenticated
@@ -23,7 +24,7 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("a bearer token is required")
-    return await request.app.state.verifier.verify(credentials.credentials)
+    return await state_of(request.app).verifier.verify(credentials.credentials)
 
 
 async def staff_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
@@ -38,7 +39,7 @@ StaffDep = Annotated[Principal, Depends(staff_principal)]
 
 async def checkout_services(request: Request) -> CheckoutServices:
     # async: FastAPI runs a plain def dependency in a worker thread, a costly hop per request.
-    return request.app.state.checkout
+    return state_of(request.app).checkout
 
 
 CheckoutDep = Annotated[CheckoutServices, Depends(checkout_services)]
@@ -49,11 +50,11 @@ BearerCredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_b
 
 
 async def order_streams(request: Request) -> OrderStreams:
-    return request.app.state.order_streams
+    return state_of(request.app).order_streams
 
 
 async def stream_tickets(request: Request) -> StreamTickets:
-    return request.app.state.stream_tickets
+    return state_of(request.app).stream_tickets
 
 
 OrderStreamsDep = Annotated[OrderStreams, Depends(order_streams)]

@@ -30,6 +30,7 @@ from granian.constants import Interfaces
 from granian.log import LogLevels
 from granian.server.embed import Server
 
+from app.lifespan import lifecycle_of
 from app.main import create_app
 from app.settings import Settings
 
@@ -83,10 +84,7 @@ class GracefulStop:
             self.server.stop()
             return
         self._stopping = True
-        self.app.state.draining = True
-        streams = getattr(self.app.state, "order_streams", None)
-        if streams is not None:
-            streams.begin_shutdown()
+        lifecycle_of(self.app).begin_draining()
         log.info("app.draining", signal=sig, drain_seconds=self.drain_seconds)
         asyncio.get_running_loop().call_later(max(self.drain_seconds, 0), self.server.stop)
 

@@ -64,7 +64,7 @@ async def run(mode: str) -> tuple[int, float]:
         ) as bff,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox), base_url="http://s") as sb,
     ):
-        catalog = app.state.checkout.catalog
+        catalog = app.state.bff.checkout.catalog
 
         async def one(i: int) -> None:
             async with gate:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from starlette.datastructures import FormData
 
 from app.callbacks.inbox import CallbackEventIn
+from app.lifespan import state_of
 from app.platform.errors import Unauthenticated
 from app.platform.metrics import CALLBACKS
 from app.platform.problem_docs import problems
@@ -140,7 +141,7 @@ async def issue_token(request: Request) -> Any:
     if basic is not None and any(in_form):
         return _oauth_error(400, "invalid_request", "send the credentials one way, not two")
     client_id, secret = basic or (str(in_form[0] or ""), str(in_form[1] or ""))
-    state = request.app.state
+    state = state_of(request.app)
     await state.callback_token_limiter.hit(client_id[:128] or "-")
     if not state.callback_tokens.credentials_match(client_id, secret):
         return _oauth_error(401, "invalid_client", "unknown client", basic=basic is not None)
@@ -152,7 +153,7 @@ async def issue_token(request: Request) -> Any:
 async def instacart_caller(request: Request) -> None:
     """The callback carries a bearer token this service issued; otherwise 401, nothing stored."""
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not await request.app.state.callback_tokens.accepts(
+    if scheme.lower() != "bearer" or not await state_of(request.app).callback_tokens.accepts(
         token.strip()
     ):
         CALLBACKS.labels("unknown", "unauthorized").inc()
@@ -172,5 +173,5 @@ async def receive(
     request: Request,
     _: Annotated[None, Depends(instacart_caller)],
 ) -> CallbackAck:
-    stored = await request.app.state.callback_inbox.receive(event)
+    stored = await state_of(request.app).callback_inbox.receive(event)
     return CallbackAck(status="accepted" if stored else "duplicate")

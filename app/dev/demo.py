@@ -1,7 +1,7 @@
 """The demo storefront at /demo: a small shop page on the storefront API, for development only.
 
 `create_app` includes this router only outside production, so every route here is 404 there.
-The page is plain HTML, CSS and JavaScript from app/static/demo (no build step, nothing
+The page is plain HTML, CSS and JavaScript from app/dev/static/demo (no build step, nothing
 fetched from elsewhere); it calls the same /v1 routes a real storefront would, with a token
 from POST /demo/token.
 """
@@ -17,10 +17,10 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.tokens import AuthConfigError, mint_token, subject_problem
+from app.lifespan import settings_of
 from app.platform.errors import AppError, NotFound, ValidationFailed
-from app.settings import Settings
 
-STATIC = Path(__file__).resolve().parents[1] / "static" / "demo"
+STATIC = Path(__file__).resolve().parent / "static" / "demo"
 # Served by name from this list only: no path from the request ever reaches the file system.
 ASSETS = {"demo.css": "text/css", "demo.js": "text/javascript", "favicon.svg": "image/svg+xml"}
 # Everything is same-origin; nothing inline, no framing, no third-party anything.
@@ -73,7 +73,7 @@ async def demo_asset(name: str) -> FileResponse:
 @router.post("/token", status_code=201, response_model=DemoToken)
 async def demo_token(body: DemoTokenRequest, request: Request) -> DemoToken:
     """A development token for any user name: what `python -m app token --user NAME` prints."""
-    settings: Settings = request.app.state.settings
+    settings = settings_of(request.app)
     if settings.environment == "production":  # never included there; a second lock all the same
         raise NotFound("not found")
     user = body.user.strip()

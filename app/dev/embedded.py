@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("app.dev.embedded")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository, where alembic.ini is
 DATABASE_FILE = "bff.sqlite3"
 SECRET_FILE = "jwt-secret"
 # Never reached over a network: the Instacart client and the sandbox's callbacks go through
@@ -239,3 +239,42 @@ def build_sandbox(settings: Settings, bff: FastAPI) -> FastAPI:
         auto_advance_seconds=settings.sandbox_auto_advance_seconds or None,
     )
     return create_sandbox_app(config)
+
+
+# --- what the lifespan asks of development mode ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DevelopmentMode:
+    """The parts this process embeds, and the settings with them filled in."""
+
+    parts: EmbeddedParts
+    settings: Settings
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, *, instacart_transport: object = None
+    ) -> DevelopmentMode | None:
+        """Resolve and announce the embedded parts, and migrate the SQLite file; None when
+        every part is configured."""
+        parts = EmbeddedParts.of(settings, instacart_transport=instacart_transport)
+        if not parts:
+            return None
+        settings = await asyncio.to_thread(resolve, settings, parts)
+        log_single_process_mode(parts, settings)
+        if parts.database:
+            assert settings.database_url is not None  # resolve filled it in
+            await migrate(settings.database_url)
+        return cls(parts, settings)
+
+    def redis(self, *, max_connections: int | None = None) -> Any:
+        return in_process_redis(
+            max_connections=max_connections or self.settings.redis_max_connections
+        )
+
+    def engine(self) -> AsyncEngine:
+        assert self.settings.database_url is not None  # resolve filled it in
+        return build_sqlite_engine(self.settings.database_url, self.settings.database_pool_size)
+
+    def sandbox(self, bff: FastAPI) -> FastAPI:
+        return build_sandbox(self.settings, bff)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -20,46 +18,12 @@ from app.dependencies import (
     StreamTicketsDep,
     current_principal,
 )
-from app.live_status.streams import OrderStream, OrderStreams, StreamTimings
-from app.live_status.tickets import StreamTickets
-from app.orders.events import OrderEvents
+from app.live_status.streams import OrderStream
 from app.orders.routes import OrderId
-from app.platform.connections import build_redis
 from app.platform.errors import Unauthenticated
 from app.platform.problem_docs import COMMON, problems
-from app.settings import Settings
 
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Runs inside the app's lifespan, so its Redis client and sessions already exist."""
-    settings: Settings = app.state.settings
-    # A subscribed stream holds its connection for minutes: a pool of its own, not blocking,
-    # so that streams never starve the cache and the locks, and one past the cap polls instead.
-    # The same factory as the app's client (plain, Sentinel, Cluster or in-process Redis).
-    stream_redis = build_redis(
-        settings, max_connections=settings.event_stream_redis_connections, blocking=False
-    )
-    app.state.order_streams = OrderStreams(
-        OrderEvents(stream_redis, settings.cache_namespace),
-        app.state.checkout.orders.sessions,
-        StreamTimings(
-            heartbeat_seconds=settings.event_stream_heartbeat_seconds,
-            max_seconds=settings.event_stream_max_seconds,
-            poll_seconds=settings.event_stream_poll_seconds,
-            recheck_seconds=settings.event_stream_recheck_seconds,
-        ),
-    )
-    app.state.stream_tickets = StreamTickets(
-        app.state.redis, settings.cache_namespace, settings.stream_ticket_ttl_seconds
-    )
-    try:
-        yield
-    finally:
-        await stream_redis.aclose()  # with its pool (Redis.from_pool hands the pool over)
-
-
-router = APIRouter(prefix="/v1/orders", tags=["orders"], lifespan=lifespan)
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
 
 class StreamTicketOut(BaseModel):

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from app.lifespan import state_of
 from app.platform.connections import ping_redis
 
 router = APIRouter(tags=["ops"])
@@ -45,7 +46,7 @@ async def _check(
 )
 async def readyz(request: Request, response: Response) -> Health:
     """Ready when Postgres and Redis answer quickly and the process is not draining."""
-    state = request.app.state
+    state = state_of(request.app)
     timeout = state.settings.readiness_timeout_seconds
 
     async def ping_postgres() -> None:
@@ -58,8 +59,8 @@ async def readyz(request: Request, response: Response) -> Health:
             _check("redis", lambda: ping_redis(state.redis), timeout),
         )
     )
-    ready = all(v == "ok" for v in results.values()) and not state.draining
-    if state.draining:
+    ready = all(v == "ok" for v in results.values()) and not state.lifecycle.draining
+    if state.lifecycle.draining:
         results["lifecycle"] = "draining"
     response.status_code = 200 if ready else 503
     return Health(status="ok" if ready else "unavailable", checks=results)

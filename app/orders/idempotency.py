@@ -21,7 +21,7 @@ STORED_ANSWER_STATUS = 201
 
 class ClaimOutcome(enum.StrEnum):
     CLAIMED = "claimed"  # a new key: the caller owns it and places the order
-    IN_PROGRESS = "in_progress"  # same body, another request holds a live claim: 409
+    IN_PROGRESS = "held"  # same body, another request holds a live claim: 409
     COMPLETED = "completed"  # same body, finished: replay the stored response
     MISMATCH = "mismatch"  # another body under this key: 422
     RECLAIMABLE = "reclaimable"  # same body, the earlier attempt's claim expired (it crashed)

@@ -22,6 +22,8 @@ from app.orders.vocabulary import (
     IDEMPOTENCY_STATES,
     PLACEMENT_STATES,
     UNRESOLVED_PLACEMENT_STATES,
+    IdempotencyState,
+    PlacementState,
 )
 from app.platform.database.base import Base
 from app.platform.database.portable import UtcDateTime, in_list, json_document
@@ -49,7 +51,7 @@ class OrderRow(Base):
     # Any status string Instacart sends; None until Instacart has answered or called back.
     status: Mapped[str | None] = mapped_column(Text, nullable=True)
     placement_state: Mapped[str] = mapped_column(
-        Text, nullable=False, server_default=text("'pending'")
+        Text, nullable=False, server_default=text(f"'{PlacementState.PENDING}'")
     )
     hold_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     reservation_id: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -112,7 +114,9 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(Text, nullable=False)
     # sha256 of the canonical request body: same key with another body is refused.
     fingerprint: Mapped[str] = mapped_column(Text, nullable=False)
-    state: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'in_progress'"))
+    state: Mapped[str] = mapped_column(
+        Text, nullable=False, server_default=text(f"'{IdempotencyState.IN_PROGRESS}'")
+    )
     # Deferred, so the service can claim the key first and insert the order in the same
     # transaction only when the claim succeeded.
     order_id: Mapped[str | None] = mapped_column(

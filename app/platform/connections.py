@@ -17,10 +17,8 @@ from redis.asyncio.cluster import ClusterPubSub, RedisCluster
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.dev.embedded import build_sqlite_engine, in_process_redis
 from app.platform.redis_urls import (
     SentinelTarget,
     check_redis_url,
@@ -43,11 +41,11 @@ def build_redis(
     when a burst exceeds the pool. A Redis Cluster client holds a pool per node, which never
     blocks: past ``max_connections`` on a node a command fails as if Redis were down.
     Raises ValueError for a URL it cannot use (the message never quotes the URL).
-    No URL: the process's in-process Redis (development mode, app/dev/embedded.py).
+    No URL is a ValueError: development mode (app/dev/) brings its own in-process Redis.
     """
     size = max_connections or settings.redis_max_connections
     if settings.redis_url is None:
-        return in_process_redis(max_connections=size)
+        raise ValueError("no BFF_REDIS_URL: development mode embeds Redis (app/dev/embedded.py)")
     timeouts: dict[str, Any] = {
         "socket_timeout": settings.redis_socket_timeout_seconds,
         "socket_connect_timeout": settings.redis_socket_timeout_seconds,
@@ -158,8 +156,6 @@ def build_engine(settings: Settings) -> AsyncEngine:
         raise ValueError(
             "no BFF_DATABASE_URL: resolve the embedded parts first (app/dev/embedded.py)"
         )
-    if make_url(settings.database_url).get_backend_name() == "sqlite":
-        return build_sqlite_engine(settings.database_url, settings.database_pool_size)
     connect_args: dict[str, Any] = {}
     if settings.database_pgbouncer:
         # PgBouncer in transaction mode hands each transaction whichever server connection is

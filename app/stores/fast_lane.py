@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.lifespan import state_of
 from app.orders.vocabulary import FulfillmentType
 from app.platform.errors import AppError
 from app.stores.routes import render
@@ -72,7 +73,7 @@ class SlotFastLane:
         ):
             await self.app(scope, receive, send)
             return
-        state = self.fastapi_app.state
+        state = state_of(self.fastapi_app)
         request = (match.group(1), scope["query_string"])
         try:
             valid = self._valid.get(request)

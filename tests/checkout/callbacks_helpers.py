@@ -86,7 +86,7 @@ async def send(checkout: Checkout, body: dict[str, Any], token: str) -> httpx.Re
 
 async def applied(checkout: Checkout) -> None:
     """Wait until every callback received so far is applied."""
-    await checkout.app.state.callback_inbox.drain()
+    await checkout.app.state.bff.callback_inbox.drain()
 
 
 def later(minutes: int) -> datetime:

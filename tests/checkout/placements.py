@@ -14,7 +14,7 @@ from tests.checkout.conftest import Checkout
 
 
 async def placement_of(checkout: Checkout, user: str) -> list[tuple[str, str]]:
-    sessions = build_sessionmaker(checkout.app.state.engine)
+    sessions = build_sessionmaker(checkout.app.state.bff.engine)
     async with sessions() as session:
         rows = await session.execute(
             select(OrderRow.id, OrderRow.placement_state).where(OrderRow.user_id == user)
@@ -23,20 +23,20 @@ async def placement_of(checkout: Checkout, user: str) -> list[tuple[str, str]]:
 
 
 def reconciler_for(checkout: Checkout) -> Reconciler:
-    sessions = build_sessionmaker(checkout.app.state.engine)
+    sessions = build_sessionmaker(checkout.app.state.bff.engine)
     return Reconciler(
-        checkout.app.state.instacart,
+        checkout.app.state.bff.instacart,
         sessions,
         grace_seconds=0,
         lease_seconds=checkout.settings.placement_lease_seconds,
-        events=checkout.app.state.checkout.events,
-        callbacks=checkout.app.state.callback_inbox.applier,
+        events=checkout.app.state.bff.checkout.events,
+        callbacks=checkout.app.state.bff.callback_inbox.applier,
     )
 
 
 async def lapse_leases(checkout: Checkout, user: str) -> None:
     """Time passes for the user's placements: their leases run out (the DB's clock is theirs)."""
-    sessions = build_sessionmaker(checkout.app.state.engine)
+    sessions = build_sessionmaker(checkout.app.state.bff.engine)
     async with sessions() as session, session.begin():
         await session.execute(
             update(OrderRow)
@@ -47,7 +47,7 @@ async def lapse_leases(checkout: Checkout, user: str) -> None:
 
 async def wait_for_lease(checkout: Checkout, user: str, attempt: int) -> None:
     """Poll (with a deadline) until the user's placement holds attempt `attempt` and a lease."""
-    sessions = build_sessionmaker(checkout.app.state.engine)
+    sessions = build_sessionmaker(checkout.app.state.bff.engine)
     for _ in range(200):
         async with sessions() as session:
             row = (
@@ -62,7 +62,7 @@ async def wait_for_lease(checkout: Checkout, user: str, attempt: int) -> None:
 
 
 async def lease_of(checkout: Checkout, user: str) -> datetime | None:
-    sessions = build_sessionmaker(checkout.app.state.engine)
+    sessions = build_sessionmaker(checkout.app.state.bff.engine)
     async with sessions() as session:
         return (
             await session.execute(select(OrderRow.lease_until).where(OrderRow.user_id == user))

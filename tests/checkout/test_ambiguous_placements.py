@@ -38,7 +38,7 @@ async def _an_ambiguous_first_create(checkout: Checkout, user: str, key: str) ->
 
 async def _the_first_create_lands(checkout: Checkout, user: str) -> str:
     """The create that timed out reaches Instacart now, with the placement's id and hold."""
-    sessions = build_sessionmaker(checkout.app.state.engine)
+    sessions = build_sessionmaker(checkout.app.state.bff.engine)
     async with sessions() as session:
         row = (
             (
@@ -58,7 +58,7 @@ async def _the_first_create_lands(checkout: Checkout, user: str) -> str:
             address_line_1=SF_ADDRESS["address_line_1"], postal_code=SF_ADDRESS["postal_code"]
         ),
     )
-    created = await checkout.app.state.instacart.create_delivery_order(user, request)
+    created = await checkout.app.state.bff.instacart.create_delivery_order(user, request)
     return created.id
 
 
@@ -79,7 +79,7 @@ async def test_a_breaker_refusal_after_an_ambiguous_create_leaves_the_order_unkn
         reservation = await _an_ambiguous_first_create(checkout, user, "slow")
         # Instacart keeps failing: the create breaker opens, so the retry's re-send (after a
         # lookup that finds nothing yet) is refused here, without reaching Instacart.
-        breaker = checkout.app.state.instacart.breakers[CREATE]
+        breaker = checkout.app.state.bff.instacart.breakers[CREATE]
         for _ in range(checkout.settings.instacart_breaker_failure_threshold):
             breaker.record_failure()
         refused = await checkout.place(reservation, user, "slow")
@@ -126,7 +126,7 @@ async def test_a_hold_used_by_the_customers_own_failed_placement_answers_with_th
         replay = await checkout.place(reservation, user, "late")
         assert replay.headers["idempotent-replayed"] == "true"
         assert replay.json() == retried.json()
-        sessions = build_sessionmaker(checkout.app.state.engine)
+        sessions = build_sessionmaker(checkout.app.state.bff.engine)
         async with sessions() as session:
             key = (
                 await session.execute(

@@ -35,7 +35,7 @@ TOKEN_URL = "/callbacks/instacart/token"
 
 
 async def stored_order(checkout: Checkout, order_id: str) -> OrderRow:
-    sessions = build_sessionmaker(checkout.app.state.engine)
+    sessions = build_sessionmaker(checkout.app.state.bff.engine)
     async with sessions() as session:
         row = await session.get(OrderRow, order_id)
     assert row is not None
@@ -43,7 +43,7 @@ async def stored_order(checkout: Checkout, order_id: str) -> OrderRow:
 
 
 async def inbox(checkout: Checkout, order_id: str) -> list[tuple[int, str]]:
-    sessions = build_sessionmaker(checkout.app.state.engine)
+    sessions = build_sessionmaker(checkout.app.state.bff.engine)
     async with sessions() as session:
         rows = await session.execute(
             select(CallbackEvent.event_id, CallbackEvent.result)
@@ -126,11 +126,11 @@ async def test_callbacks_without_a_valid_token_are_401_and_store_nothing(
     order_id = await placed_order(checkout, user)
     token = await callback_token(checkout)
     # expire the token the way Redis does
-    tokens = checkout.app.state.callback_tokens
-    keys = [k async for k in checkout.app.state.redis.scan_iter(match=tokens.prefix + "*")]
+    tokens = checkout.app.state.bff.callback_tokens
+    keys = [k async for k in checkout.app.state.bff.redis.scan_iter(match=tokens.prefix + "*")]
     assert keys
     for key in keys:
-        await checkout.app.state.redis.delete(key)
+        await checkout.app.state.bff.redis.delete(key)
     for headers in ({}, {"Authorization": "Bearer forged"}, {"Authorization": f"Bearer {token}"}):
         response = await checkout.bff.post(
             "/callbacks/instacart", json=event(order_id, "picking", later(1)), headers=headers
@@ -334,7 +334,7 @@ async def test_event_ids_are_the_inbox_key_across_orders(checkout: Checkout, use
     duplicate = await send(checkout, event(second, "acknowledged", later(1), shared_id), token)
     await applied(checkout)
     assert duplicate.json() == {"status": "duplicate"}
-    sessions = build_sessionmaker(checkout.app.state.engine)
+    sessions = build_sessionmaker(checkout.app.state.bff.engine)
     async with sessions() as session:
         count = await session.scalar(
             select(func.count()).where(CallbackEvent.event_id == shared_id)

@@ -73,7 +73,7 @@ async def test_cancel_after_acknowledged_is_409(checkout: Checkout, user: str) -
 async def test_get_shows_the_status_instacart_moved_to(checkout: Checkout, user: str) -> None:
     order = (await checkout.place(await checkout.reserve("pickup", user), user)).json()
     await checkout.sandbox.post(f"/sandbox/orders/{order['id']}/advance")
-    checkout.app.state.checkout.orders.refresh_after = 0
+    checkout.app.state.bff.checkout.orders.refresh_after = 0
     fetched = await checkout.bff.get(f"/v1/orders/{order['id']}", headers=checkout.auth(user))
     assert fetched.json()["status"] == "acknowledged"
     assert fetched.json()["cancelable"] is False

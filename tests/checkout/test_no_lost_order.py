@@ -94,7 +94,7 @@ async def test_definitive_refusal_marks_failed_and_shows_no_order(
     got = await checkout.bff.get(f"/v1/orders/{order_id}", headers=checkout.auth(user))
     assert got.status_code == 404
     # the key was given back: it is not stuck in progress
-    sessions = build_sessionmaker(checkout.app.state.engine)
+    sessions = build_sessionmaker(checkout.app.state.bff.engine)
     async with sessions() as session:
         keys = await session.execute(select(IdempotencyKey).where(IdempotencyKey.user_id == user))
         assert keys.first() is None

@@ -132,8 +132,8 @@ async def test_a_ticket_is_short_lived_and_says_when_it_expires(
     expires = datetime.fromisoformat(body["expires_at"]).timestamp()
     assert started + 55 <= expires <= time.time() + 61
     # Stored hashed: the ticket itself is no key and no value in Redis.
-    redis = checkout.app.state.redis
-    tickets = checkout.app.state.stream_tickets
+    redis = checkout.app.state.bff.redis
+    tickets = checkout.app.state.bff.stream_tickets
     assert await redis.exists(tickets.key(body["ticket"])) == 1
     async for key in redis.scan_iter(match=f"{checkout.settings.cache_namespace}:*"):
         assert body["ticket"] not in key.decode()
@@ -188,10 +188,10 @@ async def test_an_expired_ticket_is_401(open_checkout: Callable[..., Any], user:
     async with open_checkout(stream_ticket_ttl_seconds=0.2) as checkout:
         order = await placed_order(checkout, user)
         ticket = await issue_ticket(checkout, order["id"], user)
-        key = checkout.app.state.stream_tickets.key(ticket)
+        key = checkout.app.state.bff.stream_tickets.key(ticket)
 
         async def expired() -> bool:
-            return await checkout.app.state.redis.exists(key) == 0
+            return await checkout.app.state.bff.redis.exists(key) == 0
 
         await eventually(expired)
         response = await checkout.bff.get(events_path(order["id"]), params={"ticket": ticket})

@@ -171,7 +171,7 @@ async def test_a_change_published_by_any_replica_reaches_the_stream(
             events = EventReader(response)
             first = await events.status()
             assert first is not None
-            services = checkout.app.state.checkout
+            services = checkout.app.state.bff.checkout
             async with services.orders.sessions() as session, session.begin():
                 row = await OrderStateMachine(session).record_status(
                     order["id"], Actor.READER, "picking", datetime.now(UTC)
@@ -192,7 +192,7 @@ async def test_a_change_published_by_any_replica_reaches_the_stream(
 
 
 async def _record(checkout: Checkout, order_id: str, status: str) -> Any:
-    async with checkout.app.state.checkout.orders.sessions() as session, session.begin():
+    async with checkout.app.state.bff.checkout.orders.sessions() as session, session.begin():
         row = await OrderStateMachine(session).record_status(
             order_id, Actor.READER, status, datetime.now(UTC)
         )

@@ -71,7 +71,7 @@ async def test_reservations_over_the_limit_are_429_with_retry_after(
 ) -> None:
     async with open_checkout(rate_limit_reservations_per_minute=2) as handle:
         clock = minute_clock(15)
-        handle.app.state.checkout.reservations.limiter.clock = clock
+        handle.app.state.bff.checkout.reservations.limiter.clock = clock
         store_id = await handle.first_store("pickup", user)
         slot = await handle.first_slot("pickup", store_id, user)
         body = {"fulfillment": "pickup", "store_id": store_id, "slot_id": slot["id"]}
@@ -121,7 +121,7 @@ async def test_order_placements_over_the_limit_are_429_and_create_nothing(
     open_checkout: Callable[..., Any], user: str
 ) -> None:
     async with open_checkout(rate_limit_orders_per_minute=1) as handle:
-        handle.app.state.checkout.placement.limiter.clock = minute_clock(1)
+        handle.app.state.bff.checkout.placement.limiter.clock = minute_clock(1)
         reservation = await handle.reserve("pickup", user)
         first = await handle.place(reservation, user, "first")
         assert first.status_code == 201

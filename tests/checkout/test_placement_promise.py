@@ -59,7 +59,7 @@ async def test_a_replay_needs_neither_the_reservation_nor_redis(
         reservation = await checkout.reserve("pickup", user)
         placed = await checkout.place(reservation, user, "keep")
         assert placed.status_code == 201
-        sessions = build_sessionmaker(checkout.app.state.engine)
+        sessions = build_sessionmaker(checkout.app.state.bff.engine)
         async with sessions() as session, session.begin():
             await session.execute(delete(ReservationRow).where(ReservationRow.user_id == user))
         # the same Postgres, a Redis that is not there

@@ -37,7 +37,7 @@ async def test_200_cold_requests_from_two_replicas_cost_one_preview(
             for _ in range(2)
         ]
         for replica in replicas:
-            replica.app.state.checkout.catalog.slot_cache.clock = clock
+            replica.app.state.bff.checkout.catalog.slot_cache.clock = clock
         store_id = await replicas[0].first_store("delivery", user)
 
         statuses = await asyncio.gather(

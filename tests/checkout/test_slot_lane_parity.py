@@ -138,7 +138,7 @@ async def lanes(
     open_checkout: Callable[..., Any],
 ) -> AsyncIterator[tuple[Checkout, httpx.AsyncClient]]:
     async with open_checkout() as checkout:
-        catalog = checkout.app.state.checkout.catalog
+        catalog = checkout.app.state.bff.checkout.catalog
         for cache in (catalog.slot_cache, catalog.store_cache):
             cache.clock = lambda: FROZEN_NOW
         transport = httpx.ASGITransport(app=route_only(checkout.app))
@@ -212,7 +212,7 @@ async def test_when_the_identity_provider_is_down_both_answer_503(
     async def verify(token: str) -> Principal:
         raise DependencyUnavailable("The identity provider's signing keys are unavailable.")
 
-    checkout.app.state.verifier.verify = verify
+    checkout.app.state.bff.verifier.verify = verify
     url = f"/v1/stores/{KNOWN_STORE}/slots?fulfillment=pickup"
     lane, direct = await _both(checkout, route, url, [("Authorization", "Bearer x.y.z")])
     assert lane.status_code == direct.status_code == 503

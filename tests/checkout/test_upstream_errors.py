@@ -30,18 +30,18 @@ async def _refusal(call: Awaitable[Any]) -> InstacartError:
 async def duplicate_order(checkout: Checkout, user: str) -> InstacartError:
     placed = await checkout.place(await checkout.reserve("pickup", user), user)
     again = CreateOrderRequest(hold_id="any", order_id=placed.json()["id"], cart=CART)
-    return await _refusal(checkout.app.state.instacart.create_pickup_order(user, again))
+    return await _refusal(checkout.app.state.bff.instacart.create_pickup_order(user, again))
 
 
 async def unknown_hold(checkout: Checkout, user: str) -> InstacartError:
     request = CreateOrderRequest(hold_id="no-such-hold", order_id=f"ord_{user}", cart=CART)
-    return await _refusal(checkout.app.state.instacart.create_pickup_order(user, request))
+    return await _refusal(checkout.app.state.bff.instacart.create_pickup_order(user, request))
 
 
 async def full_slot(checkout: Checkout, user: str) -> InstacartError:
     store_id = await checkout.first_store("pickup", user)
     slot = await checkout.first_slot("pickup", store_id, user)
-    client = checkout.app.state.instacart
+    client = checkout.app.state.bff.instacart
     request = ReserveTimeSlotRequest(service_option_id=slot["id"], cart=CART)
     await client.reserve_pickup_time_slot(user, request)  # capacity 1: now it is full
     return await _refusal(client.reserve_pickup_time_slot(f"{user}-other", request))
@@ -49,20 +49,20 @@ async def full_slot(checkout: Checkout, user: str) -> InstacartError:
 
 async def unknown_option(checkout: Checkout, user: str) -> InstacartError:
     request = ReserveTimeSlotRequest(service_option_id="no-such-option", cart=CART)
-    return await _refusal(checkout.app.state.instacart.reserve_pickup_time_slot(user, request))
+    return await _refusal(checkout.app.state.bff.instacart.reserve_pickup_time_slot(user, request))
 
 
 async def cancel_twice(checkout: Checkout, user: str) -> InstacartError:
     placed = await checkout.place(await checkout.reserve("pickup", user), user)
     order_id = placed.json()["id"]
-    client = checkout.app.state.instacart
+    client = checkout.app.state.bff.instacart
     await client.cancel_order(user, order_id)
     return await _refusal(client.cancel_order(user, order_id))
 
 
 async def unknown_store(checkout: Checkout, user: str) -> InstacartError:
     request = PreviewServiceOptionsRequest(store_id="no-such-store")
-    return await _refusal(checkout.app.state.instacart.preview_pickup_time_slots(user, request))
+    return await _refusal(checkout.app.state.bff.instacart.preview_pickup_time_slots(user, request))
 
 
 CASES: list[tuple[Callable[[Checkout, str], Awaitable[InstacartError]], Refusal, str]] = [

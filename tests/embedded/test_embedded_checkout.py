@@ -69,7 +69,7 @@ async def test_a_whole_checkout_runs_with_nothing_configured(
     # can only come from the sandbox's callback, then the in-process Redis's pub/sub.
     overrides = {"order_refresh_seconds": 3600, "event_stream_recheck_seconds": 600}
     async with open_embedded(**overrides) as (app, client):
-        assert app.state.embedded.names == ["database", "redis", "instacart", "auth"]
+        assert app.state.bff.embedded == ("database", "redis", "instacart", "auth")
         assert app.state.settings.database_url.startswith("sqlite+aiosqlite:///")
         assert (tmp_path / ".data" / "bff.sqlite3").is_file()
         assert (await client.get("/readyz")).status_code == 200
@@ -96,14 +96,14 @@ async def test_a_whole_checkout_runs_with_nothing_configured(
             shown = await events.status()
             assert shown is not None and shown["order"]["status"] == "brand_new"
             # One step along the workflow at Instacart (the sandbox's timer does the same).
-            moved = app.state.sandbox.state.sandbox.auto_advance_tick()
+            moved = app.state.bff.sandbox.state.sandbox.auto_advance_tick()
             assert moved == [(second["id"], "acknowledged")]
             changed = await events.status()
             assert changed is not None and changed["order"]["status"] == "acknowledged"
 
         seen = await client.get(f"/v1/orders/{second['id']}", headers=auth)
         assert seen.status_code == 200 and seen.json()["status"] == "acknowledged"
-        sandbox = app.state.sandbox.state  # the callbacks went to this BFF, in-process
+        sandbox = app.state.bff.sandbox.state  # the callbacks went to this BFF, in-process
         assert sandbox.config.callback_url == "http://bff.embedded/callbacks/instacart"
         assert sandbox.callbacks.delivered >= 3 and sandbox.callbacks.failed == 0
 

@@ -69,7 +69,7 @@ async def whole_checkout(checkout: Checkout, user: str) -> dict[str, Any]:
 async def rate_limit_holds(checkout: Checkout, user: str) -> None:
     """The app's limiter on the app's Redis client: the third call in a minute is refused."""
     limiter = RateLimiter(
-        checkout.app.state.redis, "scaleout", 2, namespace=checkout.settings.cache_namespace
+        checkout.app.state.bff.redis, "scaleout", 2, namespace=checkout.settings.cache_namespace
     )
     await limiter.hit(user)
     await limiter.hit(user)

@@ -32,7 +32,7 @@ async def test_a_whole_checkout_on_two_replicas_runs_on_a_redis_cluster(
             await stack.enter_async_context(open_checkout(sandbox_app=sandbox_app, **settings))
             for _ in range(2)
         ]
-        assert isinstance(a.app.state.redis, ClusterClient)
+        assert isinstance(a.app.state.bff.redis, ClusterClient)
         order = await whole_checkout(a, user)
 
         # The other replica reads the shared preview and the shared token from the cluster.
@@ -48,9 +48,9 @@ async def test_a_whole_checkout_on_two_replicas_runs_on_a_redis_cluster(
             a,
             order,
             user,
-            a.app.state.checkout.events,
-            b.app.state.checkout.events,
-            b.app.state.order_streams.events,
+            a.app.state.bff.checkout.events,
+            b.app.state.bff.checkout.events,
+            b.app.state.bff.order_streams.events,
         )
 
 
@@ -59,7 +59,7 @@ async def test_keys_that_live_together_share_one_slot(
 ) -> None:
     async with open_checkout(redis_url=cluster.url, redis_cluster=True) as checkout:
         await whole_checkout(checkout, user)
-        redis = checkout.app.state.redis
+        redis = checkout.app.state.bff.redis
         namespace = checkout.settings.cache_namespace
         cached = [k.decode() async for k in redis.scan_iter(match=f"{namespace}:cache:slots:*")]
     groups = [k for k in cached if ":group:" in k]

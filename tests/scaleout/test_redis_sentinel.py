@@ -90,7 +90,7 @@ async def test_a_whole_checkout_runs_behind_redis_sentinel(
             checkout,
             order,
             user,
-            checkout.app.state.checkout.events,
-            checkout.app.state.order_streams.events,
+            checkout.app.state.bff.checkout.events,
+            checkout.app.state.bff.order_streams.events,
         )
         assert (await checkout.stats())["tokens_issued"] == 1

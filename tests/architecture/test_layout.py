@@ -1,0 +1,124 @@
+"""The layout's rules (docs/architecture.md), checked on the code's own imports.
+
+- `platform/` and `instacart/` import no feature;
+- no module outside `dev/` imports `dev/` at module level (the composition root may, lazily,
+  when a part is left unconfigured outside production);
+- production never loads development mode at all;
+- a status, placement state or fulfillment type is spelled in `orders/vocabulary.py` only.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "app"
+FEATURES = (
+    "auth",
+    "stores",
+    "reservations",
+    "orders",
+    "live_status",
+    "callbacks",
+    "ops",
+    "dev",
+)
+
+
+def _modules() -> list[Path]:
+    return sorted(APP.rglob("*.py"))
+
+
+def _imports(path: Path, *, top_level_only: bool) -> set[str]:
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name == "app" or name.startswith("app.")}
+
+
+def _package(path: Path) -> str:
+    parts = path.relative_to(APP).parts
+    return parts[0] if len(parts) > 1 else ""
+
+
+def test_platform_and_the_instacart_adapter_import_no_feature() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _modules()
+        if _package(path) in ("platform", "instacart")
+        for name in _imports(path, top_level_only=False)
+        if name.split(".")[1] in FEATURES
+    ]
+    assert offenders == []
+
+
+def test_no_module_outside_dev_imports_dev_at_module_level() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in [*_modules(), ROOT / "alembic" / "env.py"]
+        if path.is_relative_to(APP) is False or _package(path) != "dev"
+        for name in _imports(path, top_level_only=True)
+        if name == "app.dev" or name.startswith("app.dev.")
+    ]
+    assert offenders == []
+
+
+def test_production_never_loads_development_mode() -> None:
+    # A fresh interpreter: the app built and served (lifespan included) with production's
+    # settings, then the modules it loaded.
+    script = """
+import asyncio, sys
+from asgi_lifespan import LifespanManager
+from app.main import create_app
+from app.settings import Settings
+
+async def main():
+    app = create_app(Settings(
+        environment="production",
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+        redis_url="redis://127.0.0.1:6379/0",
+        instacart_base_url="http://127.0.0.1:9",
+        auth_jwt_secret="a-production-secret-" + "x" * 40,
+        callback_client_secret="a-callback-secret-" + "y" * 40,
+        reconciler_enabled=False,
+    ))
+    async with LifespanManager(app):
+        pass
+    print(sorted(m for m in sys.modules if m == "app.dev" or m.startswith("app.dev.")))
+
+asyncio.run(main())
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+# Every workflow status, placement state, idempotency state and fulfillment type, quoted.
+_SPELLED = re.compile(
+    r"""["'](brand_new|acknowledged|picking|staging|staged|delivering|delivered|canceled|"""
+    r"""rescheduled|in_progress|last_mile)["']"""
+)
+
+
+def test_statuses_and_states_are_spelled_in_the_vocabulary_only() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in _modules()
+        # The Instacart adapter speaks Instacart's wire format (its paths and models spell the
+        # upstream's fulfillment types), and it imports no feature; development mode may spell.
+        if path != APP / "orders" / "vocabulary.py" and _package(path) not in ("dev", "instacart")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if _SPELLED.search(line)
+    ]
+    assert offenders == []
