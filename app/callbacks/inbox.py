@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import structlog
@@ -115,6 +115,23 @@ class CallbackApplier:
                 log.info("callback.deferred", event_id=event_id, error=exc.operation)
                 return "received"
         return await self._move(event_id, row, status, event.event_timestamp, label)
+
+    async def count_waiting(self, older_than: timedelta) -> int:
+        """Events stored at least `older_than` ago and never applied."""
+        async with self.sessions() as session:
+            return await CallbackEventsRepository(session).count_unapplied(older_than)
+
+    async def reapply_waiting(self, older_than: timedelta, limit: int) -> int:
+        """Apply up to `limit` of them (the reconciler's turn); returns how many were settled."""
+        async with self.sessions() as session:
+            waiting = await CallbackEventsRepository(session).unapplied(older_than, limit)
+        applied = 0
+        for event_id in waiting:
+            try:
+                applied += await self.apply(event_id) != "received"
+            except Exception as exc:  # one event's failure costs that event only
+                log.error("reconcile.callback_failed", event_id=event_id, error=type(exc).__name__)
+        return applied
 
     async def _move(
         self, event_id: int, row: OrderRow, status: str, at: datetime, label: str

@@ -22,14 +22,13 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import LockError, RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.callbacks.inbox import CallbackApplier
-from app.callbacks.repository import CallbackEventsRepository
 from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartError, InstacartNotFound
 from app.orders.events import OrderEvents
@@ -41,6 +40,15 @@ from app.platform.metrics import FOLLOW_UPS, ORDERS_PLACED, RECONCILE_BACKLOG
 from app.reservations.repository import ReservationsRepository
 
 log = structlog.get_logger("app.orders.reconciler")
+
+
+class WaitingCallbacks(Protocol):
+    """Callbacks stored but not applied yet (app/callbacks/inbox.py keeps them). A protocol, so
+    that orders, which callbacks build on, does not import them back."""
+
+    async def count_waiting(self, older_than: timedelta) -> int: ...
+
+    async def reapply_waiting(self, older_than: timedelta, limit: int) -> int: ...
 
 
 @dataclass
@@ -66,7 +74,7 @@ class Reconciler:
         grace_seconds: float,
         lease_seconds: float,
         events: OrderEvents,
-        callbacks: CallbackApplier | None = None,
+        callbacks: WaitingCallbacks | None = None,
         batch_size: int = 50,
         follow_up_after_seconds: float = 300,
         follow_up_batch_size: int = 20,
@@ -91,9 +99,6 @@ class Reconciler:
             RECONCILE_BACKLOG.labels("placements").set(
                 await orders.count_abandoned_placements(self.grace)
             )
-            RECONCILE_BACKLOG.labels("callbacks").set(
-                await CallbackEventsRepository(session).count_unapplied(self.callback_retry_after)
-            )
         for candidate in candidates:
             summary.examined += 1
             try:
@@ -102,7 +107,13 @@ class Reconciler:
                 log.error("reconcile.row_failed", order_id=candidate.id, error=type(exc).__name__)
                 outcome = "left"
             setattr(summary, outcome, getattr(summary, outcome) + 1)
-        summary.callbacks_applied = await self._reapply_callbacks()
+        if self.callbacks is not None:
+            RECONCILE_BACKLOG.labels("callbacks").set(
+                await self.callbacks.count_waiting(self.callback_retry_after)
+            )
+            summary.callbacks_applied = await self.callbacks.reapply_waiting(
+                self.callback_retry_after, self.batch_size
+            )
         await self._follow_up(summary)
         async with self.sessions() as session, session.begin():
             now = datetime.now(UTC)
@@ -111,21 +122,6 @@ class Reconciler:
         if any(summary.__dict__.values()):
             log.info("reconcile.done", **summary.__dict__)
         return summary
-
-    async def _reapply_callbacks(self) -> int:
-        if self.callbacks is None:
-            return 0
-        async with self.sessions() as session:
-            waiting = await CallbackEventsRepository(session).unapplied(
-                self.callback_retry_after, self.batch_size
-            )
-        applied = 0
-        for event_id in waiting:
-            try:
-                applied += await self.callbacks.apply(event_id) != "received"
-            except Exception as exc:  # one event's failure costs that event only
-                log.error("reconcile.callback_failed", event_id=event_id, error=type(exc).__name__)
-        return applied
 
     async def _follow_up(self, summary: ReconcileSummary) -> None:
         if self.follow_up_batch == 0:

@@ -122,3 +122,33 @@ def test_statuses_and_states_are_spelled_in_the_vocabulary_only() -> None:
         if _SPELLED.search(line)
     ]
     assert offenders == []
+
+
+# Features build on the ones before them, never on a later one. The vocabulary is the one leaf
+# every feature may read (stores and reservations spell fulfillment types with it).
+LAYERS = {
+    "platform": 0,
+    "instacart": 1,
+    "auth": 1,
+    "stores": 2,
+    "reservations": 3,
+    "orders": 4,
+    "live_status": 5,
+    "callbacks": 5,
+    "ops": 6,
+    "dev": 6,
+}
+
+
+def test_features_build_only_on_the_ones_below_them() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _modules()
+        if _package(path) in LAYERS
+        for name in _imports(path, top_level_only=False)
+        if name != "app.orders.vocabulary"
+        and len(name.split(".")) > 2
+        and name.split(".")[1] in LAYERS
+        and LAYERS[name.split(".")[1]] > LAYERS[_package(path)]
+    ]
+    assert offenders == []
