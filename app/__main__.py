@@ -20,12 +20,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m app", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="run the HTTP service (the default)")
+    serve_parser = sub.add_parser("serve", help="run the HTTP service (the default)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     # SUPPRESS: given after "serve" they count; left out, the top-level values stand.
-    serve.add_argument("--host", default=argparse.SUPPRESS)
-    serve.add_argument("--port", type=int, default=argparse.SUPPRESS)
+    serve_parser.add_argument("--host", default=argparse.SUPPRESS)
+    serve_parser.add_argument("--port", type=int, default=argparse.SUPPRESS)
     token = sub.add_parser(
         "token",
         help="print an HS256 token signed with BFF_AUTH_JWT_SECRET (unset: the development "

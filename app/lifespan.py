@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import httpx
 import structlog
@@ -154,8 +154,10 @@ def open_redis(
     blocking: bool = True,
 ) -> Redis:
     if dev is not None and dev.parts.redis:
-        return dev.redis(max_connections=max_connections)
-    return build_redis(settings, max_connections=max_connections, blocking=blocking)
+        in_process: Redis = dev.redis(max_connections=max_connections)
+        return in_process
+    # A Cluster client answers the same commands: the app is written against Redis's.
+    return cast(Redis, build_redis(settings, max_connections=max_connections, blocking=blocking))
 
 
 def open_engine(settings: Settings, dev: DevelopmentMode | None) -> AsyncEngine:

@@ -58,7 +58,7 @@ def create_app(
             app.openapi_schema = problem_media_types(FastAPI.openapi(app))
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents this override
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(stores_router)

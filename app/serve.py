@@ -80,8 +80,8 @@ class GracefulStop:
     def handle(self, sig: int) -> None:
         if self._stopping:  # a second signal: stop now (Ctrl-C twice forces)
             for worker in self.server.wrks:
-                worker.kill()
-            self.server.stop()
+                worker.kill()  # type: ignore[no-untyped-call]  # unannotated in granian
+            self.server.stop()  # type: ignore[no-untyped-call]  # unannotated in granian
             return
         self._stopping = True
         lifecycle_of(self.app).begin_draining()

@@ -193,11 +193,12 @@ class CallbackSender:
 
     def _backoff_seconds(self, retry: int) -> float:
         """Exponential with "equal jitter": between half and all of the capped exponential."""
-        ceiling = min(
+        ceiling: float = min(
             self.config.callback_backoff_max_seconds,
             self.config.callback_backoff_seconds * 2 ** (retry - 1),
         )
-        return ceiling / 2 + self._jitter.uniform(0, ceiling / 2)
+        jitter: float = self._jitter.uniform(0, ceiling / 2)
+        return ceiling / 2 + jitter
 
     async def _deliver(self, delivery: Delivery) -> int | None:
         assert self._client is not None and self.config.callback_url is not None

@@ -84,7 +84,7 @@ class SandboxConfig:
             if env.get(key):
                 values[name] = conv(env[key])
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]  # values typed by the table above
 
     def __post_init__(self) -> None:
         # settings that cannot work are refused at start-up, by name

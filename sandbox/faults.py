@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from sandbox.errors import Envelope
 from sandbox.models import CallbackFaults, FaultsConfig, FaultSpec
@@ -85,7 +86,7 @@ class Faults:
             self._fail_left = {op: spec.fail_next for op, spec in config.operations.items()}
             self.callback_rng = random.Random(self._seed)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         with self._lock:
             body = self.config.model_dump(mode="json")
             for op, left in self._fail_left.items():

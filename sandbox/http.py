@@ -23,15 +23,18 @@ CONTROL_PREFIX = "/sandbox/"
 
 
 def state_of(request: Request) -> SandboxState:
-    return request.app.state.sandbox
+    state: SandboxState = request.app.state.sandbox
+    return state
 
 
 def faults_of(request: Request) -> Faults:
-    return request.app.state.faults
+    faults: Faults = request.app.state.faults
+    return faults
 
 
 def config_of(request: Request) -> SandboxConfig:
-    return request.app.state.config
+    config: SandboxConfig = request.app.state.config
+    return config
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -215,9 +215,10 @@ class SandboxState:
                 raise SandboxError(400, "latitude or longitude out of range", key="longitude")
             origin = (req.latitude, req.longitude)
         elif req.postal_code is not None:
-            origin = postal_centroid(req.postal_code)
-            if origin is None:
+            centroid = postal_centroid(req.postal_code)
+            if centroid is None:
                 return []  # a postal code the sandbox cannot place has no stores near it
+            origin = centroid
         else:
             raise SandboxError(
                 400, "postal_code or latitude and longitude are required", key="postal_code"

@@ -149,8 +149,9 @@ class CallbackApplier:
             result = "applied" if moved is not None else "stale"
             if not await CallbackEventsRepository(session).finish(event_id, result):
                 return "applied"  # another replica applied it meanwhile; its answer stands
-        if moved is not None or placed is not None:
-            await self.events.publish(moved or placed)  # type: ignore[arg-type]
+        shown = moved or placed
+        if shown is not None:
+            await self.events.publish(shown)
         CALLBACKS.labels(label, result).inc()
         log.info("callback.applied", event_id=event_id, order_id=row.id, result=result)
         return result

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.callbacks.tables import CallbackEvent
-from app.platform.database.portable import db_now, insert_unless_present
+from app.platform.database.portable import db_now, insert_unless_present, rows_affected
 
 
 class CallbackEventsRepository:
@@ -37,7 +37,7 @@ class CallbackEventsRepository:
             .values(result=result, applied_at=func.now())
             .execution_options(synchronize_session=False)
         )
-        return outcome.rowcount == 1
+        return rows_affected(outcome) == 1
 
     async def count_unapplied(self, older_than: timedelta) -> int:
         stmt = select(func.count()).where(

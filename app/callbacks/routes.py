@@ -86,7 +86,7 @@ _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": OAuthError, "description": "invalid_client (unknown client or secret)"},
 }
 # Instacart's bearer token from the endpoint above, not a user's JWT.
-_CALLBACK_SECURITY = {"security": [{"InstacartCallbackToken": []}]}
+_CALLBACK_SECURITY: dict[str, Any] = {"security": [{"InstacartCallbackToken": []}]}
 
 
 def _oauth_error(status: int, error: str, description: str, *, basic: bool = False) -> Any:

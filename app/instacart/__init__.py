@@ -1,6 +1,7 @@
 """The Instacart Connect adapter: typed client, shared token, per-operation policy, errors."""
 
-from app.instacart.client import USER_AGENT, InstacartClient
+from app.instacart.access_token import RefreshPolicy
+from app.instacart.client import InstacartClient
 from app.instacart.errors import (
     CircuitOpenError,
     InstacartAuthError,
@@ -32,7 +33,8 @@ from app.instacart.models import (
     UpstreamOrder,
 )
 from app.instacart.policy import Backoff, BreakerConfig, OperationPolicy, RetryOn
-from app.instacart.tokens import RefreshPolicy, TokenProvider
+from app.instacart.pools import USER_AGENT
+from app.instacart.tokens import TokenProvider
 
 __all__ = [
     "USER_AGENT",

@@ -155,7 +155,7 @@ class UpstreamCall:
         self._finish(label, error)
         if error is not None:
             raise error
-        return result  # type: ignore[no-any-return]
+        return result  # type: ignore[no-any-return]  # set by the attempt that succeeded
 
     def _token_failure(self, exc: InstacartError) -> InstacartError:
         if not exc.ambiguous:

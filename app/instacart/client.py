@@ -19,6 +19,7 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
+from app.instacart.access_token import RefreshPolicy
 from app.instacart.auth import BearerTokenAuth
 from app.instacart.calls import UpstreamCall
 from app.instacart.models import (
@@ -45,7 +46,7 @@ from app.instacart.policy import (
     build_policies,
 )
 from app.instacart.pools import USER_AGENT, ConnectionPools
-from app.instacart.tokens import RefreshPolicy, TokenProvider
+from app.instacart.tokens import TokenProvider
 from app.platform.metrics import UPSTREAM_IN_FLIGHT, UPSTREAM_POOL_SIZE
 
 if TYPE_CHECKING:

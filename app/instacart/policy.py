@@ -44,8 +44,9 @@ class Backoff:
     max_seconds: float = 1.0
 
     def delay(self, attempt: int) -> float:
-        ceiling = min(self.max_seconds, self.base_seconds * (2 ** (attempt - 1)))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        ceiling: float = min(self.max_seconds, self.base_seconds * (2 ** (attempt - 1)))
+        jitter: float = random.uniform(0, ceiling / 2)
+        return ceiling / 2 + jitter
 
 
 @dataclass(frozen=True)

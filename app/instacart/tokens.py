@@ -21,7 +21,7 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -99,7 +99,7 @@ class TokenProvider:
     def key(self) -> str:
         return self._key
 
-    def _usable(self, token: AccessToken | None) -> bool:
+    def _usable(self, token: AccessToken | None) -> TypeGuard[AccessToken]:
         return token is not None and token.expires_at > self._clock()
 
     async def get(self) -> str:
@@ -151,11 +151,17 @@ class TokenProvider:
         if self._redis_available():
             try:
                 await self._redis_call(
-                    self._redis.eval(_DELETE_IF_TOKEN, 1, self._key, sent)  # type: ignore[union-attr]
+                    self._shared_redis.eval(_DELETE_IF_TOKEN, 1, self._key, sent)
                 )
             except _REDIS_ERRORS:
                 self._mark_redis_down()
         log.info("instacart.token.invalidated", was_current=current)
+
+    @property
+    def _shared_redis(self) -> aioredis.Redis:
+        """The shared store; only the paths taken while `_redis_available()` reach it."""
+        assert self._redis is not None
+        return self._redis
 
     def _adopt(self, token: AccessToken) -> None:
         self._token = token
@@ -164,7 +170,7 @@ class TokenProvider:
     def _refresh_point(self, token: AccessToken) -> float:
         return token.expires_at - self._refresh.margin(token.lifetime, self._jitter_draw)
 
-    def _fresh_enough(self, token: AccessToken | None) -> bool:
+    def _fresh_enough(self, token: AccessToken | None) -> TypeGuard[AccessToken]:
         """A shared token this process would not refresh yet."""
         return token is not None and self._clock() < self._refresh_point(token)
 
@@ -177,16 +183,16 @@ class TokenProvider:
             self._mark_redis_down()
             # A shared token may have been read before Redis failed; keep what this process has.
             if self._fresh_enough(self._token):
-                return self._token  # type: ignore[return-value]
+                return self._token
             return await self._fetch_token()
 
     async def _obtain_shared(self) -> AccessToken:
         shared = await self._read_shared()
         if self._fresh_enough(shared):
-            return shared  # type: ignore[return-value]
+            return shared
         # Each waiter polls the token itself rather than blocking on the lock, so it sees the
         # winner's token as soon as it is written.
-        lock = self._redis.lock(  # type: ignore[union-attr]
+        lock = self._shared_redis.lock(
             self._lock_key, timeout=self._lock_ttl, blocking=False, thread_local=False
         )
         give_up_at = self._monotonic() + self._wait_seconds
@@ -196,7 +202,7 @@ class TokenProvider:
                     # The previous holder may have stored a token just before releasing.
                     shared = await self._read_shared()
                     if self._fresh_enough(shared):
-                        return shared  # type: ignore[return-value]
+                        return shared
                     token = await self._fetch_token()
                     try:
                         await self._write_shared(token)
@@ -211,13 +217,13 @@ class TokenProvider:
             await self._sleep(self._poll_seconds)
             shared = await self._read_shared()
             if self._fresh_enough(shared):
-                return shared  # type: ignore[return-value]
+                return shared
             if self._monotonic() >= give_up_at:
                 # The holder outlived its own lock and deadline; a token of our own beats
                 # failing the request.
                 log.warning("instacart.token.lock_wait_exceeded", waited_s=self._wait_seconds)
                 if self._usable(shared):
-                    return shared  # type: ignore[return-value]
+                    return shared
                 return await self._fetch_token()
 
     async def _fetch_token(self) -> AccessToken:
@@ -239,7 +245,7 @@ class TokenProvider:
         return token
 
     async def _read_shared(self) -> AccessToken | None:
-        raw = await self._redis_call(self._redis.get(self._key))  # type: ignore[union-attr]
+        raw = await self._redis_call(self._shared_redis.get(self._key))
         if raw is None:
             return None
         token = AccessToken.from_json(raw, self._clock())
@@ -248,7 +254,7 @@ class TokenProvider:
     async def _write_shared(self, token: AccessToken) -> None:
         ttl_ms = int((token.expires_at - self._clock()) * 1000)
         if ttl_ms > 0:
-            await self._redis_call(self._redis.set(self._key, token.to_json(), px=ttl_ms))  # type: ignore[union-attr]
+            await self._redis_call(self._shared_redis.set(self._key, token.to_json(), px=ttl_ms))
 
     async def _redis_call(self, awaitable: Awaitable[Any]) -> Any:
         result = await awaitable

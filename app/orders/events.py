@@ -65,7 +65,7 @@ class OrderEvents:
             yield Subscription(pubsub)
         finally:
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
 
 
 class Subscription:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.orders.tables import IdempotencyKey
 from app.orders.vocabulary import IdempotencyState
-from app.platform.database.portable import db_now, insert_unless_present
+from app.platform.database.portable import db_now, insert_unless_present, rows_affected
 
 # The one answer a key stores is the order its request placed, which the storefront gets as 201
 # (the column keeps the status so that the record says in full what was answered).
@@ -139,7 +139,7 @@ class IdempotencyRepository:
             .values(state=IdempotencyState.COMPLETED, response_status=status, response_body=body)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1
+        return rows_affected(result) == 1
 
     async def move(
         self, user_id: str, key: str, from_order: str, to_order: str, status: int, body: Any
@@ -162,7 +162,7 @@ class IdempotencyRepository:
             )
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1
+        return rows_affected(result) == 1
 
     async def unlock(self, user_id: str, key: str, order_id: str) -> bool:
         """End the claim's lock early: the request is over, and a retry may resume at once."""
@@ -177,7 +177,7 @@ class IdempotencyRepository:
             .values(locked_until=db_now())
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1
+        return rows_affected(result) == 1
 
     async def complete_for_order(self, order_id: str, status: int, body: Any) -> int:
         """Store the answer on the in-progress key of an order (the reconciler settled it)."""
@@ -190,7 +190,7 @@ class IdempotencyRepository:
             .values(state=IdempotencyState.COMPLETED, response_status=status, response_body=body)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount
+        return rows_affected(result)
 
     async def release_for_order(self, order_id: str) -> int:
         """Give back the in-progress key of an order that was never placed."""
@@ -202,7 +202,7 @@ class IdempotencyRepository:
             )
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount
+        return rows_affected(result)
 
     async def release(self, user_id: str, key: str) -> bool:
         """Forget an in-progress claim (the request failed before anything reached Instacart)."""
@@ -215,7 +215,7 @@ class IdempotencyRepository:
             )
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1
+        return rows_affected(result) == 1
 
     async def get(self, user_id: str, key: str) -> IdempotencyKey | None:
         stmt = select(IdempotencyKey).where(
@@ -232,7 +232,7 @@ class IdempotencyRepository:
             .where(IdempotencyKey.expires_at <= now)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount
+        return rows_affected(result)
 
     async def _overwrite(
         self,

@@ -357,7 +357,7 @@ class PlacementService:
             FulfillmentType.DELIVERY: self.client.create_delivery_order,
             FulfillmentType.PICKUP: self.client.create_pickup_order,
             FulfillmentType.LAST_MILE: self.client.create_last_mile_order,
-        }[row.fulfillment]
+        }[FulfillmentType(row.fulfillment)]
         return await create(user_id, _create_request(row))
 
     async def _confirmed(

@@ -150,9 +150,9 @@ class Reconciler:
                 continue
             changed = fresh is not None and fresh.version != row.version
             FOLLOW_UPS.labels("changed" if changed else "unchanged").inc()
-            if changed:
+            if changed and fresh is not None:
                 summary.follow_ups_changed += 1
-                await self.events.publish(fresh)  # type: ignore[arg-type]
+                await self.events.publish(fresh)
 
     async def _settle(self, candidate: AbandonedPlacement) -> str:
         async with self.sessions() as session, session.begin():

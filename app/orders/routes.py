@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from app.dependencies import CheckoutDep, PrincipalDep, StaffDep
 from app.orders.schemas import Order, OrderPage, OrderRequest
 from app.platform.errors import IdempotencyKeyMissing, ValidationFailed
-from app.platform.problem_docs import COMMON, problems
+from app.platform.problem_docs import COMMON, problems, with_problems
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 staff_router = APIRouter(prefix="/v1/staff/orders", tags=["staff"])
@@ -63,7 +63,7 @@ _LISTED_ORDER_LINKS = {
     operation_id="orders-create",
     status_code=201,
     response_model=Order,
-    responses={201: {"links": _ORDER_LINKS}} | problems(*COMMON, 400, 409),
+    responses=with_problems({201: {"links": _ORDER_LINKS}}, *COMMON, 400, 409),
     summary="Place the order for a reserved slot (requires an Idempotency-Key)",
     openapi_extra={"parameters": [_IDEMPOTENCY_KEY_PARAMETER]},
 )
@@ -94,7 +94,7 @@ async def place_order(
     "",
     operation_id="orders-list",
     response_model=OrderPage,
-    responses={200: {"links": _LISTED_ORDER_LINKS}} | problems(*COMMON),
+    responses=with_problems({200: {"links": _LISTED_ORDER_LINKS}}, *COMMON),
     summary="The user's orders, newest first",
 )
 async def list_orders(
@@ -117,7 +117,7 @@ async def list_orders(
     "/{order_id}",
     operation_id="orders-get",
     response_model=Order,
-    responses={200: {"links": _ORDER_LINKS}} | problems(*COMMON, 404),
+    responses=with_problems({200: {"links": _ORDER_LINKS}}, *COMMON, 404),
     summary="One of the user's orders with its current status",
 )
 async def get_order(order_id: OrderId, principal: PrincipalDep, checkout: CheckoutDep) -> Order:

@@ -12,10 +12,10 @@ def order_view(row: OrderRow) -> Order:
     return Order(
         id=row.id,
         status=status,
-        fulfillment=row.fulfillment,  # type: ignore[arg-type]
+        fulfillment=row.fulfillment,
         store_id=row.store_id,
-        slot=row.slot,  # type: ignore[arg-type]
-        items=row.items,  # type: ignore[arg-type]
+        slot=row.slot,
+        items=row.items,
         created_at=row.created_at,
         updated_at=row.updated_at,
         cancelable=is_cancelable(status),

@@ -10,7 +10,7 @@ transactions on one key or on keys sharing a hash tag (``{...}``), and classic p
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 import redis.asyncio as redis
 from redis.asyncio.cluster import ClusterPubSub, RedisCluster
@@ -56,7 +56,11 @@ def build_redis(
             raise ValueError(
                 "with BFF_REDIS_CLUSTER, BFF_REDIS_URL is a redis:// or rediss:// seed"
             )
-        return ClusterClient.from_url(settings.redis_url, max_connections=size, **timeouts)
+        # from_url is inherited from RedisCluster, typed as returning one; it builds this class.
+        return cast(
+            ClusterClient,
+            ClusterClient.from_url(settings.redis_url, max_connections=size, **timeouts),
+        )
     pool_kwargs = {"timeout": settings.redis_pool_timeout_seconds} if blocking else {}
     if is_sentinel_url(settings.redis_url):
         target = parse_sentinel_url(settings.redis_url)
@@ -95,7 +99,7 @@ class ClusterClient(RedisCluster):
             # down for those keys: callers step aside as they do for a lost connection.
             raise RedisConnectionError(f"Redis Cluster cannot serve the key: {exc}") from exc
 
-    def pubsub(self, **kwargs: Any) -> ClusterPubSub:  # type: ignore[override]
+    def pubsub(self, **kwargs: Any) -> ClusterPubSub:  # type: ignore[override]  # narrower kwargs
         return _ClusterPubSub(self, **kwargs)
 
 
@@ -116,6 +120,7 @@ class _SentinelMaster(redis.Redis):
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await super().aclose(close_connection_pool)
+        # A sentinel pool has a manager; redis-py types the attribute on the base pool.
         for sentinel in self.connection_pool.sentinel_manager.sentinels:  # type: ignore[attr-defined]
             await sentinel.aclose()
 
@@ -135,8 +140,10 @@ def _sentinel_master(
     }
     if password is not None:
         sentinel_kwargs["password"] = password.get_secret_value()
-    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=sentinel_kwargs)
-    return sentinel.master_for(
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]  # unannotated in redis-py
+        list(target.sentinels), sentinel_kwargs=sentinel_kwargs
+    )
+    master: redis.Redis = sentinel.master_for(
         target.service_name,
         redis_class=_SentinelMaster,
         connection_pool_class=(
@@ -149,6 +156,7 @@ def _sentinel_master(
         ssl=target.ssl,
         **kwargs,
     )
+    return master
 
 
 def build_engine(settings: Settings) -> AsyncEngine:

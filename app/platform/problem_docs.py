@@ -53,6 +53,13 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def with_problems(
+    responses: dict[int | str, dict[str, Any]], *statuses: int
+) -> dict[int | str, dict[str, Any]]:
+    """A route's own documented responses, then its problems (in that order in the document)."""
+    return responses | problems(*statuses)
+
+
 # Every authenticated route can answer these.
 COMMON = (401, 413, 422, 429, 502, 503, 504)
 

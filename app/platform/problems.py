@@ -174,6 +174,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_response_validation(request: Request, exc: ResponseValidationError) -> Response:
         return await on_unexpected(request, exc)
 
+    # Starlette types a handler as taking any Exception; each of these takes its own class.
     app.add_exception_handler(AppError, on_app_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http_error)  # type: ignore[arg-type]

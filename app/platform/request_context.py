@@ -16,4 +16,4 @@ def set_request_id(value: str | None) -> object:
 
 
 def reset_request_id(token: object) -> None:
-    _request_id.reset(token)  # type: ignore[arg-type]
+    _request_id.reset(token)  # type: ignore[arg-type]  # the Token that set_request_id gave

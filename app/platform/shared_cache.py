@@ -183,7 +183,8 @@ class SharedCache:
         )
         if body is None or etag is None or fresh_until is None:
             return None
-        return CacheEntry(bytes(body), etag.decode(), float(fresh_until))
+        # bytes: no client of this service sets decode_responses
+        return CacheEntry(bytes(body), etag.decode(), float(fresh_until))  # type: ignore[arg-type,union-attr]
 
     async def _load_once_fleetwide(
         self,
@@ -289,7 +290,8 @@ class SharedCache:
         """Drops every key filled under ``group`` (say, all slot previews of one store)."""
         group_key = self._group_key(group)
         try:
-            members = [m.decode() for m in await self.redis.smembers(group_key)]
+            # bytes: no client of this service sets decode_responses
+            members = [bytes(m).decode() for m in await self.redis.smembers(group_key)]  # type: ignore[arg-type]
             if members:
                 await self.redis.delete(*(self._key(m, group) for m in members), group_key)
         except (RedisError, OSError) as exc:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.platform.database.portable import db_now
+from app.platform.database.portable import db_now, rows_affected
 from app.reservations.tables import ReservationRow
 
 
@@ -38,4 +38,4 @@ class ReservationsRepository:
             .where(ReservationRow.retain_until <= now)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount
+        return rows_affected(result)

@@ -17,13 +17,13 @@ from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartError
 from app.instacart.models import Cart, CartItem, ReserveTimeSlotRequest, ServiceOption
 from app.instacart.refusals import is_slot_unavailable, translate
-from app.orders.vocabulary import FulfillmentType
+from app.orders.vocabulary import Fulfillment, FulfillmentType
 from app.platform.errors import SlotUnavailable
 from app.platform.rate_limits import RateLimiter
 from app.reservations.repository import ReservationsRepository
 from app.reservations.schemas import Reservation, ReservationRequest
 from app.reservations.tables import ReservationRow
-from app.stores.schemas import Fulfillment, Slot
+from app.stores.schemas import Slot
 from app.stores.slot_catalog import SlotCatalog, slot_json
 
 # Instacart holds a slot for 10 minutes.
@@ -82,7 +82,7 @@ class ReservationStore:
         return ReservationRecord(
             id=row.id,
             user_id=row.user_id,
-            fulfillment=row.fulfillment,  # type: ignore[arg-type]
+            fulfillment=row.fulfillment,
             store_id=row.store_id,
             hold_id=row.hold_id,
             slot=Slot.model_validate(row.slot),
@@ -141,7 +141,7 @@ class ReservationService:
         cart = Cart(
             items=[CartItem(**item.model_dump(exclude_none=True)) for item in request.items or []]
         )
-        if request.fulfillment == FulfillmentType.LAST_MILE:
+        if FulfillmentType(request.fulfillment) is FulfillmentType.LAST_MILE:
             # Instacart's last-mile preview also reserves: each option id is its own hold, so
             # previewing for this user and finding the chosen slot is the reservation.
             options = await self.catalog.preview(
@@ -153,7 +153,7 @@ class ReservationService:
             raise SlotUnavailable("The time slot is full or no longer offered.")
         reserve = (
             self.client.reserve_delivery_time_slot
-            if request.fulfillment == FulfillmentType.DELIVERY
+            if FulfillmentType(request.fulfillment) is FulfillmentType.DELIVERY
             else self.client.reserve_pickup_time_slot
         )
         hold = await reserve(

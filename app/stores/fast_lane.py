@@ -86,7 +86,7 @@ class SlotFastLane:
             # answers all of these, in one place.
             await self.app(scope, receive, send)
             return
-        if query.fulfillment == FulfillmentType.LAST_MILE:
+        if FulfillmentType(query.fulfillment) is FulfillmentType.LAST_MILE:
             # Never cached (each preview holds slots for its user; see SlotCatalog.slots), so there
             # is no warm answer to hurry: the documented route answers it.
             await self.app(scope, receive, send)

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Response
 
 from app.dependencies import CheckoutDep, PrincipalDep
+from app.orders.vocabulary import Fulfillment
 from app.platform.problem_docs import COMMON, problems
 from app.platform.schema_types import PostalCode, ShortText, StateCode
-from app.stores.schemas import Fulfillment, SlotList, SlotQuery, StoreId, StoreList, StoreQuery
+from app.stores.schemas import SlotList, SlotQuery, StoreId, StoreList, StoreQuery
 from app.stores.slot_catalog import CatalogAnswer
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"])

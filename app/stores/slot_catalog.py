@@ -22,10 +22,10 @@ from app.instacart.models import (
     ServiceOption,
 )
 from app.instacart.refusals import Refusal, classify, translate
-from app.orders.vocabulary import FulfillmentType
+from app.orders.vocabulary import Fulfillment, FulfillmentType
 from app.platform.errors import NotFound, ValidationFailed
 from app.platform.shared_cache import CacheEntry, SharedCache, etag_for
-from app.stores.schemas import Address, Fulfillment, Slot, SlotQuery, StoreQuery
+from app.stores.schemas import Address, Slot, SlotQuery, StoreQuery
 
 _SPACES = re.compile(r"\s+")
 
@@ -160,7 +160,9 @@ class SlotCatalog:
                 {"stores": [store.model_dump(mode="json", exclude_none=True) for store in stores]}
             )
 
-        deadline = self.client.policy(_STORE_OPERATIONS[fulfillment]).deadline_seconds
+        deadline = self.client.policy(
+            _STORE_OPERATIONS[FulfillmentType(fulfillment)]
+        ).deadline_seconds
         entry, _ = await self.store_cache.get_or_load(
             f"{fulfillment}:{where}", load, deadline_seconds=deadline
         )
@@ -169,7 +171,7 @@ class SlotCatalog:
     async def slots(self, user_id: str, store_id: str, query: SlotQuery) -> CatalogAnswer:
         """A store's slot preview for the query; shared by every user but for last mile."""
         fulfillment = query.fulfillment
-        if fulfillment == FulfillmentType.LAST_MILE:
+        if FulfillmentType(fulfillment) is FulfillmentType.LAST_MILE:
             # Never cached: Instacart's last-mile preview also holds every option it returns for
             # this user, so a cached answer handed to someone else shows holds that are not
             # theirs. Keying by user would only replay a user's own holds, which the next
@@ -201,7 +203,9 @@ class SlotCatalog:
             key=f"{group}:{address_fingerprint(address)}",
             group=group,
             address=address,
-            deadline=self.client.policy(_PREVIEW_OPERATIONS[fulfillment]).deadline_seconds,
+            deadline=self.client.policy(
+                _PREVIEW_OPERATIONS[FulfillmentType(fulfillment)]
+            ).deadline_seconds,
         )
         if len(self._slot_keys) >= _SLOT_KEYS_REMEMBERED:
             self._slot_keys.clear()
@@ -209,7 +213,7 @@ class SlotCatalog:
         return slot_key
 
     async def preview(
-        self, user_id: str, fulfillment: Fulfillment, store_id: str, address: Address | None
+        self, user_id: str, fulfillment: str, store_id: str, address: Address | None
     ) -> list[ServiceOption]:
         """Instacart's service options for this store, uncached."""
         request = PreviewServiceOptionsRequest(
@@ -219,7 +223,7 @@ class SlotCatalog:
             FulfillmentType.DELIVERY: self.client.preview_delivery_time_slots,
             FulfillmentType.PICKUP: self.client.preview_pickup_time_slots,
             FulfillmentType.LAST_MILE: self.client.preview_last_mile_service_options,
-        }[fulfillment]
+        }[FulfillmentType(fulfillment)]
         try:
             return await preview(user_id, request)
         except InstacartBadRequest as exc:

@@ -8,12 +8,12 @@ Postgres is the record and the reference; SQLite only has to behave the same for
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, DateTime, Float, case, func, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import functions
@@ -88,7 +88,7 @@ def insert_unless_present(session: AsyncSession, model: Any, index_elements: lis
 
 def latest(*times: Any) -> ColumnElement[datetime]:
     """The latest of several timestamps, ignoring NULLs (Postgres's greatest(), portably)."""
-    result = func.coalesce(times[0], times[-1])
+    result: ColumnElement[datetime] = func.coalesce(times[0], times[-1])
     for value in times[1:]:
         value = func.coalesce(value, result)
         result = case((value > result, value), else_=result)
@@ -99,3 +99,8 @@ def in_list(column: str, values: tuple[str, ...]) -> str:
     """A CHECK constraint's text: `column` holds one of `values`."""
     quoted = ", ".join(f"'{value}'" for value in values)
     return f"{column} IN ({quoted})"
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed (its result is a cursor's, which knows)."""
+    return cast(CursorResult[Any], result).rowcount
