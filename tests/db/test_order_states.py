@@ -317,26 +317,6 @@ async def test_a_renewed_lease_keeps_others_out_and_a_stale_holder_cannot_renew(
     assert await m.renew_lease(intent.id, 0, Actor.REQUEST) is None
 
 
-async def test_a_renewal_after_the_outcome_never_brings_the_lease_back(
-    db_session: AsyncSession, user_id: str
-) -> None:
-    intent = await OrdersRepository(db_session).add(
-        make_order(user_id), lease=timedelta(seconds=LEASE)
-    )
-    await db_session.commit()
-    m = machine(db_session)
-
-    assert await m.record_unknown(intent.id, 1, Actor.REQUEST) is not None
-    # the heartbeat of the same attempt wakes up after the outcome was recorded
-    assert await m.renew_lease(intent.id, 1, Actor.REQUEST) is None
-    await db_session.commit()
-
-    stored = await snapshot(db_session, intent.id)
-    assert (stored["placement_state"], stored["lease_until"]) == ("unknown", None)
-    # so a retry may take it at once, and the reconciler sees it as abandoned
-    assert await m.begin_attempt(intent.id, 1, Actor.RETRY) is not None
-
-
 async def test_a_renewal_blocked_behind_the_outcome_sees_the_lease_ended(
     db_sessionmaker: async_sessionmaker[AsyncSession], user_id: str
 ) -> None:
@@ -360,7 +340,7 @@ async def test_a_renewal_blocked_behind_the_outcome_sees_the_lease_ended(
     assert (stored["placement_state"], stored["lease_until"]) == ("unknown", None)
 
 
-async def test_record_unknown_ends_the_lease_so_a_retry_may_begin_at_once(
+async def test_record_unknown_ends_the_lease_for_good_so_a_retry_may_begin_at_once(
     db_session: AsyncSession, user_id: str
 ) -> None:
     intent = await OrdersRepository(db_session).add(
@@ -370,6 +350,9 @@ async def test_record_unknown_ends_the_lease_so_a_retry_may_begin_at_once(
     m = machine(db_session)
 
     assert await m.record_unknown(intent.id, 1, Actor.REQUEST) is not None
+    # the heartbeat of the same attempt, waking after the outcome, must not bring it back
+    assert await m.renew_lease(intent.id, 1, Actor.REQUEST) is None
+    assert (await snapshot(db_session, intent.id))["lease_until"] is None
     taken = await m.begin_attempt(intent.id, 1, Actor.RETRY)
     await db_session.commit()
 
