@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,9 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command in (None, "serve"):
-        from app.serve import serve
+        from app.serve import StartupError, serve
 
-        serve(args.host, args.port)
+        try:
+            serve(args.host, args.port)
+        except StartupError as exc:
+            print(f"python -m app serve: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "token":
         from pydantic import SecretStr
@@ -50,23 +59,34 @@ def main(argv: list[str] | None = None) -> int:
         from app.dev.embedded import EmbeddedParts, development_secret
         from app.settings import Settings
 
-        settings = Settings()
+        # A development tool: unless BFF_ENVIRONMENT says otherwise, the settings of a server
+        # that scripts/run started in this directory. Production refuses to mint.
+        environment = os.environ.get("BFF_ENVIRONMENT", "development")
+        if environment not in ("development", "test"):
+            print("python -m app token: refused outside development and test", file=sys.stderr)
+            return 2
+        settings = Settings(environment="test" if environment == "test" else "development")
         parts = EmbeddedParts.of(settings)
         if parts.auth:  # what a server started in this directory verifies tokens with
             settings.auth_jwt_secret = SecretStr(development_secret(parts.data_dir))
         print(mint_token(settings, args.user, staff=args.staff, ttl_seconds=args.ttl))
         return 0
     if args.command == "reconcile":
-        from app.settings import Settings
+        from app.settings import SettingsError, load_settings
 
-        if Settings().instacart_base_url is None:
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            print(f"python -m app reconcile: {exc}", file=sys.stderr)
+            return 1
+        if settings.instacart_base_url is None:
             print(
                 "python -m app reconcile: BFF_INSTACART_BASE_URL is not set; the embedded "
                 "sandbox lives inside the server, whose own reconciler already runs",
                 file=sys.stderr,
             )
             return 2
-        summary = asyncio.run(_reconcile_once())
+        summary = asyncio.run(_reconcile_once(settings))
         print(summary)
         return 0
     if args.command == "openapi":
@@ -74,13 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         from app.platform.problem_docs import openapi_text
         from app.settings import Settings
 
-        sys.stdout.write(openapi_text(create_app(Settings()).openapi()))
+        # The document is the same in every environment; development's needs no configuration.
+        sys.stdout.write(openapi_text(create_app(Settings(environment="development")).openapi()))
         return 0
     parser.print_help()
     return 2
 
 
-async def _reconcile_once() -> object:
+async def _reconcile_once(settings: Settings) -> object:
     """One reconciler round with this process's own resources, closed afterwards."""
     from app.lifespan import (
         build_instacart_client,
@@ -90,10 +111,9 @@ async def _reconcile_once() -> object:
         open_redis,
     )
     from app.platform.database.session import build_sessionmaker
-    from app.settings import Settings
 
-    dev = await development_mode(Settings())  # the SQLite file, if embedded
-    settings = dev.settings if dev is not None else Settings()
+    dev = await development_mode(settings)  # the SQLite file, if embedded
+    settings = dev.settings if dev is not None else settings
     redis = open_redis(settings, dev)
     engine = open_engine(settings, dev)
     client = build_instacart_client(settings, redis)

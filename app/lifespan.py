@@ -239,6 +239,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if sandbox is not None:
             # Last in, first out: its timer and callbacks stop before what they call closes.
             await stack.enter_async_context(sandbox.router.lifespan_context(sandbox))
+        if settings.environment == "production" and not (
+            settings.auth_issuer and settings.auth_audience
+        ):
+            # Allowed only by BFF_AUTH_ALLOW_ANY_ISSUER_OR_AUDIENCE: said at every start.
+            log.warning("auth.issuer_or_audience_unchecked")
         log.info(
             "app.started", environment=settings.environment, embedded=list(state_of(app).embedded)
         )

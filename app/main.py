@@ -44,10 +44,16 @@ def create_app(
     # would add a second log line carrying the exception text, and a second counter.
     stamina.instrumentation.set_on_retry_hooks(())
 
+    # Production serves no interactive documentation: the document is published with the
+    # storefront clients (openapi/bff.json), not by every replica on the public port.
+    public_docs = settings.environment != "production"
     app = FastAPI(
         title="Checkout BFF for Instacart Connect",
         version="1.0.0",
         lifespan=lifespan,
+        docs_url="/docs" if public_docs else None,
+        redoc_url="/redoc" if public_docs else None,
+        openapi_url="/openapi.json" if public_docs else None,
     )
     app.state.instacart_transport = instacart_transport
     app.state.settings = settings
@@ -67,7 +73,9 @@ def create_app(
     app.include_router(staff_router)
     app.include_router(live_status_router)
     app.include_router(callbacks_router)
-    if settings.environment != "production":  # the demo storefront: README, "Demo storefront"
+    # The demo storefront (README, "Demo storefront") hands out tokens for any user: only where
+    # tokens are signed with a development secret anyone can have, never beside a real one.
+    if settings.environment != "production" and settings.uses_development_secret:
         from app.dev.demo import router as demo_router  # production never loads development mode
 
         app.include_router(demo_router)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import socket
 from typing import Any
 
 import structlog
@@ -29,10 +30,11 @@ from fastapi import FastAPI
 from granian.constants import Interfaces
 from granian.log import LogLevels
 from granian.server.embed import Server
+from prometheus_client import start_http_server
 
 from app.lifespan import lifecycle_of
 from app.main import create_app
-from app.settings import Settings
+from app.settings import Settings, SettingsError, load_settings
 
 log = structlog.get_logger("app.serve")
 
@@ -96,8 +98,36 @@ async def _serve(server: Server, stop: GracefulStop) -> None:
     await server.serve()
 
 
+class StartupError(Exception):
+    """The service cannot start; the message says why in one line, naming what to change."""
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether `host:port` can be bound by a listener that shares it with nobody.
+
+    Granian binds with SO_REUSEPORT, so a second server on a busy port would start and split
+    the traffic with the first; a plain bind tells the two apart."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def serve(host: str, port: int) -> None:
-    settings = Settings()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise StartupError(str(exc)) from None
+    if not port_is_free(host, port):
+        raise StartupError(f"port {port} on {host} is already in use (BFF_PORT chooses another)")
+    if settings.metrics_port is not None:
+        if not port_is_free(host, settings.metrics_port):
+            raise StartupError(f"the metrics port {settings.metrics_port} is already in use")
+        # prometheus-client's own server, in a thread: the scrape never waits on the app.
+        start_http_server(settings.metrics_port, addr=host)
     app = create_app(settings)
     server = Server(
         frozen_after_startup(app),

@@ -6,24 +6,39 @@ import math
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production"
 # What the sandbox sends by default (scripts/run wires the two together); production refuses it.
 DEV_CALLBACK_SECRET = "sandbox-callback-secret"
+# The sandbox's own credentials, which Instacart would never issue.
+SANDBOX_CLIENT_ID = "sandbox-client"
+SANDBOX_CLIENT_SECRET = "sandbox-secret"
+
+
+# What production asks of its secrets: long enough that guessing is out of the question.
+MIN_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
-    """Every knob of the service. With no set-up it runs in single-process development mode:
-    the database, Redis, Instacart (the sandbox) and the token secret left unset are embedded
-    (app/dev/embedded.py); production refuses that."""
+    """Every knob of the service. Production's rules apply unless BFF_ENVIRONMENT says
+    development or test (scripts/run and the tests do): a forgotten variable must never open
+    the development shortcuts. In development, the database, Redis, Instacart (the sandbox) and
+    the token secret left unset are embedded (app/dev/embedded.py)."""
 
     model_config = SettingsConfigDict(
         env_prefix="BFF_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
-    environment: Literal["development", "test", "production"] = "development"
+    environment: Literal["development", "test", "production"] = "production"
     log_level: str = "INFO"
     # None means: JSON when stderr is not a terminal, readable console output when it is.
     log_json: bool | None = None
@@ -60,8 +75,8 @@ class Settings(BaseSettings):
     instacart_base_url: AnyHttpUrl | None = None
     # The in-process sandbox moves every unfinished order one step this often (0: never).
     sandbox_auto_advance_seconds: float = Field(default=15, ge=0)
-    instacart_client_id: str = "sandbox-client"
-    instacart_client_secret: SecretStr = SecretStr("sandbox-secret")
+    instacart_client_id: str = SANDBOX_CLIENT_ID
+    instacart_client_secret: SecretStr = SecretStr(SANDBOX_CLIENT_SECRET)
     instacart_scope: str = "connect:fulfillment"
     instacart_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     instacart_read_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -92,6 +107,16 @@ class Settings(BaseSettings):
     auth_algorithms: Annotated[list[str], NoDecode] = ["HS256", "RS256", "ES256"]
     auth_staff_claim: str = "roles"
     auth_staff_role: str = "staff"
+    # The longest a token may live (exp - iat, or exp - now without iat): a leaked token with
+    # an exp a century ahead must not be a key for life.
+    auth_max_token_lifetime_seconds: int = Field(default=24 * 3600, ge=60)
+    # Production requires both the issuer and the audience, so that a token the same identity
+    # provider issued for another application is refused; this opt-out is logged at start-up.
+    auth_allow_any_issuer_or_audience: bool = False
+
+    # --- operations ---
+    # A port of its own for /metrics (Prometheus scrapes it; the public port answers 404 there).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # --- checkout ---
     store_cache_ttl_seconds: float = Field(default=300, gt=0)
@@ -218,6 +243,15 @@ class Settings(BaseSettings):
             missing.append("BFF_AUTH_JWT_SECRET or BFF_AUTH_JWKS_URL")
         return missing
 
+    @property
+    def uses_development_secret(self) -> bool:
+        """Tokens are signed with a secret anyone can have: the one printed in this repository
+        (the tests' and benchmarks'), or development mode's generated one."""
+        secret = self.auth_jwt_secret
+        return self.auth_jwks_url is None and (
+            secret is None or secret.get_secret_value() == DEV_JWT_SECRET
+        )
+
     @model_validator(mode="after")
     def _no_development_secret_beside_real_keys(self) -> Settings:
         uses_dev_secret = (
@@ -228,17 +262,59 @@ class Settings(BaseSettings):
             # A retailer who configured its identity provider's keys must not also accept
             # tokens signed with a secret printed in this repository.
             self.auth_jwt_secret = None
-        elif uses_dev_secret and self.environment == "production":
-            raise ValueError("set BFF_AUTH_JWT_SECRET or BFF_AUTH_JWKS_URL in production")
-        if self.environment == "production" and (missing := self.embedded_variables()):
+        if self.environment == "production" and (problems := self.production_problems()):
+            raise ValueError("production settings: " + "; ".join(problems))
+        return self
+
+    def production_problems(self) -> list[str]:
+        """What production's rules refuse in these settings, each naming what to set."""
+        problems = []
+        if missing := self.embedded_variables():
             # Embedded parts live in one process: a fleet of replicas would each keep its own
             # orders, cache and secret.
-            raise ValueError(
-                "production refuses single-process development mode; set " + ", ".join(missing)
-            )
-        if (
-            self.environment == "production"
-            and self.callback_client_secret.get_secret_value() == DEV_CALLBACK_SECRET
+            problems.append("development mode is refused; set " + ", ".join(missing))
+        secret = self.auth_jwt_secret.get_secret_value() if self.auth_jwt_secret else None
+        if secret == DEV_JWT_SECRET:
+            problems.append("BFF_AUTH_JWT_SECRET is the published development secret")
+        elif secret is not None and len(secret.encode()) < MIN_SECRET_BYTES:
+            problems.append(f"BFF_AUTH_JWT_SECRET needs at least {MIN_SECRET_BYTES} bytes")
+        if self.auth_jwks_url is not None and self.auth_jwks_url.scheme != "https":
+            problems.append("BFF_AUTH_JWKS_URL must be https")
+        if not self.auth_allow_any_issuer_or_audience and not (
+            self.auth_issuer and self.auth_audience
         ):
-            raise ValueError("set BFF_CALLBACK_CLIENT_SECRET in production")
-        return self
+            problems.append(
+                "set BFF_AUTH_ISSUER and BFF_AUTH_AUDIENCE (or, knowingly, "
+                "BFF_AUTH_ALLOW_ANY_ISSUER_OR_AUDIENCE=true)"
+            )
+        callback_secret = self.callback_client_secret.get_secret_value()
+        if callback_secret == DEV_CALLBACK_SECRET:
+            problems.append("BFF_CALLBACK_CLIENT_SECRET is the sandbox's published secret")
+        elif len(callback_secret.encode()) < MIN_SECRET_BYTES:
+            problems.append(f"BFF_CALLBACK_CLIENT_SECRET needs at least {MIN_SECRET_BYTES} bytes")
+        if (self.instacart_client_id, self.instacart_client_secret.get_secret_value()) == (
+            SANDBOX_CLIENT_ID,
+            SANDBOX_CLIENT_SECRET,
+        ):
+            problems.append(
+                "BFF_INSTACART_CLIENT_ID and BFF_INSTACART_CLIENT_SECRET are the sandbox's"
+            )
+        return problems
+
+
+class SettingsError(Exception):
+    """The environment's settings are unusable; the message says why in one line."""
+
+
+def load_settings() -> Settings:
+    """The settings of this process's environment, or SettingsError naming each variable at
+    fault and why (never a value: it may be a secret)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        reasons = "; ".join(
+            (f"BFF_{str(error['loc'][0]).upper()}: " if error["loc"] else "")
+            + str(error["msg"]).removeprefix("Value error, ")
+            for error in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {reasons}") from None

@@ -15,6 +15,9 @@ from app.settings import DEV_JWT_SECRET
 # embedded parts explicitly. The secret is the fixed development one, so that tokens minted here
 # and servers started as subprocesses (which inherit this environment) agree. Values set
 # beforehand win.
+# Production is the default environment (a forgotten variable must never open development's
+# shortcuts); the suite is the test environment, as its servers started as subprocesses are.
+os.environ.setdefault("BFF_ENVIRONMENT", "test")
 os.environ.setdefault("BFF_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bff")
 os.environ.setdefault("BFF_REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("BFF_INSTACART_BASE_URL", "http://127.0.0.1:8081")

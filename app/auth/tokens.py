@@ -88,6 +88,7 @@ class TokenVerifier:
         staff_claim: str = "roles",
         staff_role: str = "staff",
         leeway_seconds: float = DEFAULT_LEEWAY_SECONDS,
+        max_lifetime_seconds: float | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -113,6 +114,7 @@ class TokenVerifier:
         self._staff_claim = staff_claim
         self._staff_role = staff_role
         self._leeway = float(leeway_seconds)
+        self._max_lifetime = max_lifetime_seconds
         self._cache_size = max(0, cache_size)
         self._clock = clock
         self._cache: OrderedDict[bytes, Principal] = OrderedDict()
@@ -159,6 +161,7 @@ class TokenVerifier:
             staff_claim=settings.auth_staff_claim,
             staff_role=settings.auth_staff_role,
             clock=clock,
+            max_lifetime_seconds=settings.auth_max_token_lifetime_seconds,
         )
 
     @property
@@ -268,6 +271,11 @@ class TokenVerifier:
                     raise Unauthenticated(f"token {name} claim is not a number")
                 if value > now + self._leeway:
                     raise Unauthenticated("token is not yet valid")
+        if self._max_lifetime is not None:
+            issued = _numeric_date(claims.get("iat"))
+            lifetime = exp - (issued if issued is not None else now)
+            if lifetime > self._max_lifetime + self._leeway:
+                raise Unauthenticated("token lives longer than this service accepts")
         sub = claims.get("sub")
         problem = subject_problem(sub)
         if problem is not None:

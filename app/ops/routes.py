@@ -10,8 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.lifespan import state_of
+from app.lifespan import settings_of, state_of
 from app.platform.connections import ping_redis
+from app.platform.errors import NotFound
 
 router = APIRouter(tags=["ops"])
 
@@ -67,5 +68,8 @@ async def readyz(request: Request, response: Response) -> Health:
 
 
 @router.get("/metrics", operation_id="ops-metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    if settings_of(request.app).metrics_port is not None:
+        # Served on its own port (BFF_METRICS_PORT); the public port never shows it.
+        raise NotFound("not found")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -283,7 +283,9 @@ def test_service_from_the_image_serves_a_slot_preview_as_a_non_root_user(
 ) -> None:
     # Unset, these would put the service in development mode (in-process Redis, a secret
     # generated in the container): the suite's real Redis and fixed development secret.
+    # The test environment: production's rules refuse that published secret.
     real = {name: os.environ[name] for name in ("BFF_REDIS_URL", "BFF_AUTH_JWT_SECRET")}
+    real["BFF_ENVIRONMENT"] = "test"
     # A token from the image's own command line, signed with the development secret.
     token = buildah.run(
         container,
