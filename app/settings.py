@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     auth_allow_any_issuer_or_audience: bool = False
 
     # --- operations ---
+    # Trusted proxies in front of the service that append to X-Forwarded-For (the ingress: 1);
+    # 0 takes the peer's address. Only per-source limits read it (app/platform/client_address).
+    forwarded_for_hops: int = Field(default=0, ge=0, le=5)
     # A port of its own for /metrics (Prometheus scrapes it; the public port answers 404 there).
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
 

@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 
 from app.callbacks.inbox import CallbackEventIn
 from app.lifespan import state_of
+from app.platform.client_address import client_address
 from app.platform.errors import Unauthenticated
 from app.platform.metrics import CALLBACKS
 from app.platform.problem_docs import problems
@@ -142,8 +143,13 @@ async def issue_token(request: Request) -> Any:
         return _oauth_error(400, "invalid_request", "send the credentials one way, not two")
     client_id, secret = basic or (str(in_form[0] or ""), str(in_form[1] or ""))
     state = state_of(request.app)
-    await state.callback_token_limiter.hit(client_id[:128] or "-")
+    # Only failures count, per client id and source address: someone else's wrong guesses
+    # never lock Instacart out, and a source over its limit is refused before its guess is
+    # even checked.
+    failures = f"{client_id[:128] or '-'}|{client_address(request, state.settings)}"
+    await state.callback_token_limiter.check(failures)
     if not state.callback_tokens.credentials_match(client_id, secret):
+        await state.callback_token_limiter.hit(failures)
         return _oauth_error(401, "invalid_client", "unknown client", basic=basic is not None)
     issued = await state.callback_tokens.issue()
     body = CallbackToken(access_token=issued.access_token, expires_in=issued.expires_in)

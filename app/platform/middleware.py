@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.platform.errors import PayloadTooLarge
+from app.platform.errors import MethodNotImplemented, PayloadTooLarge
 from app.platform.metrics import HTTP_SERVER_DURATION
 from app.platform.problems import app_error_response
 from app.platform.request_context import reset_request_id, set_request_id
@@ -30,6 +30,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
             decoded: str = value.decode("latin-1")
             return decoded
     return None
+
+
+# The methods this service knows of. Any other is refused before routing and counted as
+# "other": a client that sends thousands of made-up methods must not grow a metric series each.
+STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestContextMiddleware:
@@ -58,17 +63,22 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", encoded_id)]
             await send(message)
 
+        method = scope["method"] if scope["method"] in STANDARD_METHODS else "other"
         try:
-            await self.app(scope, receive, send_with_id)
+            if method == "other":
+                error = MethodNotImplemented("This service answers standard HTTP methods only.")
+                await app_error_response(error, scope.get("path"))(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            HTTP_SERVER_DURATION.labels(scope["method"], template, str(status)).observe(elapsed)
+            HTTP_SERVER_DURATION.labels(method, template, str(status)).observe(elapsed)
             if self.access_log_enabled:
                 access_log.info(
                     "http.request",
-                    method=scope["method"],
+                    method=method,
                     route=template,
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),

@@ -33,6 +33,18 @@ class RateLimiter:
         self.prefix = f"{namespace}:ratelimit:{action}:"
         self.clock = clock
 
+    async def check(self, user_id: str) -> None:
+        """429 if `user_id` has already used up this minute's calls; counts nothing."""
+        now = self.clock()
+        window = int(now // 60)
+        try:
+            raw = await self.redis.get(f"{self.prefix}{user_id}:{window}")
+        except (RedisError, OSError) as exc:
+            log.warning("ratelimit.redis_unavailable", action=self.action, error=type(exc).__name__)
+            return
+        if raw is not None and int(raw) >= self.per_minute:
+            raise self._refusal(window, now)
+
     async def hit(self, user_id: str) -> None:
         now = self.clock()
         window = int(now // 60)
@@ -47,8 +59,10 @@ class RateLimiter:
             log.warning("ratelimit.redis_unavailable", action=self.action, error=type(exc).__name__)
             return
         if count > self.per_minute:
-            retry_after = int((window + 1) * 60 - now) + 1
-            raise RateLimited(
-                retry_after,
-                f"At most {self.per_minute} {self.action} per minute; try again shortly.",
-            )
+            raise self._refusal(window, now)
+
+    def _refusal(self, window: int, now: float) -> RateLimited:
+        retry_after = int((window + 1) * 60 - now) + 1
+        return RateLimited(
+            retry_after, f"At most {self.per_minute} {self.action} per minute; try again shortly."
+        )

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -115,6 +116,40 @@ async def test_token_requests_are_rate_limited(open_checkout: Callable[..., Any]
         wrong = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": "x"}
         answers = [(await checkout.bff.post(TOKEN_URL, data=wrong)).status_code for _ in range(3)]
         assert answers == [401, 401, 429]
+
+
+@pytest.mark.parametrize("behind_an_ingress", [False, True])
+async def test_someone_elses_wrong_guesses_never_lock_instacart_out(
+    open_checkout: Callable[..., Any], behind_an_ingress: bool
+) -> None:
+    hops = 1 if behind_an_ingress else 0
+    async with open_checkout(
+        rate_limit_callback_tokens_per_minute=10, forwarded_for_hops=hops
+    ) as checkout:
+
+        def source(address: str) -> tuple[httpx.AsyncClient, dict[str, str]]:
+            # Behind an ingress every request comes from its address; it appends the client's.
+            peer = "10.0.0.2" if behind_an_ingress else address
+            headers = {"X-Forwarded-For": f"1.2.3.4, {address}"} if behind_an_ingress else {}
+            transport = httpx.ASGITransport(app=checkout.app, client=(peer, 4000))
+            return httpx.AsyncClient(transport=transport, base_url="http://bff.test"), headers
+
+        attacker, attacker_headers = source("203.0.113.7")
+        instacart, instacart_headers = source("198.51.100.1")
+        wrong = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": "x"}
+        right = wrong | {"client_secret": CLIENT_SECRET}
+        async with attacker, instacart:
+            statuses = [
+                (await attacker.post(TOKEN_URL, data=wrong, headers=attacker_headers)).status_code
+                for _ in range(1000)
+            ]
+            assert statuses[:10] == [401] * 10 and set(statuses[10:]) == {429}
+            # the attacker's source is refused before its guesses are even checked
+            refused = await attacker.post(TOKEN_URL, data=right, headers=attacker_headers)
+            assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+            issued = await instacart.post(TOKEN_URL, data=right, headers=instacart_headers)
+            assert issued.status_code == 200, issued.text
+            assert issued.json()["access_token"]
 
 
 # --- the receiver ---------------------------------------------------------------------------

@@ -245,9 +245,13 @@ def test_ports_match_from_the_service_to_the_process(rendered: dict[str, Rendere
             assert len(targets) == 1, f"{r.overlay}: Service {service['metadata']['name']}"
             (target,) = targets
             (container,) = target["spec"]["template"]["spec"]["containers"]
+            config = _effective_settings_env(r, target["spec"]["template"]["spec"])
             for port in service["spec"]["ports"]:
                 number = _port_number(container, port["targetPort"])
-                if "--port" in container.get("command", []):
+                if port["name"] == "metrics":
+                    # prometheus-client's own server, on BFF_METRICS_PORT
+                    assert number == int(config["BFF_METRICS_PORT"])
+                elif "--port" in container.get("command", []):
                     assert number == int(_arg(container["command"], "--port"))
         bff = r.get("Deployment", "checkout-bff")["spec"]["template"]["spec"]["containers"][0]
         # The app's own default port (python -m app serve) and the one the pod runs it on.

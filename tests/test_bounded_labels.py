@@ -1,0 +1,64 @@
+"""Whatever a client sends, /metrics stays the same size (issue 14, finding 2).
+
+Labels a client can influence (method, route, status) take values from closed sets: a made-up
+method is answered 501 before routing and counted as `other`, an unknown path as `unmatched`.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+
+import httpx
+from prometheus_client import REGISTRY, generate_latest
+
+REQUESTS = 3000
+
+
+def _series(metric: str) -> int:
+    return sum(
+        1
+        for family in REGISTRY.collect()
+        if family.name == metric
+        for sample in family.samples
+        if sample.name.endswith("_count")
+    )
+
+
+def _junk(rng: random.Random, length: int) -> str:
+    return "".join(rng.choices(string.ascii_letters + string.digits, k=length))
+
+
+async def test_a_made_up_method_is_501_problem_json(bff: httpx.AsyncClient) -> None:
+    answer = await bff.request("AAAA", "/v1/orders")
+    assert answer.status_code == 501
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["code"] == "method_not_implemented"
+    assert answer.headers["x-request-id"]
+
+
+async def test_random_methods_paths_and_headers_grow_no_series(bff: httpx.AsyncClient) -> None:
+    rng = random.Random(14)  # a recorded seed: a failure replays
+
+    async def junk_round(count: int) -> None:
+        for _ in range(count):
+            method = rng.choice(["GET", "POST", _junk(rng, rng.randint(3, 9)).upper()])
+            path = rng.choice(
+                [
+                    f"/{_junk(rng, 12)}",
+                    f"/v1/stores/{_junk(rng, 10)}/slots",
+                    f"/v1/orders/{_junk(rng, 16)}",
+                    f"/v1/{_junk(rng, 5)}/{_junk(rng, 5)}",
+                ]
+            )
+            headers = {f"x-{_junk(rng, 6)}": _junk(rng, 20), "x-request-id": _junk(rng, 30)}
+            answer = await bff.request(method, path, headers=headers)
+            assert answer.status_code < 500 or answer.status_code == 501
+
+    await junk_round(200)  # every closed-set combination this traffic can reach, once
+    series = _series("http_server_request_duration_seconds")
+    scrape = len(generate_latest())
+    await junk_round(REQUESTS)
+    assert _series("http_server_request_duration_seconds") == series
+    # Counts grow by a few digits; a new series would add hundreds of bytes each.
+    assert len(generate_latest()) < scrape * 1.02
