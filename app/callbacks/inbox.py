@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import structlog
@@ -29,7 +29,12 @@ from app.orders.outcomes import PlacementOutcomes
 from app.orders.repository import OrdersRepository
 from app.orders.state_machine import Actor, OrderStateMachine
 from app.orders.tables import OrderRow
-from app.orders.vocabulary import DECISIVE_STATUSES, OrderStatus, PlacementState
+from app.orders.vocabulary import (
+    DECISIVE_STATUSES,
+    OrderStatus,
+    PlacementState,
+    is_known_status,
+)
 from app.platform.metrics import CALLBACKS
 
 log = structlog.get_logger("app.callbacks.inbox")
@@ -37,6 +42,9 @@ log = structlog.get_logger("app.callbacks.inbox")
 EVENT_PREFIX = "fulfillment."
 # Metric labels: the statuses we know, everything else is "other" (bounded cardinality).
 _KNOWN_LABELS = frozenset(OrderStatus)
+# Instacart's clocks and ours may differ by seconds; an event dated further ahead than this is
+# taken as dated now, so that no event can freeze an order (every later one would be "older").
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
 
 
 _RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
@@ -69,11 +77,12 @@ class CallbackEventIn(BaseModel):
 
 
 def event_status(event_name: str) -> str | None:
-    """`fulfillment.picking` -> `picking`; None for names we do not know."""
+    """`fulfillment.picking` -> `picking`; None for names we do not know, a status outside the
+    vocabulary included (stored and counted, never shown; a lookup brings the truth)."""
     if not event_name.startswith(EVENT_PREFIX):
         return None
     status = event_name.removeprefix(EVENT_PREFIX)
-    return status if status and status.replace("_", "").isalnum() else None
+    return status if is_known_status(status) else None
 
 
 def event_label(event_name: str) -> str:
@@ -176,13 +185,19 @@ class CallbackInbox:
 
     async def receive(self, event: CallbackEventIn) -> bool:
         """Store the event; False for a duplicate delivery (nothing changes)."""
+        timestamp = event.event_timestamp
+        now = datetime.now(UTC)
+        if timestamp > now + MAX_CLOCK_AHEAD:
+            log.warning("callback.timestamp_in_future", event_id=event.event_id)
+            CALLBACKS.labels(event_label(event.event_name), "clamped").inc()
+            timestamp = now
         async with self.sessions() as session, session.begin():
             stored = await CallbackEventsRepository(session).add(
                 {
                     "event_id": event.event_id,
                     "event_name": event.event_name,
                     "order_id": event.event_metadata.order_id,
-                    "event_timestamp": event.event_timestamp,
+                    "event_timestamp": timestamp,
                     "event_metadata": event.event_metadata.model_dump(mode="json"),
                     "retailer_id": event.retailer_id,
                 }

@@ -29,7 +29,12 @@ from sqlalchemy import and_, case, func, literal, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.orders.tables import OrderRow
-from app.orders.vocabulary import STATUS_RANKS, TERMINAL_STATUSES, PlacementState
+from app.orders.vocabulary import (
+    STATUS_RANKS,
+    TERMINAL_STATUSES,
+    PlacementState,
+    is_known_status,
+)
 from app.platform.database.portable import db_now
 from app.platform.metrics import ORDER_TRANSITIONS
 
@@ -187,7 +192,7 @@ class OrderStateMachine:
             "lease_until": None,
             "version": OrderRow.version + 1,  # it has just become the customer's
         }
-        if status is not None:
+        if status is not None and is_known_status(status):
             # A callback that arrived first carries a newer status than the create's answer.
             values["status"] = case(
                 (OrderRow.status_updated_at.is_(None), literal(status)), else_=OrderRow.status
@@ -202,6 +207,9 @@ class OrderStateMachine:
         """Apply a status seen at `at`, only forward. None when it is stale: one seen later (or
         at the same time, unless `status` is a later step) is applied, the order has ended, or
         `status` is an earlier step."""
+        if not is_known_status(status):
+            self._refuse_unknown_status(order_id, actor, status)
+            return None
         rank = STATUS_RANKS.get(status)
         current = _rank(OrderRow.status)
         # Instacart's timestamps have whole seconds: two steps in one second are told apart by
@@ -241,6 +249,9 @@ class OrderStateMachine:
         # Instacart dates events in whole seconds: on the same grid, an event of the second the
         # lookup was sent is not taken for a newer one, and a callback of that second that is a
         # later step still applies after it (record_status's same-instant rule).
+        if not is_known_status(status):
+            self._refuse_unknown_status(order_id, actor, status)
+            return None
         at = asked_at.replace(microsecond=0)
         values = {
             "status": status,
@@ -252,6 +263,12 @@ class OrderStateMachine:
         }
         not_newer = or_(OrderRow.status_updated_at.is_(None), OrderRow.status_updated_at <= at)
         return await self._apply(RECORD_LOOKUP, actor, order_id, values, extra=not_newer)
+
+    def _refuse_unknown_status(self, order_id: str, actor: Actor, status: str) -> None:
+        """A status outside the vocabulary is never shown: the order keeps its last known one."""
+        ORDER_TRANSITIONS.labels("unknown_status", actor.value, "refused").inc()
+        # The name itself is Instacart's text: its length only, never its content, in the log.
+        log.warning("order.status_unknown", order_id=order_id, length=len(status))
 
     async def record_checked(self, order_id: str, actor: Actor) -> OrderRow | None:
         """Instacart was asked about the order (whatever it said): not again for a while."""

@@ -94,6 +94,15 @@ DECISIVE_STATUSES = TERMINAL_STATUSES | {OrderStatus.RESCHEDULED, OrderStatus.ST
 INITIAL_STATUS = OrderStatus.BRAND_NEW
 
 
+KNOWN_STATUSES: frozenset[str] = frozenset(OrderStatus)
+
+
+def is_known_status(status: str | None) -> bool:
+    """Only statuses this service has words for are shown to a customer: a status name is
+    Instacart's text, and an unexpected one (a typo, a test, a forged name) must not be."""
+    return status in KNOWN_STATUSES
+
+
 def status_rank(status: str) -> int | None:
     return STATUS_RANKS.get(status)
 

@@ -57,7 +57,7 @@ ORDER_TRANSITIONS = Counter(
 CALLBACKS = Counter(
     "bff_callbacks_total",
     "Instacart callbacks, by event (the status it names, or other) and result (applied, "
-    "duplicate, stale, unknown_order, unknown_event, deferred, unauthorized).",
+    "duplicate, stale, unknown_order, unknown_event, deferred, unauthorized, clamped).",
     ["event", "result"],
 )
 

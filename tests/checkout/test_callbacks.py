@@ -6,7 +6,7 @@ import asyncio
 import base64
 import random
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -218,6 +218,35 @@ async def test_unknown_orders_and_event_names_are_stored_not_errors(checkout: Ch
     await applied(checkout)
     assert await inbox(checkout, "ord_nobody") == [(unknown_order["event_id"], "unknown_order")]
     assert await inbox(checkout, "ord_nobody2") == [(strange["event_id"], "unknown_event")]
+
+
+async def test_a_status_outside_the_vocabulary_is_stored_and_counted_never_shown(
+    checkout: Checkout, user: str
+) -> None:
+    order_id = await placed_order(checkout, user)
+    token = await callback_token(checkout)
+    forged = event(order_id, "refund_issued_call_555_0100", later(1))
+    assert (await send(checkout, forged, token)).status_code == 200
+    await applied(checkout)
+    assert await inbox(checkout, order_id) == [(forged["event_id"], "unknown_event")]
+    assert (await stored_order(checkout, order_id)).status == "brand_new"
+
+
+async def test_an_event_dated_far_ahead_cannot_freeze_the_order(
+    checkout: Checkout, user: str
+) -> None:
+    order_id = await placed_order(checkout, user)
+    token = await callback_token(checkout)
+    far = event(order_id, "acknowledged", later(1)) | {"event_timestamp": "9999-12-31T00:00:00Z"}
+    assert (await send(checkout, far, token)).status_code == 200
+    await applied(checkout)
+    assert (await stored_order(checkout, order_id)).status == "acknowledged"
+    # taken as dated when it came: the order's next steps still apply
+    picking = event(order_id, "picking", datetime.now(UTC) + timedelta(seconds=1))
+    assert (await send(checkout, picking, token)).status_code == 200
+    await applied(checkout)
+    assert (await stored_order(checkout, order_id)).status == "picking"
+    assert dict(await inbox(checkout, order_id))[picking["event_id"]] == "applied"
 
 
 async def test_a_malformed_callback_is_422(checkout: Checkout) -> None:

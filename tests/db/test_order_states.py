@@ -552,6 +552,18 @@ async def test_a_lookup_applies_in_any_direction_but_never_over_newer_news(
     )
 
 
+async def test_a_status_outside_the_vocabulary_is_never_recorded(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    order_id = await insert(db_session, user_id, "created")
+    m = machine(db_session)
+    strange = "refund_issued_call_555_0100"
+    assert await m.record_status(order_id, Actor.CALLBACK, strange, T0) is None
+    assert await m.record_lookup(order_id, Actor.READER, strange, T0) is None
+    await db_session.commit()
+    assert (await snapshot(db_session, order_id))["status"] == "brand_new"
+
+
 async def test_record_status_moves_only_forward_in_the_workflow(
     db_session: AsyncSession, user_id: str
 ) -> None:
