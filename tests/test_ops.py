@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 
 from app.main import create_app
@@ -20,27 +23,28 @@ async def test_readyz_checks_postgres_and_redis(bff: httpx.AsyncClient) -> None:
     assert response.json()["checks"] == {"postgres": "ok", "redis": "ok"}
 
 
-async def test_readyz_is_503_when_redis_is_down(make_settings) -> None:
-    app = create_app(make_settings(redis_url="redis://127.0.0.1:1/0"))
+@pytest.mark.parametrize(
+    ("dependency", "override"),
+    [
+        ("redis", {"redis_url": "redis://127.0.0.1:1/0"}),
+        ("postgres", {"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/postgres"}),
+    ],
+)
+async def test_a_dependency_down_is_reported_but_the_process_stays_ready(
+    make_settings: Any, dependency: str, override: dict[str, str]
+) -> None:
+    app = create_app(make_settings(**override))
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.get("/readyz")
-    assert response.status_code == 503
-    checks = response.json()["checks"]
-    assert checks["postgres"] == "ok"
-    assert checks["redis"].startswith("failed")
-
-
-async def test_readyz_is_503_when_postgres_is_down(make_settings) -> None:
-    settings = make_settings(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/postgres")
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.get("/readyz")
-    assert response.status_code == 503
-    assert response.json()["checks"]["postgres"].startswith("failed")
+            ready = await client.get("/readyz")
+            health = await client.get("/healthz/dependencies")
+            scrape = (await client.get("/metrics")).text
+    assert ready.status_code == 200
+    assert ready.json()["checks"][dependency].startswith("failed")
+    assert health.status_code == 503
+    assert health.json()["checks"][dependency].startswith("failed")
+    assert f'bff_dependency_up{{dependency="{dependency}"}} 0.0' in scrape
 
 
 async def test_metrics_exposes_server_and_upstream_families(bff: httpx.AsyncClient) -> None:

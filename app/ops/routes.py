@@ -1,4 +1,4 @@
-"""Operational endpoints: liveness, readiness and Prometheus metrics."""
+"""Operational endpoints: liveness, readiness, dependency health and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import text
 from app.lifespan import settings_of, state_of
 from app.platform.connections import ping_redis
 from app.platform.errors import NotFound
+from app.platform.metrics import DEPENDENCY_UP
 
 router = APIRouter(tags=["ops"])
 
@@ -34,19 +35,14 @@ async def _check(
     try:
         async with asyncio.timeout(limit_seconds):
             await probe()
-    except Exception as exc:  # any failure means "not ready"; the kind is enough for operators
+    except Exception as exc:  # any failure means "down"; the kind is enough for operators
+        DEPENDENCY_UP.labels(name).set(0)
         return name, f"failed: {type(exc).__name__}"
+    DEPENDENCY_UP.labels(name).set(1)
     return name, "ok"
 
 
-@router.get(
-    "/readyz",
-    operation_id="ops-readyz",
-    response_model=Health,
-    responses={503: {"model": Health, "description": "Not ready: draining or a dependency down"}},
-)
-async def readyz(request: Request, response: Response) -> Health:
-    """Ready when Postgres and Redis answer quickly and the process is not draining."""
+async def _dependencies(request: Request) -> dict[str, str]:
     state = state_of(request.app)
     timeout = state.settings.readiness_timeout_seconds
 
@@ -54,17 +50,45 @@ async def readyz(request: Request, response: Response) -> Health:
         async with state.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    results = dict(
+    return dict(
         await asyncio.gather(
             _check("postgres", ping_postgres, timeout),
             _check("redis", lambda: ping_redis(state.redis), timeout),
         )
     )
-    ready = all(v == "ok" for v in results.values()) and not state.lifecycle.draining
-    if state.lifecycle.draining:
+
+
+@router.get(
+    "/readyz",
+    operation_id="ops-readyz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "Not ready: the process is draining"}},
+)
+async def readyz(request: Request, response: Response) -> Health:
+    """Ready while the process serves and is not draining. Postgres and Redis are reported in
+    the body but decide nothing: the service degrades without either (slot previews need
+    neither, orders answer 503 without Postgres), and a blip of a shared dependency must not
+    take every replica out of the load balancer at once."""
+    results = await _dependencies(request)
+    if state_of(request.app).lifecycle.draining:
         results["lifecycle"] = "draining"
-    response.status_code = 200 if ready else 503
-    return Health(status="ok" if ready else "unavailable", checks=results)
+        response.status_code = 503
+        return Health(status="unavailable", checks=results)
+    return Health(status="ok", checks=results)
+
+
+@router.get(
+    "/healthz/dependencies",
+    operation_id="ops-dependencies",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "A dependency does not answer"}},
+)
+async def dependencies(request: Request, response: Response) -> Health:
+    """Whether Postgres and Redis answer, for operators and alerts (never for routing)."""
+    results = await _dependencies(request)
+    healthy = all(value == "ok" for value in results.values())
+    response.status_code = 200 if healthy else 503
+    return Health(status="ok" if healthy else "unavailable", checks=results)
 
 
 @router.get("/metrics", operation_id="ops-metrics", include_in_schema=False)

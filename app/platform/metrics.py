@@ -97,3 +97,10 @@ UPSTREAM_POOL_EXHAUSTED = Counter(
     "Requests refused with 503 because no connection of the pool came free within the wait.",
     ["pool"],
 )
+
+DEPENDENCY_UP = Gauge(
+    "bff_dependency_up",
+    "Whether a dependency answered its last health check (1) or not (0): postgres, redis. "
+    "Reported by /readyz and /healthz/dependencies; readiness does not depend on it.",
+    ["dependency"],
+)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tests.checkout.conftest import SF_ADDRESS
+from tests.database import upgrade
+from tests.faults.processes import PrivatePostgres, PrivateRedis
 
 
 async def test_a_whole_checkout_works_with_redis_down(
@@ -80,3 +84,47 @@ async def test_an_open_circuit_fails_fast_with_503(
         assert second.json()["code"] == "upstream_unavailable"
         assert int(second.headers["retry-after"]) > 1
         assert await checkout.calls("findPickupStores") == calls  # not even attempted
+
+
+async def test_readiness_stays_with_the_process_while_redis_then_postgres_stop(
+    open_checkout: Callable[..., Any], user: str, tmp_path: Path
+) -> None:
+    redis, postgres = PrivateRedis(tmp_path), PrivatePostgres()
+    try:
+        await asyncio.to_thread(redis.start)
+        await asyncio.to_thread(postgres.init)
+        await asyncio.to_thread(upgrade, postgres.url())
+        async with open_checkout(redis_url=redis.url, database_url=postgres.url()) as checkout:
+
+            async def ready() -> dict[str, Any]:
+                answer = await checkout.bff.get("/readyz")
+                assert answer.status_code == 200, answer.text
+                return answer.json()["checks"]
+
+            async def slots_are_served() -> None:
+                store_id = await checkout.first_store("pickup", user)
+                assert (await checkout.first_slot("pickup", store_id, user))["id"]
+
+            assert await ready() == {"postgres": "ok", "redis": "ok"}
+            reservation = await checkout.reserve("pickup", user)
+
+            await asyncio.to_thread(redis.stop)
+            assert (await ready())["redis"].startswith("failed")
+            await slots_are_served()
+            placed = await checkout.place(reservation, user, key="redis-down")
+            assert placed.status_code == 201, placed.text
+
+            await asyncio.to_thread(postgres.stop)
+            checks = await ready()
+            assert checks["redis"].startswith("failed")
+            assert checks["postgres"].startswith("failed")
+            await slots_are_served()  # previews need neither
+            refused = await checkout.place(reservation, user, key="postgres-down")
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["code"] == "dependency_unavailable"
+            assert int(refused.headers["retry-after"]) >= 1
+            health = await checkout.bff.get("/healthz/dependencies")
+            assert health.status_code == 503
+    finally:
+        await asyncio.to_thread(redis.stop)
+        await asyncio.to_thread(postgres.destroy)

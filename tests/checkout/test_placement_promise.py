@@ -97,7 +97,9 @@ async def test_postgres_down_is_503_with_retry_after_never_500(
             assert answer.status_code == 503, answer.text
             assert answer.json()["code"] == "dependency_unavailable"
             assert int(answer.headers["retry-after"]) >= 1
-        assert (await checkout.bff.get("/readyz")).status_code == 503
+        # the process stays ready (the load balancer keeps it); the dependency is reported
+        assert (await checkout.bff.get("/readyz")).status_code == 200
+        assert (await checkout.bff.get("/healthz/dependencies")).status_code == 503
 
 
 async def test_already_exists_but_not_found_is_bounded_then_settled(

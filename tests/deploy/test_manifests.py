@@ -211,8 +211,8 @@ def test_the_service_probes_readiness_on_readyz_and_liveness_on_livez(
         c = r.get("Deployment", "checkout-bff")["spec"]["template"]["spec"]["containers"][0]
         assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert c["livenessProbe"]["httpGet"]["path"] == "/livez"
-        # /readyz checks Postgres and Redis: a startup probe on it would kill pods over a
-        # slow dependency; the process being up is what startup waits for.
+        # /readyz reports Postgres and Redis and waits on their checks; the process being up
+        # is what startup waits for.
         assert c["startupProbe"]["httpGet"]["path"] == "/livez"
 
 
@@ -442,7 +442,7 @@ def test_selectors_match_the_labels_they_select(rendered: dict[str, Rendered]) -
 def test_only_the_public_api_is_exposed(
     rendered: dict[str, Rendered], apps: dict[str, Any]
 ) -> None:
-    internal = ("/metrics", "/livez", "/readyz", "/docs", "/openapi.json")
+    internal = ("/metrics", "/livez", "/readyz", "/healthz/dependencies", "/docs", "/openapi.json")
     for r in rendered.values():
         prefixes = [
             path["path"]

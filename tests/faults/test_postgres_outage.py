@@ -69,7 +69,8 @@ def findings(outage: list, order_of: dict) -> list[dict]:
     anomalies = []
     for e in outage:
         if e.op == "ready":
-            ok = e.status == 503
+            # readiness is about the process: the replica stays in the load balancer
+            ok = e.status == 200
         elif e.op == "place" and e.status == 201:
             # a replay answered from elsewhere is fine, as long as it is the first answer
             ok = e.replayed and e.order_id == order_of.get(e.user)

@@ -38,6 +38,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/healthz/dependencies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dependencies
+         * @description Whether Postgres and Redis answer, for operators and alerts (never for routing).
+         */
+        get: operations["ops-dependencies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/livez": {
         parameters: {
             query?: never;
@@ -67,7 +87,10 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description Ready when Postgres and Redis answer quickly and the process is not draining.
+         * @description Ready while the process serves and is not draining. Postgres and Redis are reported in
+         *     the body but decide nothing: the service degrades without either (slot previews need
+         *     neither, orders answer 503 without Postgres), and a blip of a shared dependency must not
+         *     take every replica out of the load balancer at once.
          */
         get: operations["ops-readyz"];
         put?: never;
@@ -643,6 +666,35 @@ export interface operations {
             };
         };
     };
+    "ops-dependencies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description A dependency does not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
     "ops-livez": {
         parameters: {
             query?: never;
@@ -681,7 +733,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description Not ready: draining or a dependency down */
+            /** @description Not ready: the process is draining */
             503: {
                 headers: {
                     [name: string]: unknown;
