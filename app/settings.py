@@ -188,7 +188,7 @@ class Settings(BaseSettings):
     # After SIGTERM, how long to keep serving with readiness failing (0: a preStop pause does
     # it), then how long requests in flight may take to finish; below the pod's grace period.
     shutdown_drain_seconds: float = Field(default=0, ge=0)
-    shutdown_timeout_seconds: float = Field(default=20, ge=1)
+    shutdown_timeout_seconds: float = Field(default=35, ge=1)
 
     # --- HTTP ---
     cors_origins: Annotated[list[str], NoDecode] = []
@@ -295,6 +295,11 @@ class Settings(BaseSettings):
             problems.append("BFF_CALLBACK_CLIENT_SECRET is the sandbox's published secret")
         elif len(callback_secret.encode()) < MIN_SECRET_BYTES:
             problems.append(f"BFF_CALLBACK_CLIENT_SECRET needs at least {MIN_SECRET_BYTES} bytes")
+        if self.shutdown_timeout_seconds <= self.instacart_create_deadline_seconds:
+            # A replica stopping must let an order placement in flight end with an answer.
+            problems.append(
+                "BFF_SHUTDOWN_TIMEOUT_SECONDS must exceed BFF_INSTACART_CREATE_DEADLINE_SECONDS"
+            )
         if (self.instacart_client_id, self.instacart_client_secret.get_secret_value()) == (
             SANDBOX_CLIENT_ID,
             SANDBOX_CLIENT_SECRET,
