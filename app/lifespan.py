@@ -30,6 +30,7 @@ from app.live_status.streams import OrderStreams, StreamTimings
 from app.live_status.tickets import StreamTickets
 from app.orders.events import OrderEvents
 from app.orders.reconciler import Reconciler, run_periodically
+from app.platform.admission import LoopLag
 from app.platform.connections import build_engine, build_redis
 from app.platform.database.session import build_sessionmaker
 from app.platform.rate_limits import RateLimiter
@@ -44,10 +45,12 @@ log = structlog.get_logger("app.lifespan")
 
 @dataclass(slots=True)
 class Lifecycle:
-    """Whether the process is draining: made with the app (a signal may come before start-up
-    ends), told by the server, read by readiness; the one thing that changes while serving."""
+    """Whether the process is draining, and how late its event loop runs: made with the app (a
+    signal may come before start-up ends, admission control reads the lag from the first
+    request), told by the server and the lifespan."""
 
     draining: bool = False
+    loop_lag: LoopLag = field(default_factory=LoopLag)
     _on_drain: list[Callable[[], None]] = field(default_factory=list)
 
     def on_drain(self, callback: Callable[[], None]) -> None:
@@ -200,6 +203,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         stack.push_async_callback(stream_redis.aclose)
         lifecycle = lifecycle_of(app)
+        lifecycle.loop_lag.start()
+        stack.push_async_callback(lifecycle.loop_lag.aclose)
         order_streams = _order_streams(settings, stream_redis, sessions)
         lifecycle.on_drain(order_streams.begin_shutdown)
         app.state.bff = State(

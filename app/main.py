@@ -16,6 +16,7 @@ from app.live_status.routes import router as live_status_router
 from app.ops.routes import router as ops_router
 from app.orders.routes import router as orders_router
 from app.orders.routes import staff_router
+from app.platform.admission import AdmissionControl
 from app.platform.logging import configure_logging
 from app.platform.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.platform.problem_docs import problem_media_types
@@ -81,6 +82,13 @@ def create_app(
         app.include_router(demo_router)
     # Innermost: inside CORS, the body cap and the request context, like any route.
     app.add_middleware(SlotFastLane, fastapi_app=app)
+    # Before anything is read or parsed, but after the request id (a refusal carries one too).
+    app.add_middleware(
+        AdmissionControl,
+        max_in_flight=settings.admission_max_in_flight,
+        lag_budget_seconds=settings.admission_lag_budget_ms / 1000,
+        lag=app.state.lifecycle.loop_lag,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

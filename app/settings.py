@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     # provider issued for another application is refused; this opt-out is logged at start-up.
     auth_allow_any_issuer_or_audience: bool = False
 
+    # --- admission control (app/platform/admission.py) ---
+    # Storefront requests in progress per process past which new ones are refused 503 at once.
+    admission_max_in_flight: int = Field(default=400, ge=1)
+    # How late the event loop may run before new storefront requests are refused 503 at once.
+    admission_lag_budget_ms: float = Field(default=150, gt=0)
+
     # --- operations ---
     # Trusted proxies in front of the service that append to X-Forwarded-For (the ingress: 1);
     # 0 takes the peer's address. Only per-source limits read it (app/platform/client_address).

@@ -63,6 +63,13 @@ class RateLimited(AppError):
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
 
 
+class OverCapacity(AppError):
+    status, code, title = 503, "over_capacity", "The service is at capacity"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 class DependencyUnavailable(AppError):
     status, code, title = 503, "dependency_unavailable", "A dependency of the service is down"
 

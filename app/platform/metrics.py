@@ -104,3 +104,15 @@ DEPENDENCY_UP = Gauge(
     "Reported by /readyz and /healthz/dependencies; readiness does not depend on it.",
     ["dependency"],
 )
+
+ADMISSION_IN_FLIGHT = Gauge(
+    "bff_admission_in_flight",
+    "Storefront API requests in progress in this process (event streams excepted).",
+)
+
+ADMISSION_REFUSED = Counter(
+    "bff_admission_refused_total",
+    "Storefront API requests refused 503 over_capacity before any work, by reason (in_flight: "
+    "BFF_ADMISSION_MAX_IN_FLIGHT reached; loop_lag: the event loop past its budget).",
+    ["reason"],
+)

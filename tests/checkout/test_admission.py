@@ -1,0 +1,82 @@
+"""Admission control (issue 15, finding 5): past capacity, refuse at once rather than queue."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from prometheus_client import REGISTRY
+from starlette.types import Receive, Scope, Send
+
+from app.platform.admission import AdmissionControl, LoopLag
+
+
+def _in_flight() -> float:
+    return REGISTRY.get_sample_value("bff_admission_in_flight") or 0.0
+
+
+async def test_past_the_in_flight_limit_a_request_is_refused_at_once(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(admission_max_in_flight=2) as checkout:
+        first = await checkout.reserve("pickup", f"{user}-1")
+        second = await checkout.reserve("pickup", f"{user}-2")
+        await checkout.faults({"operations": {"createPickupOrder": {"latency_ms": 1500}}})
+        placing = [
+            asyncio.create_task(checkout.place(first, f"{user}-1")),
+            asyncio.create_task(checkout.place(second, f"{user}-2")),
+        ]
+        deadline = time.monotonic() + 10
+        while _in_flight() < 2:
+            assert time.monotonic() < deadline, "the two placements never got under way"
+            await asyncio.sleep(0.01)
+
+        started = time.monotonic()
+        refused = await checkout.bff.get("/v1/orders", headers=checkout.auth(user))
+        assert time.monotonic() - started < 0.5  # answered at once, not queued behind them
+        assert refused.status_code == 503
+        assert refused.json()["code"] == "over_capacity"
+        assert refused.headers["retry-after"] == "1"
+        assert refused.headers["x-request-id"]
+        # probes are never refused: the replica stays in rotation
+        assert (await checkout.bff.get("/readyz")).status_code == 200
+
+        assert [p.status_code for p in await asyncio.gather(*placing)] == [201, 201]
+        listed = await checkout.bff.get("/v1/orders", headers=checkout.auth(f"{user}-1"))
+        assert listed.status_code == 200
+
+
+async def _ok(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def test_a_lagging_event_loop_refuses_storefront_requests_but_not_probes() -> None:
+    lag = {"seconds": 0.5}
+    admission = AdmissionControl(
+        _ok, max_in_flight=100, lag_budget_seconds=0.15, lag=lambda: lag["seconds"]
+    )
+    transport = httpx.ASGITransport(app=admission)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/v1/orders")).status_code == 503
+        assert (await client.get("/readyz")).status_code == 200
+        assert (await client.post("/callbacks/instacart")).status_code == 200
+        assert (await client.get("/v1/orders/ord_1/events")).status_code == 200
+        lag["seconds"] = 0.01
+        assert (await client.get("/v1/orders")).status_code == 200
+
+
+async def test_the_loop_lag_is_measured() -> None:
+    lag = LoopLag()
+    lag.start()
+    try:
+        await asyncio.sleep(0.05)
+        assert lag() < 0.1
+        time.sleep(0.3)  # the point: block the loop as an overloaded one is
+        await asyncio.sleep(0.05)
+        assert lag() >= 0.2
+    finally:
+        await lag.aclose()
