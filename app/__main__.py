@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     token.add_argument("--user", required=True, help="the user id (the token's sub)")
     token.add_argument("--staff", action="store_true", help="add the staff role")
+    token.add_argument(
+        "--store", action="append", default=[], help="a store the staff member acts for"
+    )
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     sub.add_parser("reconcile", help="resolve pending/unknown placements once, then exit")
     sub.add_parser("openapi", help="print the OpenAPI document, as committed in openapi/bff.json")
@@ -69,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         parts = EmbeddedParts.of(settings)
         if parts.auth:  # what a server started in this directory verifies tokens with
             settings.auth_jwt_secret = SecretStr(development_secret(parts.data_dir))
-        print(mint_token(settings, args.user, staff=args.staff, ttl_seconds=args.ttl))
+        print(
+            mint_token(
+                settings, args.user, staff=args.staff, stores=args.store, ttl_seconds=args.ttl
+            )
+        )
         return 0
     if args.command == "reconcile":
         from app.settings import SettingsError, load_settings

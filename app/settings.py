@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     auth_algorithms: Annotated[list[str], NoDecode] = ["HS256", "RS256", "ES256"]
     auth_staff_claim: str = "roles"
     auth_staff_role: str = "staff"
+    # The claim listing the stores a staff member acts for: staging an order of another store
+    # is refused as if the order did not exist, and a staff token without it stages nothing.
+    auth_staff_stores_claim: str = "stores"
     # The longest a token may live (exp - iat, or exp - now without iat): a leaked token with
     # an exp a century ahead must not be a key for life.
     auth_max_token_lifetime_seconds: int = Field(default=24 * 3600, ge=60)

@@ -38,6 +38,10 @@ class AuthConfigError(RuntimeError):
     """The authentication settings cannot work (no key source, an unknown algorithm, ...)."""
 
 
+# The most store ids one staff token may name.
+MAX_STAFF_STORES = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """The authenticated end user. ``expires_at`` is the token's ``exp`` (Unix seconds)."""
@@ -45,6 +49,8 @@ class Principal:
     user_id: str
     is_staff: bool
     expires_at: float
+    # The stores a staff member acts for (the token's stores claim); none: no store at all.
+    stores: frozenset[str] = frozenset()
 
 
 def subject_problem(user_id: object) -> str | None:
@@ -87,6 +93,7 @@ class TokenVerifier:
         audience: str | None = None,
         staff_claim: str = "roles",
         staff_role: str = "staff",
+        stores_claim: str = "stores",
         leeway_seconds: float = DEFAULT_LEEWAY_SECONDS,
         max_lifetime_seconds: float | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
@@ -113,6 +120,7 @@ class TokenVerifier:
         self._audience = audience or None
         self._staff_claim = staff_claim
         self._staff_role = staff_role
+        self._stores_claim = stores_claim
         self._leeway = float(leeway_seconds)
         self._max_lifetime = max_lifetime_seconds
         self._cache_size = max(0, cache_size)
@@ -160,6 +168,7 @@ class TokenVerifier:
             audience=settings.auth_audience,
             staff_claim=settings.auth_staff_claim,
             staff_role=settings.auth_staff_role,
+            stores_claim=settings.auth_staff_stores_claim,
             clock=clock,
             max_lifetime_seconds=settings.auth_max_token_lifetime_seconds,
         )
@@ -281,7 +290,18 @@ class TokenVerifier:
         if problem is not None:
             raise Unauthenticated(f"token subject (sub) {problem}")
         assert isinstance(sub, str)
-        return Principal(user_id=sub, is_staff=self._is_staff(claims), expires_at=exp)
+        is_staff = self._is_staff(claims)
+        stores = self._stores(claims) if is_staff else frozenset()
+        return Principal(user_id=sub, is_staff=is_staff, expires_at=exp, stores=stores)
+
+    def _stores(self, claims: dict[str, Any]) -> frozenset[str]:
+        value = claims.get(self._stores_claim)
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            return frozenset()
+        # A token is the identity provider's; a bound all the same on what one may carry.
+        return frozenset(v for v in value[:MAX_STAFF_STORES] if isinstance(v, str) and v)
 
     def _is_staff(self, claims: dict[str, Any]) -> bool:
         value = claims.get(self._staff_claim)
@@ -313,6 +333,7 @@ def mint_token(
     user_id: str,
     *,
     staff: bool = False,
+    stores: Iterable[str] = (),
     ttl_seconds: int = 3600,
     now: float | None = None,
 ) -> str:
@@ -338,4 +359,5 @@ def mint_token(
         claims["aud"] = settings.auth_audience
     if staff:
         claims[settings.auth_staff_claim] = [settings.auth_staff_role]
+        claims[settings.auth_staff_stores_claim] = sorted(stores)
     return jwt.encode(claims, secret, algorithm="HS256")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 
 from app.dependencies import CheckoutDep, PrincipalDep, StaffDep
 from app.orders.schemas import Order, OrderPage, OrderRequest
-from app.platform.errors import IdempotencyKeyMissing, ValidationFailed
+from app.platform.errors import Forbidden, IdempotencyKeyMissing, ValidationFailed
 from app.platform.problem_docs import COMMON, problems, with_problems
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -143,4 +143,6 @@ async def cancel_order(order_id: OrderId, principal: PrincipalDep, checkout: Che
     summary="Staff: mark a last-mile order staged at the store",
 )
 async def stage_order(order_id: OrderId, staff: StaffDep, checkout: CheckoutDep) -> Order:
-    return await checkout.orders.stage(order_id)
+    if not staff.stores:
+        raise Forbidden("this staff token names no store (its stores claim)")
+    return await checkout.orders.stage(order_id, staff.stores)

@@ -75,10 +75,15 @@ class OrderService:
             raise translate(exc) from exc
         return await self._apply_status(row, upstream.status, asked_at)
 
-    async def stage(self, order_id: str) -> Order:
+    async def stage(self, order_id: str, stores: frozenset[str]) -> Order:
+        """Staff of the order's store mark it staged; another store's order is not found."""
         async with self.sessions() as session:
             row = await OrdersRepository(session).get_by_id(order_id)
-        if row is None or row.placement_state != PlacementState.CREATED:
+        if (
+            row is None
+            or row.placement_state != PlacementState.CREATED
+            or row.store_id not in stores
+        ):
             raise NotFound("No such order.")
         if row.fulfillment != FulfillmentType.LAST_MILE:
             raise OrderNotStageable("Only last-mile orders are staged at the store.")

@@ -35,8 +35,11 @@ class Checkout:
     settings: Settings
     app: Any
 
-    def auth(self, user: str, *, staff: bool = False) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint_token(self.settings, user, staff=staff)}"}
+    def auth(
+        self, user: str, *, staff: bool = False, stores: tuple[str, ...] = ()
+    ) -> dict[str, str]:
+        token = mint_token(self.settings, user, staff=staff, stores=stores)
+        return {"Authorization": f"Bearer {token}"}
 
     async def stats(self) -> dict[str, Any]:
         return (await self.sandbox.get("/sandbox/stats")).json()

@@ -81,11 +81,24 @@ async def test_get_shows_the_status_instacart_moved_to(checkout: Checkout, user:
 
 async def test_staff_stage_last_mile_order(checkout: Checkout, user: str) -> None:
     order = (await checkout.place(await checkout.reserve("last_mile", user), user)).json()
-    response = await checkout.bff.post(
-        f"/v1/staff/orders/{order['id']}/stage", headers=checkout.auth("clerk-1", staff=True)
-    )
+    clerk = checkout.auth("clerk-1", staff=True, stores=(order["store_id"],))
+    response = await checkout.bff.post(f"/v1/staff/orders/{order['id']}/stage", headers=clerk)
     assert response.status_code == 200, response.text
     assert response.json()["status"] in {"staging", "staged"}
+
+
+async def test_staff_of_another_store_cannot_stage_and_a_token_without_stores_stages_nothing(
+    checkout: Checkout, user: str
+) -> None:
+    order = (await checkout.place(await checkout.reserve("last_mile", user), user)).json()
+    path = f"/v1/staff/orders/{order['id']}/stage"
+    elsewhere = checkout.auth("clerk-2", staff=True, stores=("some-other-store",))
+    response = await checkout.bff.post(path, headers=elsewhere)
+    assert response.status_code == 404  # as if it did not exist: no hint that it does
+    assert response.json()["code"] == "not_found"
+    nowhere = await checkout.bff.post(path, headers=checkout.auth("clerk-3", staff=True))
+    assert nowhere.status_code == 403
+    assert nowhere.json()["code"] == "forbidden"
 
 
 async def test_stage_by_non_staff_is_403(checkout: Checkout, user: str) -> None:
@@ -99,9 +112,8 @@ async def test_stage_by_non_staff_is_403(checkout: Checkout, user: str) -> None:
 
 async def test_staging_a_delivery_order_is_409(checkout: Checkout, user: str) -> None:
     order = (await checkout.place(await checkout.reserve("delivery", user), user)).json()
-    response = await checkout.bff.post(
-        f"/v1/staff/orders/{order['id']}/stage", headers=checkout.auth("clerk-1", staff=True)
-    )
+    clerk = checkout.auth("clerk-1", staff=True, stores=(order["store_id"],))
+    response = await checkout.bff.post(f"/v1/staff/orders/{order['id']}/stage", headers=clerk)
     assert response.status_code == 409
     assert response.json()["code"] == "order_not_stageable"
 
