@@ -2,13 +2,15 @@
 
 The URL comes, in order, from `config.attributes["database_url"]` (tests and tools that call
 alembic's API), the `sqlalchemy.url` option when set programmatically, else BFF_DATABASE_URL via
-app.settings.Settings, else (unset) development mode's SQLite file in BFF_DATA_DIR. A caller may
-also pass an open sync connection as `config.attributes["connection"]`.
+app.settings.Settings, else, in development only, development mode's SQLite file in
+BFF_DATA_DIR. A caller may also pass an open sync connection as
+`config.attributes["connection"]`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from logging.config import fileConfig
 
 from sqlalchemy import pool
@@ -36,10 +38,17 @@ def database_url() -> str:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    # Unset: the embedded SQLite file of development mode (app/dev/embedded.py).
+    # BFF_DATABASE_URL (or .env) as the service reads it; migrating needs none of production's
+    # other settings, so the environment's start-up rules are not asked here.
+    settings = Settings(environment="development")
+    if settings.database_url:
+        return settings.database_url
+    if os.environ.get("BFF_ENVIRONMENT", "production") not in ("development", "test"):
+        raise RuntimeError("alembic: set BFF_DATABASE_URL (production has no development database)")
+    # Development: the embedded SQLite file of development mode (app/dev/embedded.py).
     from app.dev.embedded import database_url as embedded_database_url
 
-    return embedded_database_url(Settings())
+    return embedded_database_url(settings)
 
 
 def run_migrations_offline() -> None:

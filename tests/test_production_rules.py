@@ -22,22 +22,11 @@ from app.auth.tokens import TokenVerifier
 from app.main import create_app
 from app.platform.errors import Unauthenticated
 from app.settings import DEV_JWT_SECRET, Settings
+from tests.support.settings import production_values
 
 ROOT = Path(__file__).resolve().parents[1]
-STRONG = "s" * 40  # long enough for production's rules
-PRODUCTION: dict[str, Any] = {
-    "environment": "production",
-    "database_url": os.environ["BFF_DATABASE_URL"],
-    "redis_url": os.environ["BFF_REDIS_URL"],
-    "instacart_base_url": "http://127.0.0.1:9",
-    "instacart_client_id": "retailer-client",
-    "instacart_client_secret": "retailer-secret",
-    "auth_jwt_secret": STRONG,
-    "auth_issuer": "https://id.retailer.example",
-    "auth_audience": "checkout",
-    "callback_client_secret": "c" * 40,
-    "reconciler_enabled": False,
-}
+PRODUCTION: dict[str, Any] = production_values()
+STRONG = PRODUCTION["auth_jwt_secret"]
 
 
 def _without_bff_environment(monkeypatch: pytest.MonkeyPatch) -> None:

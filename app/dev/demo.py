@@ -17,8 +17,10 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.tokens import AuthConfigError, mint_token, subject_problem
-from app.lifespan import state_of
+from app.dev.embedded import SECRET_FILE
+from app.lifespan import settings_of
 from app.platform.errors import AppError, NotFound, ValidationFailed
+from app.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static" / "demo"
 # Served by name from this list only: no path from the request ever reaches the file system.
@@ -70,15 +72,26 @@ async def demo_asset(name: str) -> FileResponse:
     return FileResponse(STATIC / name, media_type=media_type, headers=_NO_CACHE)
 
 
+def _signs_with_a_development_secret(settings: Settings) -> bool:
+    """The published test secret, or the one development mode generated in the data folder
+    (the settings as resolved carry it): never a secret someone configured."""
+    if settings.uses_development_secret:
+        return True
+    secret = settings.auth_jwt_secret
+    path = Path(settings.data_dir) / SECRET_FILE
+    return (
+        secret is not None
+        and path.is_file()
+        and path.read_text().strip() == secret.get_secret_value()
+    )
+
+
 @router.post("/token", status_code=201, response_model=DemoToken)
 async def demo_token(body: DemoTokenRequest, request: Request) -> DemoToken:
     """A development token for any user name: what `python -m app token --user NAME` prints."""
-    state = state_of(request.app)
-    settings = state.settings
-    # Never included there; a second lock all the same, on the settings as resolved: the
-    # secret is development mode's generated one, or the published one of the tests.
-    development_secret = "auth" in state.embedded or settings.uses_development_secret
-    if settings.environment == "production" or not development_secret:
+    settings = settings_of(request.app)
+    # Never included there; a second lock all the same, on the settings as resolved.
+    if settings.environment == "production" or not _signs_with_a_development_secret(settings):
         raise NotFound("not found")
     user = body.user.strip()
     problem = subject_problem(user)

@@ -80,17 +80,10 @@ import asyncio, sys
 from asgi_lifespan import LifespanManager
 from app.main import create_app
 from app.settings import Settings
+from tests.support.settings import production_values
 
 async def main():
-    app = create_app(Settings(
-        environment="production",
-        database_url="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
-        redis_url="redis://127.0.0.1:6379/0",
-        instacart_base_url="http://127.0.0.1:9",
-        auth_jwt_secret="a-production-secret-" + "x" * 40,
-        callback_client_secret="a-callback-secret-" + "y" * 40,
-        reconciler_enabled=False,
-    ))
+    app = create_app(Settings(**production_values()))
     async with LifespanManager(app):
         pass
     print(sorted(m for m in sys.modules if m == "app.dev" or m.startswith("app.dev.")))

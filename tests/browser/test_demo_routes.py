@@ -12,6 +12,7 @@ import pytest
 from app.auth.tokens import TokenVerifier
 from app.main import create_app
 from app.settings import Settings
+from tests.support.settings import production_values
 
 DEMO_PATHS = ["/demo", "/demo/", "/demo/assets/demo.js", "/demo/assets/demo.css"]
 
@@ -26,11 +27,7 @@ def client_of(settings: Settings) -> httpx.AsyncClient:
 async def test_the_demo_is_not_served_in_production(
     make_settings: Callable[..., Settings], path: str
 ) -> None:
-    settings = make_settings(
-        environment="production",
-        auth_jwt_secret="a-production-secret-of-enough-length-0123456789",
-        callback_client_secret="a-production-callback-secret",
-    )
+    settings = make_settings(**production_values())
     async with client_of(settings) as client:
         assert (await client.get(path)).status_code == 404
         token = await client.post("/demo/token", json={"user": "alice"})
@@ -89,12 +86,11 @@ async def test_a_bad_demo_user_name_is_a_validation_problem(
     assert answer.json()["code"] == "validation_failed"
 
 
-async def test_with_only_jwks_keys_the_demo_says_it_cannot_sign(
+async def test_with_an_identity_providers_keys_there_is_no_demo(
     make_settings: Callable[..., Settings],
 ) -> None:
-    # A JWKS URL drops the development secret (Settings), so there is nothing to sign with.
+    # Tokens come from the retailer's identity provider: nobody may mint one here.
     settings = make_settings(environment="development", auth_jwks_url="https://idp.test/jwks")
     async with client_of(settings) as client:
         answer = await client.post("/demo/token", json={"user": "alice"})
-    assert answer.status_code == 409
-    assert answer.json()["code"] == "demo_token_unavailable"
+    assert answer.status_code == 404

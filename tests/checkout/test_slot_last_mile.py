@@ -51,7 +51,7 @@ async def test_the_fast_lane_leaves_last_mile_previews_to_the_route() -> None:
 
     # A checkout that fails loudly if the lane tries to answer by itself.
     state = SimpleNamespace(verifier=SimpleNamespace(verify=verify), checkout=None)
-    lane = SlotFastLane(route, fastapi_app=SimpleNamespace(state=state))
+    lane = SlotFastLane(route, fastapi_app=SimpleNamespace(state=SimpleNamespace(bff=state)))
     scope = {
         "type": "http",
         "method": "GET",

@@ -1,0 +1,1 @@
+"""What tests share: helpers every package may import (no test module imports another)."""
