@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from app.authenticate_first import AuthenticateFirst
 from app.callbacks.routes import router as callbacks_router
 from app.lifespan import Lifecycle, lifespan
 from app.live_status.routes import router as live_status_router
@@ -83,6 +84,7 @@ def create_app(
     # Innermost: inside CORS, the body cap and the request context, like any route.
     app.add_middleware(SlotFastLane, fastapi_app=app)
     # Before anything is read or parsed, but after the request id (a refusal carries one too).
+    app.add_middleware(AuthenticateFirst, fastapi_app=app)
     app.add_middleware(
         AdmissionControl,
         max_in_flight=settings.admission_max_in_flight,
@@ -106,6 +108,10 @@ def create_app(
             max_age=600,
         )
     # Added last, so it runs first: every response, errors included, carries the request id.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        read_timeout_seconds=settings.body_read_timeout_seconds,
+    )
     app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)
     return app

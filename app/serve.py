@@ -28,6 +28,7 @@ import structlog
 import uvloop
 from fastapi import FastAPI
 from granian.constants import Interfaces
+from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server.embed import Server
 from prometheus_client import start_http_server
@@ -141,6 +142,10 @@ def serve(host: str, port: int) -> None:
         # customers then waits on connect for tens of seconds. Both are settings.
         backlog=settings.server_backlog,
         backpressure=settings.server_max_concurrent_requests,
+        # A client that trickles its headers must not hold a connection for long.
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(settings.header_read_timeout_seconds * 1000)
+        ),
     )
     # In-flight requests get this long once the server stops accepting; then they are cut.
     server.workers_kill_timeout = max(1, int(settings.shutdown_timeout_seconds))

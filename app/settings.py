@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     # How late the event loop may run before new storefront requests are refused 503 at once.
     admission_lag_budget_ms: float = Field(default=150, gt=0)
 
+    # --- slow clients ---
+    # A request body that stalls this long between chunks is answered 408 (request_timeout).
+    body_read_timeout_seconds: float = Field(default=10, gt=0)
+    # How long the server waits for a request's headers (granian's header read timeout).
+    header_read_timeout_seconds: float = Field(default=10, gt=0)
+
     # --- operations ---
     # Trusted proxies in front of the service that append to X-Forwarded-For (the ingress: 1);
     # 0 takes the peer's address. Only per-source limits read it (app/platform/client_address).

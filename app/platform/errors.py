@@ -48,6 +48,10 @@ class NotFound(AppError):
     status, code, title = 404, "not_found", "Not found"
 
 
+class RequestTimeout(AppError):
+    status, code, title = 408, "request_timeout", "The request was not received in time"
+
+
 class PayloadTooLarge(AppError):
     status, code, title = 413, "payload_too_large", "The request body is too large"
 

@@ -5,6 +5,7 @@ Pure ASGI rather than ``BaseHTTPMiddleware``: it is faster and keeps contextvars
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -13,7 +14,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.platform.errors import MethodNotImplemented, PayloadTooLarge
+from app.platform.errors import MethodNotImplemented, PayloadTooLarge, RequestTimeout
 from app.platform.metrics import HTTP_SERVER_DURATION
 from app.platform.problems import app_error_response
 from app.platform.request_context import reset_request_id, set_request_id
@@ -88,11 +89,14 @@ class RequestContextMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses request bodies over ``max_bytes`` with 413, whether declared or streamed."""
+    """Refuses request bodies over ``max_bytes`` with 413, whether declared or streamed, and
+    bodies that stall longer than ``read_timeout_seconds`` between chunks with 408: a client
+    must not hold a connection and a request slot open by trickling its body."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, read_timeout_seconds: float = 10.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,12 +109,24 @@ class BodySizeLimitMiddleware:
 
         received = 0
         too_large = False
+        stalled = False
+        body_done = scope.get("method") in ("GET", "HEAD", "OPTIONS")
         response_started = False
 
         async def counting_receive() -> Message:
-            nonlocal received, too_large
-            message = await receive()
+            nonlocal received, too_large, stalled, body_done
+            if body_done:
+                # After the body, receive() waits for the client to leave (event streams): no
+                # deadline there.
+                return await receive()
+            try:
+                async with asyncio.timeout(self.read_timeout):
+                    message = await receive()
+            except TimeoutError:
+                stalled = True
+                return {"type": "http.request", "body": b"", "more_body": False}
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     too_large = True
@@ -120,7 +136,7 @@ class BodySizeLimitMiddleware:
 
         async def guarded_send(message: Message) -> None:
             nonlocal response_started
-            if too_large:
+            if too_large or stalled:
                 return
             response_started = True
             await send(message)
@@ -128,10 +144,13 @@ class BodySizeLimitMiddleware:
         try:
             await self.app(scope, counting_receive, guarded_send)
         except Exception:
-            if not too_large:
+            if not (too_large or stalled):
                 raise
         if too_large and not response_started:
             await self._refuse(scope, send)
+        elif stalled and not response_started:
+            error = RequestTimeout(f"The request body stalled for {self.read_timeout:g} s.")
+            await app_error_response(error, scope.get("path"))(scope, _drain_receive, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         error = PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
