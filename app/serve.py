@@ -122,6 +122,11 @@ def serve(host: str, port: int) -> None:
         settings = load_settings()
     except SettingsError as exc:
         raise StartupError(str(exc)) from None
+    if settings.environment != "production":
+        from app.dev.embedded import data_folder_problem  # production never loads it
+
+        if problem := data_folder_problem(settings):
+            raise StartupError(problem)
     if not port_is_free(host, port):
         raise StartupError(f"port {port} on {host} is already in use (BFF_PORT chooses another)")
     if settings.metrics_port is not None:

@@ -167,3 +167,13 @@ def test_a_second_server_on_a_busy_port_refuses_to_start() -> None:
     assert result.returncode == 1
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unwritable_data_folder_ends_in_one_readable_line(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the data folder should be")
+    result = _serve(1, BFF_ENVIRONMENT="development", BFF_DATA_DIR=str(blocked / "data"))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "cannot be written" in lines[0] and "BFF_DATA_DIR" in lines[0]

@@ -241,6 +241,27 @@ def build_sandbox(settings: Settings, bff: FastAPI) -> FastAPI:
     return create_sandbox_app(config)
 
 
+def data_folder_problem(settings: Settings) -> str | None:
+    """Why development mode could not keep its files, in one line; None when it can (or keeps
+    none: every part that writes there is configured)."""
+    parts = EmbeddedParts.of(settings)
+    if not (parts.database or parts.auth):
+        return None
+    folder = parts.data_dir
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{uuid.uuid4().hex}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        return (
+            f"development mode keeps its database and secret in {folder}, which cannot be "
+            f"written ({exc.strerror}); set BFF_DATA_DIR, or configure "
+            + ", ".join(settings.embedded_variables())
+        )
+    return None
+
+
 # --- what the lifespan asks of development mode ----------------------------------------------
 
 
