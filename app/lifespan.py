@@ -226,7 +226,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             callback_inbox=inbox,
             order_streams=order_streams,
             stream_tickets=StreamTickets(
-                redis, settings.cache_namespace, settings.stream_ticket_ttl_seconds
+                redis,
+                settings.cache_namespace,
+                settings.stream_ticket_ttl_seconds,
+                limiter=RateLimiter(
+                    redis,
+                    "stream-tickets",
+                    settings.rate_limit_stream_tickets_per_minute,
+                    namespace=settings.cache_namespace,
+                ),
             ),
             sandbox=sandbox,
             embedded=tuple(dev.parts.names) if dev is not None else (),
@@ -282,6 +290,8 @@ def _order_streams(
             poll_seconds=settings.event_stream_poll_seconds,
             recheck_seconds=settings.event_stream_recheck_seconds,
         ),
+        max_per_user=settings.event_stream_max_per_user,
+        max_per_order=settings.event_stream_max_per_order,
     )
 
 

@@ -121,7 +121,13 @@ class Settings(BaseSettings):
     # Storefront requests in progress per process past which new ones are refused 503 at once.
     admission_max_in_flight: int = Field(default=400, ge=1)
     # How late the event loop may run before new storefront requests are refused 503 at once.
-    admission_lag_budget_ms: float = Field(default=150, gt=0)
+    admission_lag_budget_ms: float = Field(default=250, gt=0)
+
+    # --- per-user budgets ---
+    # Event streams one user, and one order, may hold open at once on a replica.
+    event_stream_max_per_user: int = Field(default=10, ge=1)
+    event_stream_max_per_order: int = Field(default=5, ge=1)
+    rate_limit_stream_tickets_per_minute: int = Field(default=30, ge=1)
 
     # --- slow clients ---
     # A request body that stalls this long between chunks is answered 408 (request_timeout).

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ from app.orders.view import order_view
 from app.orders.vocabulary import PlacementState
 from app.orders.vocabulary import is_terminal as is_terminal_status
 from app.platform.dependency_failures import is_dependency_failure
-from app.platform.errors import NotFound
+from app.platform.errors import NotFound, RateLimited
 from app.platform.metrics import EVENT_STREAMS_OPEN
 
 log = structlog.get_logger("app.live_status.streams")
@@ -67,6 +68,8 @@ class OrderStreams:
         sessions: async_sessionmaker[AsyncSession],
         timings: StreamTimings,
         *,
+        max_per_user: int = 10,
+        max_per_order: int = 5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.events = events
@@ -74,6 +77,12 @@ class OrderStreams:
         self.timings = timings
         self.clock = clock
         self.closing = False
+        # Each open stream holds a connection, a subscription and a task: one token must not
+        # open hundreds. Counted in this process (a replica's own resources are what it bounds).
+        self.max_per_user = max_per_user
+        self.max_per_order = max_per_order
+        self._per_user: Counter[str] = Counter()
+        self._per_order: Counter[str] = Counter()
 
     def begin_shutdown(self) -> None:
         """The process is stopping: every stream ends within a second (clients reconnect,
@@ -93,6 +102,10 @@ class OrderStreams:
 
         The caller must `aclose()` the stream, whether or not it iterates it.
         """
+        if self._per_user[user_id] >= self.max_per_user:
+            raise RateLimited(5, f"At most {self.max_per_user} open event streams per user.")
+        if self._per_order[order_id] >= self.max_per_order:
+            raise RateLimited(5, f"At most {self.max_per_order} open event streams per order.")
         resources = contextlib.AsyncExitStack()
         subscription: Subscription | None = None
         try:
@@ -106,7 +119,15 @@ class OrderStreams:
                 await resources.aclose()
             raise
         EVENT_STREAMS_OPEN.inc()
+        self._per_user[user_id] += 1
+        self._per_order[order_id] += 1
         return OrderStream(self, resources, subscription, user_id, first, last_event_id)
+
+    def _closed(self, user_id: str, order_id: str) -> None:
+        for counts, key in ((self._per_user, user_id), (self._per_order, order_id)):
+            counts[key] -= 1
+            if counts[key] <= 0:
+                del counts[key]
 
 
 class OrderStream:
@@ -141,6 +162,7 @@ class OrderStream:
             return
         self._closed = True
         EVENT_STREAMS_OPEN.dec()
+        self._streams._closed(self._user_id, self.order_id)
         # Shielded: a client that left cancels us, and the Redis connection must still go back.
         with anyio.CancelScope(shield=True):
             await self._resources.aclose()

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.platform.errors import DependencyUnavailable, Unauthenticated
+from app.platform.rate_limits import RateLimiter
 
 log = structlog.get_logger("app.live_status.tickets")
 
@@ -42,11 +43,13 @@ class StreamTickets:
         namespace: str,
         ttl_seconds: float,
         *,
+        limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis = redis
         self.namespace = namespace
         self.ttl_ms = max(1, round(ttl_seconds * 1000))
+        self.limiter = limiter
         self.clock = clock
 
     def key(self, ticket: str) -> str:
@@ -54,7 +57,10 @@ class StreamTickets:
         return f"{self.namespace}:stream-ticket:{digest}"
 
     async def issue(self, user_id: str, order_id: str) -> StreamTicket:
-        """A new ticket for `order_id`'s stream, on behalf of its owner `user_id`."""
+        """A new ticket for `order_id`'s stream, on behalf of its owner `user_id`; 429 past
+        the user's tickets per minute."""
+        if self.limiter is not None:
+            await self.limiter.hit(user_id)
         ticket = secrets.token_urlsafe(32)
         value = orjson.dumps({"user_id": user_id, "order_id": order_id})
         try:

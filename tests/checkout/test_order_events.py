@@ -259,3 +259,32 @@ async def test_the_stream_is_documented_as_event_stream(checkout: Checkout) -> N
     ticket = schema["paths"]["/v1/orders/{order_id}/events/ticket"]["post"]
     assert ticket["operationId"] == "orders-events-ticket"
     assert "201" in ticket["responses"]
+
+
+async def test_streams_and_tickets_have_per_user_budgets(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(
+        event_stream_max_per_user=2, rate_limit_stream_tickets_per_minute=3
+    ) as checkout:
+        placed = await checkout.place(await checkout.reserve("pickup", user), user)
+        order_id = placed.json()["id"]
+        streams = checkout.app.state.bff.order_streams
+        held = [await streams.open(user, order_id, None) for _ in range(2)]
+        refused = await checkout.bff.get(
+            f"/v1/orders/{order_id}/events", headers=checkout.auth(user)
+        )
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "rate_limited"
+        assert int(refused.headers["retry-after"]) >= 1
+        await held[0].aclose()
+        again = await streams.open(user, order_id, None)  # a closed stream frees its place
+        for stream in (held[1], again):
+            await stream.aclose()
+
+        path = f"/v1/orders/{order_id}/events/ticket"
+        answers = [
+            (await checkout.bff.post(path, headers=checkout.auth(user))).status_code
+            for _ in range(4)
+        ]
+        assert answers == [201, 201, 201, 429]
