@@ -54,7 +54,17 @@ def build_services(
         stale_seconds=settings.slot_cache_stale_seconds,
         local_ttl_seconds=settings.slot_cache_local_seconds,
     )
-    catalog = SlotCatalog(client, store_cache, slot_cache)
+    catalog = SlotCatalog(
+        client,
+        store_cache,
+        slot_cache,
+        miss_limiter=RateLimiter(
+            redis,
+            "slot-previews",
+            settings.rate_limit_slot_misses_per_minute,
+            namespace=settings.cache_namespace,
+        ),
+    )
     events = OrderEvents(redis, settings.cache_namespace)
     reservation_store = ReservationStore(sessions, settings.reservation_ttl_seconds)
     reservations = ReservationService(

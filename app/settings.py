@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     event_stream_max_per_user: int = Field(default=10, ge=1)
     event_stream_max_per_order: int = Field(default=5, ge=1)
     rate_limit_stream_tickets_per_minute: int = Field(default=30, ge=1)
+    # Slot previews per user and minute that Instacart must answer (not in the cache).
+    rate_limit_slot_misses_per_minute: int = Field(default=60, ge=1)
 
     # --- slow clients ---
     # A request body that stalls this long between chunks is answered 408 (request_timeout).

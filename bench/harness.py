@@ -154,6 +154,7 @@ class Stack:
             "BFF_LOG_JSON": "true",
             # Thousands of distinct benchmark users: no per-user limit may be the bottleneck.
             "BFF_RATE_LIMIT_RESERVATIONS_PER_MINUTE": "1000",
+            "BFF_RATE_LIMIT_SLOT_MISSES_PER_MINUTE": "100000",
             "BFF_RATE_LIMIT_ORDERS_PER_MINUTE": "1000",
         }
         env.update({f"BFF_{k.upper()}": str(v) for k, v in settings.items()})

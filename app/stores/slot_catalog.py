@@ -24,6 +24,7 @@ from app.instacart.models import (
 from app.instacart.refusals import Refusal, classify, translate
 from app.orders.vocabulary import Fulfillment, FulfillmentType
 from app.platform.errors import NotFound, ValidationFailed
+from app.platform.rate_limits import RateLimiter
 from app.platform.shared_cache import CacheEntry, SharedCache, etag_for
 from app.stores.schemas import Address, Slot, SlotQuery, StoreQuery
 
@@ -110,11 +111,19 @@ class SlotCatalog:
     """Finds stores and previews their slots through the shared caches."""
 
     def __init__(
-        self, client: InstacartClient, store_cache: SharedCache, slot_cache: SharedCache
+        self,
+        client: InstacartClient,
+        store_cache: SharedCache,
+        slot_cache: SharedCache,
+        *,
+        miss_limiter: RateLimiter | None = None,
     ) -> None:
         self.client = client
         self.store_cache = store_cache
         self.slot_cache = slot_cache
+        # A user's slot previews that Instacart must answer (cache misses: a new address, an
+        # unknown store, last mile): what a client controls is bounded.
+        self.miss_limiter = miss_limiter
         self._slot_keys: dict[tuple[str, SlotQuery], _SlotKey] = {}
 
     async def stores(self, query: StoreQuery) -> CatalogAnswer:
@@ -176,6 +185,7 @@ class SlotCatalog:
             # this user, so a cached answer handed to someone else shows holds that are not
             # theirs. Keying by user would only replay a user's own holds, which the next
             # preview (a reservation previews again) replaces, at a hit rate near zero.
+            await self._count_miss(user_id)
             options = await self.preview(user_id, fulfillment, store_id, query.address())
             body = orjson.dumps({"slots": [slot_json(o, fulfillment) for o in options]})
             return CatalogAnswer(body, etag_for(body), max_age=0)
@@ -184,6 +194,9 @@ class SlotCatalog:
             slot_key = self._slot_key(store_id, query)
 
         async def load() -> bytes:
+            # Counted against the user whose request loads (single-flight: a refusal also
+            # reaches whoever waits on the same key in this process at that instant).
+            await self._count_miss(user_id)
             options = await self.preview(user_id, fulfillment, store_id, slot_key.address)
             return orjson.dumps({"slots": [slot_json(o, fulfillment) for o in options]})
 
@@ -191,6 +204,10 @@ class SlotCatalog:
             slot_key.key, load, group=slot_key.group, deadline_seconds=slot_key.deadline
         )
         return _answer(entry, self.slot_cache)
+
+    async def _count_miss(self, user_id: str) -> None:
+        if self.miss_limiter is not None:
+            await self.miss_limiter.hit(user_id)
 
     def _slot_key(self, store_id: str, query: SlotQuery) -> _SlotKey:
         # Remembered per query: the address's digest and its model were a tenth of a warm

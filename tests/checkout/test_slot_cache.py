@@ -96,3 +96,31 @@ async def test_a_full_slot_disappears_from_the_preview(
         )
         assert response.status_code == 409
         assert response.json()["code"] == "slot_unavailable"
+
+
+async def test_slot_previews_instacart_must_answer_have_a_per_user_budget(
+    open_checkout: Callable[..., Any], user: str
+) -> None:
+    async with open_checkout(rate_limit_slot_misses_per_minute=3) as checkout:
+        store_id = await checkout.first_store("delivery", user)
+
+        async def preview(address_line_1: str, store: str = store_id) -> int:
+            params = {"fulfillment": "delivery"} | SF_ADDRESS | {"address_line_1": address_line_1}
+            answer = await checkout.bff.get(
+                f"/v1/stores/{store}/slots", params=params, headers=checkout.auth(user)
+            )
+            return answer.status_code
+
+        before = await checkout.calls("previewDeliveryTimeSlots")
+        assert [await preview(f"{n} Spear St") for n in range(1, 4)] == [200, 200, 200]
+        assert await preview("4 Spear St") == 429  # a fourth new address
+        assert await preview("unknown-store", store="no-such-store") == 429
+        assert await preview("1 Spear St") == 200  # cached: costs Instacart nothing
+        assert await checkout.calls("previewDeliveryTimeSlots") - before == 3
+        # another user has a budget of their own
+        other = await checkout.bff.get(
+            f"/v1/stores/{store_id}/slots",
+            params={"fulfillment": "delivery"} | SF_ADDRESS | {"address_line_1": "9 Main St"},
+            headers=checkout.auth(f"{user}-other"),
+        )
+        assert other.status_code == 200

@@ -72,6 +72,7 @@ class Fleet:
             # one checkout per user here; the limits are tested elsewhere
             "BFF_RATE_LIMIT_ORDERS_PER_MINUTE": "1000",
             "BFF_RATE_LIMIT_RESERVATIONS_PER_MINUTE": "1000",
+            "BFF_RATE_LIMIT_SLOT_MISSES_PER_MINUTE": "100000",
             "BFF_INSTACART_BREAKER_COOLDOWN_SECONDS": "1",
             "BFF_IDEMPOTENCY_LOCK_SECONDS": "2",
             "BFF_IDEMPOTENCY_REPLAY_WAIT_SECONDS": "1",

@@ -48,6 +48,8 @@ def served_bff(
         rate_limit_reservations_per_minute="100000",
         rate_limit_orders_per_minute="100000",
         rate_limit_callback_tokens_per_minute="100000",
+        rate_limit_slot_misses_per_minute="100000",
+        rate_limit_stream_tickets_per_minute="100000",
     ) as (bff, _, _):
         yield bff, client_id
 
