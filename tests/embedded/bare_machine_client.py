@@ -45,6 +45,18 @@ def probe() -> None:
     print("probe: interfaces ['lo']")
 
 
+class HonoursRetryAfter(httpx.HTTPTransport):
+    """What a storefront does with 503 over_capacity: wait Retry-After, send it again."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for _ in range(5):
+            response = super().handle_request(request)
+            if response.status_code != 503 or b"over_capacity" not in response.read():
+                return response
+            time.sleep(float(response.headers.get("retry-after", "1")))
+        return response
+
+
 def wait_ready(client: httpx.Client, seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
     while True:
@@ -90,7 +102,7 @@ def checkout(url: str) -> None:
         check=True,
     ).stdout.strip()
     auth = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(base_url=url, timeout=10, transport=HonoursRetryAfter()) as client:
         wait_ready(client)
         print("checkout: ready", client.get("/readyz").json())
         # Canceled while still brand new (orders advance every few seconds).
