@@ -33,9 +33,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-# The methods this service knows of. Any other is refused before routing and counted as
-# "other": a client that sends thousands of made-up methods must not grow a metric series each.
-STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# HTTP's methods (RFC 9110, and PATCH): routing answers them, 405 with Allow where a path has
+# no such route. Any other is refused 501 before routing (RFC 9110's answer to a method the
+# server does not recognise) and counted as "other": a client that sends thousands of made-up
+# methods must not grow a metric series each.
+STANDARD_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
 
 
 class RequestContextMiddleware:
