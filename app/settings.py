@@ -119,9 +119,9 @@ class Settings(BaseSettings):
 
     # --- admission control (app/platform/admission.py) ---
     # Storefront requests in progress per process past which new ones are refused 503 at once.
-    admission_max_in_flight: int = Field(default=400, ge=1)
+    admission_max_in_flight: int = Field(default=120, ge=1)
     # How late the event loop may run before new storefront requests are refused 503 at once.
-    admission_lag_budget_ms: float = Field(default=250, gt=0)
+    admission_lag_budget_ms: float = Field(default=25, gt=0)
 
     # --- per-user budgets ---
     # Event streams one user, and one order, may hold open at once on a replica.

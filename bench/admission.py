@@ -28,7 +28,7 @@ from bench import harness as h
 from bench.checkout_capacity import CREATE_SECONDS, arrivals
 
 CONFIGS = {
-    "admission on": {},
+    "admission on": {},  # the defaults
     "admission off": {"admission_max_in_flight": 1_000_000, "admission_lag_budget_ms": 1e9},
 }
 
