@@ -155,6 +155,10 @@ class Stack:
             # Thousands of distinct benchmark users: no per-user limit may be the bottleneck.
             "BFF_RATE_LIMIT_RESERVATIONS_PER_MINUTE": "1000",
             "BFF_RATE_LIMIT_SLOT_MISSES_PER_MINUTE": "100000",
+            # Throughput is what the other benchmarks measure: no shedding (bench/admission.py
+            # measures it, with the service's defaults).
+            "BFF_ADMISSION_MAX_IN_FLIGHT": "1000000",
+            "BFF_ADMISSION_LAG_BUDGET_MS": "1000000000",
             "BFF_RATE_LIMIT_ORDERS_PER_MINUTE": "1000",
         }
         env.update({f"BFF_{k.upper()}": str(v) for k, v in settings.items()})

@@ -26,6 +26,8 @@ os.environ.setdefault("BFF_AUTH_JWT_SECRET", DEV_JWT_SECRET)
 # lag says nothing about a server's load, so admission by lag is off unless a test asks for it
 # (tests/checkout/test_admission.py). The in-flight limit stays.
 os.environ.setdefault("BFF_ADMISSION_LAG_BUDGET_MS", "60000")
+# Nor are the suite's own bursts (200 cold requests at once) load to shed.
+os.environ.setdefault("BFF_ADMISSION_MAX_IN_FLIGHT", "100000")
 
 import httpx
 import pytest
