@@ -32,11 +32,12 @@ from tests.faults.flows import keep_placing
 from tests.faults.harness import Fleet
 from tests.faults.history import Checkout
 
-pytestmark = pytest.mark.faults
-
 SECONDS = float(os.environ.get("FAULTS_SECONDS", "40"))
 SEED = int(os.environ.get("FAULTS_SEED", str(random.SystemRandom().randrange(2**31))))
 SHOPPERS = 6
+
+# The run's own length plus settling and checking (the suite's per-test timeout is 300 s).
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(SECONDS + 300)]
 CREATES = ("createDeliveryOrder", "createPickupOrder")
 FULFILLMENTS = ("delivery", "pickup")
 
