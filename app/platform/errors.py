@@ -56,10 +56,6 @@ class PayloadTooLarge(AppError):
     status, code, title = 413, "payload_too_large", "The request body is too large"
 
 
-class MethodNotImplemented(AppError):
-    status, code, title = 501, "method_not_implemented", "This method is not implemented"
-
-
 class RateLimited(AppError):
     status, code, title = 429, "rate_limited", "Too many requests"
 

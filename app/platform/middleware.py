@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.platform.errors import MethodNotImplemented, PayloadTooLarge, RequestTimeout
+from app.platform.errors import PayloadTooLarge, RequestTimeout
 from app.platform.metrics import HTTP_SERVER_DURATION
 from app.platform.problems import app_error_response
 from app.platform.request_context import reset_request_id, set_request_id
@@ -33,10 +33,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-# HTTP's methods (RFC 9110, and PATCH): routing answers them, 405 with Allow where a path has
-# no such route. Any other is refused 501 before routing (RFC 9110's answer to a method the
-# server does not recognise) and counted as "other": a client that sends thousands of made-up
-# methods must not grow a metric series each.
+# HTTP's methods (RFC 9110, and PATCH) are counted by name; any other as "other", so that a
+# client that sends thousands of made-up methods grows no metric series. Routing answers them
+# all alike: 405 with Allow where the path exists, 404 where it does not.
 STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
@@ -70,11 +69,7 @@ class RequestContextMiddleware:
 
         method = scope["method"] if scope["method"] in STANDARD_METHODS else "other"
         try:
-            if method == "other":
-                error = MethodNotImplemented("This service answers standard HTTP methods only.")
-                await app_error_response(error, scope.get("path"))(scope, receive, send_with_id)
-            else:
-                await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
