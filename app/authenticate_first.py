@@ -14,15 +14,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.lifespan import state_of
 from app.platform.errors import Unauthenticated
+from app.platform.middleware import header
 from app.platform.problems import app_error_response
-
-
-def _authorization(scope: Scope) -> str | None:
-    for key, value in scope["headers"]:
-        if key == b"authorization":
-            authorization: str = value.decode("latin-1")
-            return authorization
-    return None
 
 
 class AuthenticateFirst:
@@ -40,7 +33,7 @@ class AuthenticateFirst:
         ):
             await self.app(scope, receive, send)
             return
-        scheme, token = get_authorization_scheme_param(_authorization(scope))
+        scheme, token = get_authorization_scheme_param(header(scope, b"authorization"))
         try:
             if not token or scheme.lower() != "bearer":
                 raise Unauthenticated("a bearer token is required")

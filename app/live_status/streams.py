@@ -123,7 +123,8 @@ class OrderStreams:
         self._per_order[order_id] += 1
         return OrderStream(self, resources, subscription, user_id, first, last_event_id)
 
-    def _closed(self, user_id: str, order_id: str) -> None:
+    def release(self, user_id: str, order_id: str) -> None:
+        """A stream of `user_id` on `order_id` has closed: its place in the budgets is free."""
         for counts, key in ((self._per_user, user_id), (self._per_order, order_id)):
             counts[key] -= 1
             if counts[key] <= 0:
@@ -162,7 +163,7 @@ class OrderStream:
             return
         self._closed = True
         EVENT_STREAMS_OPEN.dec()
-        self._streams._closed(self._user_id, self.order_id)
+        self._streams.release(self._user_id, self.order_id)
         # Shielded: a client that left cancels us, and the Redis connection must still go back.
         with anyio.CancelScope(shield=True):
             await self._resources.aclose()
