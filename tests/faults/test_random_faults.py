@@ -86,16 +86,17 @@ async def _faults(f: Fleet, rng: random.Random, until: float, drawn: Counter[str
         if not killed and rng.random() < 0.1:
             name = "replica_sigkill"
             victim = rng.choice([r for r in f.replicas if r not in f.killed])
-            f.kill(victim)  # stays dead: the others carry on
+            f.kill(victim)  # stays dead: the others carry on (kill counts it in the figures)
             killed = True
+            drawn[name] += 1
         else:
             name, start = rng.choice(MENU)
             f.history.phase = name
             await start(f)
             await asyncio.sleep(rng.uniform(1.5, 4.0))  # the fault's length, not a wait
             await _undo(f)
-        drawn[name] += 1
-        f.count(name)
+            drawn[name] += 1
+            f.count(name)
         f.history.phase = "calm"
         await asyncio.sleep(rng.uniform(0.5, 2.0))
 
