@@ -1,7 +1,7 @@
 """How fast the callback receiver answers Instacart, against /livez in the same run.
 
-Starts the sandbox and one BFF process pinned to core 0 (`taskset -c 0`), and from this
-process (pinned to core 1) sends callbacks for real orders one at a time, each a new event_id,
+Starts the sandbox (on core 1) and one BFF process (on core 0) with bench/harness.py, and from
+this process (pinned to core 1) sends callbacks for real orders one at a time, each a new event_id,
 interleaved with /livez requests (the baseline: a route with no I/O). Reports p50/p99 of each
 and the ratios, for several rounds.
 
@@ -10,62 +10,29 @@ and the ratios, for several rounds.
 
 from __future__ import annotations
 
-import os
 import random
-import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 
-from app.auth.tokens import mint_token
-from app.settings import Settings
-from tests.database import create_database, upgrade
-from tests.faults.processes import Server
+from bench import harness as h
 
 ROUNDS = 3
 PER_ROUND = 300
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def main() -> int:
-    import asyncio
-
-    database_url = asyncio.run(create_database("bff_bench"))
-    upgrade(database_url)
+    database_url = h.fresh_database()
     client_id = f"bench-{uuid.uuid4().hex[:8]}"
-    logs = Path(tempfile.mkdtemp(prefix="callback-bench-"))
-    sandbox = Server(
-        "sandbox", ["sandbox"], {"SANDBOX_CLIENT_ID": client_id}, "/sandbox/stats", logs
-    )
-    bff = Server(
-        "bff",
-        ["app", "serve"],
-        {
-            "BFF_INSTACART_BASE_URL": sandbox.url,
-            "BFF_INSTACART_CLIENT_ID": client_id,
-            "BFF_DATABASE_URL": database_url,
-            "BFF_CACHE_NAMESPACE": client_id,
-            "BFF_RECONCILER_ENABLED": "false",
-            "BFF_ACCESS_LOG": "false",
-            "BFF_LOG_LEVEL": "WARNING",
-        },
-        "/readyz",
-        logs,
-    )
-    bff.argv = ["taskset", "-c", "0", *bff.argv]
-    sandbox.start()
-    bff.start()
+    logs = h.log_dir("callback-ack")
+    sandbox = h.sandbox(logs, client_id)
+    stack = h.Stack(sandbox.url, client_id, database_url)
+    bff = stack.bff("bff", logs, client_id)
     try:
-        with httpx.Client(base_url=bff.url, timeout=10) as client:
+        with h.running(sandbox, bff), httpx.Client(base_url=bff.url, timeout=10) as client:
             token = client.post(
                 "/callbacks/instacart/token",
                 data={
@@ -74,7 +41,7 @@ def main() -> int:
                     "client_secret": "sandbox-callback-secret",
                 },
             ).json()["access_token"]
-            user = {"Authorization": f"Bearer {mint_token(Settings(), 'bench-user')}"}
+            user = {"Authorization": f"Bearer {stack.tokens(1, 'bench-user')[0]}"}
             stores = client.get(
                 "/v1/stores", params={"fulfillment": "pickup", "postal_code": "94105"}, headers=user
             ).json()["stores"]
@@ -116,17 +83,15 @@ def main() -> int:
                     livez.append(time.perf_counter() - start)
                 ms = 1000
                 print(
-                    f"round {round_no}: callback ack p50 {statistics.median(acks) * ms:.2f} ms "
-                    f"p99 {percentile(acks, 0.99) * ms:.2f} ms | /livez p50 "
-                    f"{statistics.median(livez) * ms:.2f} ms p99 {percentile(livez, 0.99) * ms:.2f}"
-                    f" ms | ratio p50 {statistics.median(acks) / statistics.median(livez):.1f}x"
+                    f"round {round_no}: callback ack p50 {h.median(acks) * ms:.2f} ms "
+                    f"p99 {h.percentile(acks, 0.99) * ms:.2f} ms | /livez p50 "
+                    f"{h.median(livez) * ms:.2f} ms p99 {h.percentile(livez, 0.99) * ms:.2f}"
+                    f" ms | ratio p50 {h.median(acks) / h.median(livez):.1f}x"
                 )
     finally:
-        bff.stop()
-        sandbox.stop()
+        h.drop_database(database_url)
     return 0
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("CI", "")
     sys.exit(main())

@@ -18,7 +18,6 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +26,10 @@ from typing import Any
 
 import httpx
 
-from tests.faults.processes import Server
+from local_processes import checkout_stack
+from local_processes.postgres import create_database, upgrade
+from local_processes.postgres import drop_database as drop
+from local_processes.servers import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 # BENCH_RESULTS: somewhere else, for a trial run that must not replace the committed results.
@@ -53,7 +55,7 @@ def pin_self(cores: str = LOAD_CORES) -> None:
 
 
 class Proc(Server):
-    """tests/faults' killable server process, pinned with taskset, with its CPU time."""
+    """A local server process, pinned with taskset, with its CPU time."""
 
     def __init__(
         self,
@@ -140,15 +142,11 @@ class Stack:
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     def bff_env(self, namespace: str, **settings: Any) -> dict[str, str]:
-        env = {
+        env = checkout_stack.bff_env(self.sandbox_url, self.client_id, self.database_url) | {
             "BFF_ENVIRONMENT": "development",
-            "BFF_INSTACART_BASE_URL": self.sandbox_url,
-            "BFF_INSTACART_CLIENT_ID": self.client_id,
-            "BFF_DATABASE_URL": self.database_url,
             "BFF_REDIS_URL": REDIS_URL,
             "BFF_AUTH_JWT_SECRET": self.jwt_secret,
             "BFF_CACHE_NAMESPACE": namespace,
-            "BFF_RECONCILER_ENABLED": "false",
             "BFF_ACCESS_LOG": "false",
             "BFF_LOG_LEVEL": "WARNING",
             "BFF_LOG_JSON": "true",
@@ -184,46 +182,13 @@ class Stack:
 
 def fresh_database() -> str:
     """A new database on the local server, migrated to head; its SQLAlchemy URL."""
-    import asyncpg
-    from alembic.config import Config
-    from sqlalchemy.engine import make_url
-
-    from alembic import command
-
-    name = f"bff_bench_{uuid.uuid4().hex[:10]}"
-    admin = make_url(POSTGRES_URL).set(drivername="postgresql")
-
-    async def create() -> None:
-        conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = url
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    url = asyncio.run(create_database(POSTGRES_URL, prefix="bff_bench"))
+    upgrade(url)
     return url
 
 
 def drop_database(url: str) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    name = make_url(url).database
-    admin = make_url(url).set(drivername="postgresql", database="postgres")
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    asyncio.run(drop(url))
 
 
 def set_faults(sandbox_url: str, operations: dict[str, dict[str, Any]]) -> None:

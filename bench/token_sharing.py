@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.servers import serve
+from local_processes.checkout_stack import sandbox_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CLIENT_ID = "bench-client"
@@ -157,17 +157,11 @@ def _scenario(
 
 
 def _drive(args: argparse.Namespace) -> None:
-    env = {"SANDBOX_CLIENT_ID": CLIENT_ID, "SANDBOX_CLIENT_SECRET": CLIENT_SECRET}
     with (
         tempfile.TemporaryDirectory() as tmp,
-        serve(
-            "sandbox",
-            "/sandbox/stats",
-            Path(tmp) / "sandbox.log",
-            env=env,
-            extra_args=("--log-level", "warning"),
-        ) as base_url,
+        sandbox_server(Path(tmp), CLIENT_ID, client_secret=CLIENT_SECRET) as sandbox,
     ):
+        base_url = sandbox.url
         rows = [
             _scenario(base_url, args.redis_url, mode, processes, args.calls)
             for processes in (1, 3)

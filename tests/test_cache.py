@@ -3,57 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import pytest
 import redis.asyncio as redis
 
 from app.platform.shared_cache import SharedCache, etag_for
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from local_processes.waiting import wait_until_async
+from tests.cache_loaders import counting_loader
+from tests.support.clock import FakeClock
+from tests.support.settings import suite_redis_url
 
 
 @pytest.fixture
 async def replicas():
     """Two Redis clients standing for two replicas of the service."""
-    clients = [redis.Redis.from_url(REDIS_URL) for _ in range(2)]
+    clients = [redis.Redis.from_url(suite_redis_url()) for _ in range(2)]
     yield clients
     for client in clients:
         await client.aclose()
-
-
-class FakeClock:
-    """Wall time that moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
-    """Polls ``check`` until it holds; fails after ``within`` seconds of real time."""
-    give_up_at = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < give_up_at, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
-def counting_loader(body: bytes = b'{"slots":[]}', delay: float = 0.05):
-    calls = {"n": 0}
-
-    async def load() -> bytes:
-        calls["n"] += 1
-        await asyncio.sleep(delay)
-        return body
-
-    return load, calls
 
 
 async def test_200_cold_requests_from_two_replicas_cost_one_load(replicas) -> None:
@@ -72,7 +40,7 @@ async def test_200_cold_requests_from_two_replicas_cost_one_load(replicas) -> No
 async def test_after_the_ttl_stale_is_served_while_one_refresh_runs(replicas) -> None:
     clock = FakeClock()
     cache = SharedCache(
-        replicas[0], f"t{uuid.uuid4().hex}", ttl_seconds=30, stale_seconds=60, clock=clock
+        replicas[0], f"t{uuid.uuid4().hex}", ttl_seconds=30, stale_seconds=60, clock=clock.time
     )
     bodies = iter([b'{"v":1}', b'{"v":2}'])
     calls = {"n": 0}
@@ -90,7 +58,7 @@ async def test_after_the_ttl_stale_is_served_while_one_refresh_runs(replicas) ->
         entry, how = await cache.get_or_load("k", load)
         return how == "hit" and entry.body == b'{"v":2}'
 
-    await eventually(refreshed)
+    await wait_until_async(refreshed, what="the stale value replaced by one refresh")
     assert calls["n"] == 2
     await cache.aclose()
 
@@ -98,7 +66,7 @@ async def test_after_the_ttl_stale_is_served_while_one_refresh_runs(replicas) ->
 async def test_past_the_stale_window_a_value_is_a_miss(replicas) -> None:
     clock = FakeClock()
     cache = SharedCache(
-        replicas[0], f"t{uuid.uuid4().hex}", ttl_seconds=30, stale_seconds=60, clock=clock
+        replicas[0], f"t{uuid.uuid4().hex}", ttl_seconds=30, stale_seconds=60, clock=clock.time
     )
     load, calls = counting_loader(delay=0)
     await cache.get_or_load("k", load)
@@ -127,7 +95,7 @@ async def test_invalidating_a_group_drops_its_keys_everywhere(replicas) -> None:
 async def test_local_tier_serves_without_redis_for_its_short_life(replicas) -> None:
     clock = FakeClock()
     name = f"t{uuid.uuid4().hex}"
-    cache = SharedCache(replicas[0], name, ttl_seconds=30, local_ttl_seconds=1, clock=clock)
+    cache = SharedCache(replicas[0], name, ttl_seconds=30, local_ttl_seconds=1, clock=clock.time)
     load, calls = counting_loader()
     await cache.get_or_load("k", load)
     await replicas[0].delete(cache.prefix + "k")

@@ -9,13 +9,15 @@ import pytest
 import redis.asyncio as redis
 
 from app.platform.shared_cache import LOCK_MARGIN_SECONDS, SharedCache
-from tests.test_cache import REDIS_URL, counting_loader, eventually
+from local_processes.waiting import wait_until_async
+from tests.cache_loaders import counting_loader
+from tests.support.settings import suite_redis_url
 
 
 @pytest.fixture
 async def replicas():
     """Two Redis clients standing for two replicas of the service."""
-    clients = [redis.Redis.from_url(REDIS_URL) for _ in range(2)]
+    clients = [redis.Redis.from_url(suite_redis_url()) for _ in range(2)]
     yield clients
     for client in clients:
         await client.aclose()
@@ -71,7 +73,7 @@ async def test_another_replica_waits_out_a_holder_that_uses_its_whole_deadline(
     async def lock_taken() -> bool:
         return bool(await replicas[1].exists(a.prefix + "k:lock"))
 
-    await eventually(lock_taken)
+    await wait_until_async(lock_taken, what="the first replica to take the load's lock")
     entry, how = await b.get_or_load("k", load_b)
     assert (entry.body, how) == (b'{"from":"a"}', "miss")
     assert calls == {"a": 1, "b": 0}

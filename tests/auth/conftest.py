@@ -6,8 +6,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from app.auth.tokens import TokenVerifier
+from tests.support.clock import FakeClock
 
-from .helpers import FakeClock, SigningKey, make_settings
+from .helpers import NOW, SigningKey, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +28,9 @@ def ec_key() -> SigningKey:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(NOW)
 
 
 @pytest.fixture
 def secret_verifier(clock: FakeClock) -> TokenVerifier:
-    return TokenVerifier.from_settings(make_settings(), clock=clock, monotonic=clock)
+    return TokenVerifier.from_settings(make_settings(), clock=clock.time, monotonic=clock.monotonic)

@@ -1,4 +1,4 @@
-"""Keys, clocks, token builders and a counting JWKS endpoint for the auth tests."""
+"""Keys, token builders and a counting JWKS endpoint for the auth tests."""
 
 from __future__ import annotations
 
@@ -19,19 +19,6 @@ from app.settings import Settings
 SECRET = "test-secret-of-at-least-32-bytes-long!!"
 JWKS_URL = "https://idp.example.test/.well-known/jwks.json"
 NOW = 1_700_000_000.0
-
-
-class FakeClock:
-    """One clock for both wall time and monotonic time; tests advance it instead of sleeping."""
-
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

@@ -6,12 +6,13 @@ import pytest
 
 from app.auth.tokens import TokenVerifier
 from app.platform.errors import Unauthenticated
+from tests.support.clock import FakeClock
 
-from .helpers import NOW, SECRET, FakeClock, claims, hs256
+from .helpers import NOW, SECRET, claims, hs256
 
 
 def counting_verifier(clock: FakeClock, cache_size: int = 4096) -> tuple[TokenVerifier, list[str]]:
-    v = TokenVerifier(secret=SECRET, clock=clock, cache_size=cache_size)
+    v = TokenVerifier(secret=SECRET, clock=clock.time, cache_size=cache_size)
     decoded: list[str] = []
     real_decode = v._decode
 

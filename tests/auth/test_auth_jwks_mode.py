@@ -9,11 +9,11 @@ from structlog.testing import capture_logs
 
 from app.auth.tokens import TokenVerifier
 from app.platform.errors import DependencyUnavailable, Unauthenticated
+from tests.support.clock import FakeClock
 
 from .helpers import (
     JWKS_URL,
     SECRET,
-    FakeClock,
     JWKSEndpoint,
     SigningKey,
     claims,
@@ -27,7 +27,9 @@ def jwks_verifier(
     clock: FakeClock, endpoint: JWKSEndpoint, *, secret: str | None = None, **overrides
 ) -> TokenVerifier:
     settings = make_settings(auth_jwks_url=JWKS_URL, auth_jwt_secret=secret, **overrides)
-    return TokenVerifier.from_settings(settings, endpoint.client(), clock=clock, monotonic=clock)
+    return TokenVerifier.from_settings(
+        settings, endpoint.client(), clock=clock.time, monotonic=clock.monotonic
+    )
 
 
 async def detail_of(v: TokenVerifier, token: str) -> str:

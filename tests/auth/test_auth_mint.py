@@ -6,14 +6,15 @@ import jwt
 import pytest
 
 from app.auth.tokens import AuthConfigError, TokenVerifier, mint_token
+from tests.support.clock import FakeClock
 
-from .helpers import NOW, SECRET, FakeClock, make_settings
+from .helpers import NOW, SECRET, make_settings
 
 
 async def test_minted_token_verifies_as_the_user(clock: FakeClock):
     settings = make_settings()
     token = mint_token(settings, "alice", ttl_seconds=600, now=NOW)
-    principal = await TokenVerifier.from_settings(settings, clock=clock).verify(token)
+    principal = await TokenVerifier.from_settings(settings, clock=clock.time).verify(token)
     assert (principal.user_id, principal.is_staff, principal.expires_at) == (
         "alice",
         False,
@@ -28,14 +29,14 @@ async def test_minted_staff_token_carries_the_configured_role(clock: FakeClock):
     assert jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_exp": False})[
         "perms"
     ] == ["store-staff"]
-    assert (await TokenVerifier.from_settings(settings, clock=clock).verify(token)).is_staff
+    assert (await TokenVerifier.from_settings(settings, clock=clock.time).verify(token)).is_staff
 
 
 async def test_minted_token_carries_the_configured_issuer_and_audience(clock: FakeClock):
     settings = make_settings(auth_issuer="https://idp.example.test/", auth_audience="checkout")
     token = mint_token(settings, "alice", now=NOW)
     assert (
-        await TokenVerifier.from_settings(settings, clock=clock).verify(token)
+        await TokenVerifier.from_settings(settings, clock=clock.time).verify(token)
     ).user_id == "alice"
 
 

@@ -6,12 +6,15 @@ import pytest
 
 from app.auth.tokens import AuthConfigError, Principal, TokenVerifier
 from app.platform.errors import Unauthenticated
+from tests.support.clock import FakeClock
 
-from .helpers import NOW, FakeClock, SigningKey, b64url, claims, hs256, make_settings, raw_hs256
+from .helpers import NOW, SigningKey, b64url, claims, hs256, make_settings, raw_hs256
 
 
 def verifier(clock: FakeClock, **overrides) -> TokenVerifier:
-    return TokenVerifier.from_settings(make_settings(**overrides), clock=clock, monotonic=clock)
+    return TokenVerifier.from_settings(
+        make_settings(**overrides), clock=clock.time, monotonic=clock.monotonic
+    )
 
 
 async def rejected(v: TokenVerifier, token: str) -> str:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import skip_or_fail
-from tests.faults.processes import Server, free_port
+from tests.browser.shop import Shop, start_shop
+from tests.support.ci import skip_or_fail
 
 CHROMIUM = os.environ.get("BFF_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / ".artifacts"
@@ -35,59 +33,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1280, "height": 1000}
-
-
-@dataclass(frozen=True)
-class Shop:
-    """A BFF (serving the demo) and the sandbox behind it."""
-
-    bff: str
-    sandbox: str
-    logs: Path
-
-
-def start_shop(database_url: str, log_dir: Path, auto_advance_seconds: float) -> Iterator[Shop]:
-    """Sandbox and BFF as `scripts/run` wires them: callbacks to the BFF, orders advancing."""
-    client_id = f"demo-{uuid.uuid4().hex[:8]}"
-    bff_port = free_port()  # the sandbox must know where to call back before it starts
-    log_dir.mkdir(parents=True, exist_ok=True)
-    sandbox = Server(
-        "sandbox",
-        ["sandbox"],
-        {
-            "SANDBOX_CLIENT_ID": client_id,
-            "SANDBOX_SLOT_CAPACITY": "50",
-            "SANDBOX_AUTO_ADVANCE_SECONDS": str(auto_advance_seconds),
-            "SANDBOX_CALLBACK_URL": f"http://127.0.0.1:{bff_port}/callbacks/instacart",
-            "SANDBOX_CALLBACK_TOKEN_URL": f"http://127.0.0.1:{bff_port}/callbacks/instacart/token",
-        },
-        "/sandbox/stats",
-        log_dir,
-    )
-    bff = Server(
-        "bff",
-        ["app", "serve"],
-        {
-            "BFF_ENVIRONMENT": "development",
-            "BFF_INSTACART_BASE_URL": sandbox.url,
-            "BFF_INSTACART_CLIENT_ID": client_id,
-            "BFF_DATABASE_URL": database_url,
-            "BFF_CACHE_NAMESPACE": client_id,
-            "BFF_LOG_JSON": "true",
-        },
-        "/readyz",
-        log_dir,
-        port=bff_port,
-    )
-    sandbox.launch()
-    bff.launch()
-    try:
-        sandbox.wait_healthy()
-        bff.wait_healthy()
-        yield Shop(bff=bff.url, sandbox=sandbox.url, logs=log_dir)
-    finally:
-        bff.stop()
-        sandbox.stop()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import httpx
 
 from sandbox.app import create_sandbox_app
 from sandbox.config import SandboxConfig
-from tests.checkout.conftest import Checkout
+from tests.support.checkout import Checkout
 
 CLIENT_ID = "instacart-sandbox"
 CLIENT_SECRET = "sandbox-callback-secret"  # the BFF's development default

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from app.orders.reconciler import Reconciler
 from app.orders.tables import OrderRow
 from app.platform.database.session import build_sessionmaker
-from tests.checkout.conftest import Checkout
+from tests.support.checkout import Checkout
 
 
 async def placement_of(checkout: Checkout, user: str) -> list[tuple[str, str]]:

@@ -21,8 +21,9 @@ from app.instacart.models import Address, Cart, CartItem, CreateOrderRequest
 from app.instacart.policy import CREATE
 from app.orders.tables import IdempotencyKey, OrderRow
 from app.platform.database.session import build_sessionmaker
-from tests.checkout.conftest import SF_ADDRESS, Checkout
 from tests.checkout.placements import placement_of, reconciler_for
+from tests.support.addresses import SF_ADDRESS
+from tests.support.checkout import Checkout
 
 
 async def _an_ambiguous_first_create(checkout: Checkout, user: str, key: str) -> dict[str, Any]:

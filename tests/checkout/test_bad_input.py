@@ -9,7 +9,7 @@ import jwt
 import orjson
 import pytest
 
-from tests.checkout.conftest import Checkout
+from tests.support.checkout import Checkout
 
 
 def assert_problem(response, status: int, code: str) -> dict:

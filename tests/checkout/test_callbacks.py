@@ -17,6 +17,7 @@ from app.callbacks.tables import CallbackEvent
 from app.orders.tables import OrderRow
 from app.orders.vocabulary import STATUS_RANKS
 from app.platform.database.session import build_sessionmaker
+from local_processes.postgres import upgrade
 from tests.checkout.callbacks_helpers import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -28,9 +29,8 @@ from tests.checkout.callbacks_helpers import (
     send,
     wired_checkout,
 )
-from tests.checkout.conftest import Checkout
 from tests.checkout.placements import reconciler_for
-from tests.database import upgrade
+from tests.support.checkout import Checkout
 
 TOKEN_URL = "/callbacks/instacart/token"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.checkout.conftest import SF_ADDRESS, SF_POSTAL, Checkout
+from tests.support.addresses import SF_ADDRESS, SF_POSTAL
+from tests.support.checkout import Checkout
 
 
 async def test_stores_are_sorted_nearest_first(checkout: Checkout, user: str) -> None:

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.checkout.conftest import SF_ADDRESS
-from tests.database import upgrade
-from tests.faults.processes import PrivatePostgres, PrivateRedis
+from local_processes.postgres import PrivatePostgres, upgrade
+from local_processes.redis_server import PrivateRedis
+from tests.support.addresses import SF_ADDRESS
+from tests.support.ci import tools_required
 
 
 async def test_a_whole_checkout_works_with_redis_down(
@@ -89,7 +90,8 @@ async def test_an_open_circuit_fails_fast_with_503(
 async def test_readiness_stays_with_the_process_while_redis_then_postgres_stop(
     open_checkout: Callable[..., Any], user: str, tmp_path: Path
 ) -> None:
-    redis, postgres = PrivateRedis(tmp_path), PrivatePostgres()
+    with tools_required():
+        redis, postgres = PrivateRedis(tmp_path), PrivatePostgres()
     try:
         await asyncio.to_thread(redis.start)
         await asyncio.to_thread(postgres.init)

@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from tests.checkout.conftest import Checkout
 from tests.checkout.placements import wait_for_lease
+from tests.support.checkout import Checkout
 
 
 async def test_50_concurrent_identical_placements_make_one_order(

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from app.orders.state_machine import OrderStateMachine
 from app.orders.tables import IdempotencyKey
 from app.platform.database.session import build_sessionmaker
-from tests.checkout.conftest import Checkout
 from tests.checkout.placements import lapse_leases, placement_of, reconciler_for
+from tests.support.checkout import Checkout
 
 
 async def test_create_that_hangs_after_creating_is_504_then_reconciled(

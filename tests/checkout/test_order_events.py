@@ -1,120 +1,19 @@
-"""Live order status: tickets, ownership and the edges of the stream, in-process.
-
-The helpers here (a placed order, a real socket, an SSE reader) also serve
-test_order_events_stream.py, which reads streams as they flow.
-"""
+"""Live order status: tickets, ownership and the edges of the stream, in-process."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import httpx
 import orjson
 import pytest
-import uvicorn
 
-from tests.checkout.conftest import Checkout
-
-
-async def placed_order(checkout: Checkout, user: str) -> dict[str, Any]:
-    reservation = await checkout.reserve("delivery", user)
-    placed = await checkout.place(reservation, user)
-    assert placed.status_code == 201, placed.text
-    return placed.json()
-
-
-async def advance(checkout: Checkout, order_id: str, user: str, status: str | None = None) -> str:
-    """Move the order on at Instacart (the sandbox), then let the BFF see it with a read."""
-    body = {"status": status} if status else {}
-    moved = await checkout.sandbox.post(f"/sandbox/orders/{order_id}/advance", json=body)
-    assert moved.status_code == 200, moved.text
-    seen = await checkout.bff.get(f"/v1/orders/{order_id}", headers=checkout.auth(user))
-    assert seen.status_code == 200, seen.text
-    assert seen.json()["status"] == moved.json()["status"]
-    return str(moved.json()["status"])
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """Serve an app whose lifespan already runs on a real socket (ASGITransport buffers
-    streaming responses); yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, lifespan="off", log_config=None, access_log=False, timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert not task.done(), task.exception() if task.done() else None
-            assert time.monotonic() < deadline, "server did not start"
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
-class EventReader:
-    """Reads Server-Sent Events frames from a streaming httpx response, with a timeout."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-        self._lines = response.aiter_lines()
-
-    async def frame(self, timeout: float = 10) -> dict[str, str] | None:
-        """The next frame: its fields, or {"comment": ...}; None when the stream ended."""
-        fields: dict[str, str] = {}
-        async with asyncio.timeout(timeout):
-            async for line in self._lines:
-                if line == "":
-                    if fields:
-                        return fields
-                elif line.startswith(":"):
-                    return {"comment": line[1:].strip()}
-                else:
-                    name, _, value = line.partition(":")
-                    fields[name] = value.removeprefix(" ")
-        return fields or None
-
-    async def status(self, timeout: float = 10) -> dict[str, Any] | None:
-        """The next `status` event as {"id": int, "order": dict}, skipping the rest."""
-        while (frame := await self.frame(timeout)) is not None:
-            if frame.get("event") == "status":
-                return {"id": int(frame["id"]), "order": orjson.loads(frame["data"])}
-        return None
-
-
-def events_path(order_id: str) -> str:
-    return f"/v1/orders/{order_id}/events"
-
-
-async def issue_ticket(checkout: Checkout, order_id: str, user: str) -> str:
-    response = await checkout.bff.post(
-        f"{events_path(order_id)}/ticket", headers=checkout.auth(user)
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["ticket"])
-
-
-# --- tests -----------------------------------------------------------------------------------
+from local_processes.waiting import wait_until_async
+from tests.checkout.live_orders import issue_ticket, placed_order
+from tests.support.checkout import Checkout
+from tests.support.event_streams import events_path
 
 
 async def test_a_ticket_is_short_lived_and_says_when_it_expires(
@@ -193,7 +92,7 @@ async def test_an_expired_ticket_is_401(open_checkout: Callable[..., Any], user:
         async def expired() -> bool:
             return await checkout.app.state.bff.redis.exists(key) == 0
 
-        await eventually(expired)
+        await wait_until_async(expired, what="the ticket to expire in Redis")
         response = await checkout.bff.get(events_path(order["id"]), params={"ticket": ticket})
         assert response.status_code == 401
         assert "expired" in response.json()["detail"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +11,11 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from tests.checkout.conftest import Checkout
-from tests.checkout.test_order_events import EventReader, events_path, issue_ticket, placed_order
-from tests.servers import serve_bff_and_sandbox
+from local_processes.checkout_stack import bff_server, sandbox_server
+from local_processes.waiting import wait_until
+from tests.checkout.live_orders import issue_ticket, placed_order
+from tests.support.checkout import Checkout
+from tests.support.event_streams import EventReader, events_path
 
 
 @pytest.fixture(scope="module")
@@ -24,15 +25,18 @@ def served_with_logs(
     """(bff_url, sandbox_url, the BFF's log file), the access log on at INFO."""
     logs = tmp_path_factory.mktemp("order-events")
     client_id = f"events-{uuid.uuid4().hex[:8]}"
-    with serve_bff_and_sandbox(
-        logs,
-        client_id,
-        migrated_database_url,
-        access_log="true",
-        log_level="DEBUG",
-        log_json="true",
-    ) as (bff_url, sandbox_url, _):
-        yield bff_url, sandbox_url, logs / "bff.log"
+    with (
+        sandbox_server(logs, client_id) as sandbox,
+        bff_server(
+            logs,
+            sandbox,
+            migrated_database_url,
+            access_log="true",
+            log_level="DEBUG",
+            log_json="true",
+        ) as bff,
+    ):
+        yield bff.url, sandbox.url, bff.log_path
 
 
 def test_stream_tickets_never_appear_in_the_logs(
@@ -63,10 +67,11 @@ def test_stream_tickets_never_appear_in_the_logs(
     ticket = asyncio.run(scenario())
     route = '"route":"/v1/orders/{order_id}/events"'
     # The stream's own access line is written when it ends: wait for all four.
-    deadline = time.monotonic() + 10
-    while log_path.read_text().count(route) < 4:
-        assert time.monotonic() < deadline, log_path.read_text()
-        time.sleep(0.05)
+    wait_until(
+        lambda: log_path.read_text().count(route) >= 4,
+        what="four access lines of the events route",
+        explain=log_path.read_text,
+    )
     text = log_path.read_text()
     assert ticket not in text
     assert forged not in text

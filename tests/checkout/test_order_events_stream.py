@@ -13,17 +13,11 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app.orders.state_machine import Actor, OrderStateMachine
+from local_processes.waiting import wait_until_async
 from sandbox import SandboxConfig, create_sandbox_app
-from tests.checkout.conftest import Checkout
-from tests.checkout.test_order_events import (
-    EventReader,
-    advance,
-    events_path,
-    eventually,
-    issue_ticket,
-    placed_order,
-    serving,
-)
+from tests.checkout.live_orders import advance, issue_ticket, placed_order
+from tests.support.checkout import Checkout
+from tests.support.event_streams import EventReader, events_path, serving
 
 
 def streams_open() -> float:
@@ -154,10 +148,9 @@ async def test_a_client_that_leaves_releases_its_stream(
             assert streams_open() == before + 1
         # the connection is gone: the server notices, ends the stream, returns its connection
 
-        async def released() -> bool:
-            return streams_open() == before
-
-        await eventually(released)
+        await wait_until_async(
+            lambda: streams_open() == before, what="the server to end the abandoned stream"
+        )
 
 
 async def test_a_change_published_by_any_replica_reaches_the_stream(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -11,15 +12,14 @@ import redis.asyncio as redis
 
 from app.platform.errors import RateLimited
 from app.platform.rate_limits import RateLimiter
-from tests.checkout.conftest import Checkout
-from tests.test_cache import REDIS_URL, FakeClock
+from tests.support.checkout import Checkout
+from tests.support.clock import FakeClock
+from tests.support.settings import suite_redis_url
 
 
 def minute_clock(second_of_minute: float) -> FakeClock:
     """A fake wall clock at a given second of a minute window, so a test never straddles two."""
-    clock = FakeClock()
-    clock.now = (clock.now // 60) * 60 + second_of_minute
-    return clock
+    return FakeClock(time.time() // 60 * 60 + second_of_minute)
 
 
 async def test_another_users_order_is_404_for_get_and_cancel(checkout: Checkout, user: str) -> None:
@@ -71,7 +71,7 @@ async def test_reservations_over_the_limit_are_429_with_retry_after(
 ) -> None:
     async with open_checkout(rate_limit_reservations_per_minute=2) as handle:
         clock = minute_clock(15)
-        handle.app.state.bff.checkout.reservations.limiter.clock = clock
+        handle.app.state.bff.checkout.reservations.limiter.clock = clock.time
         store_id = await handle.first_store("pickup", user)
         slot = await handle.first_slot("pickup", store_id, user)
         body = {"fulfillment": "pickup", "store_id": store_id, "slot_id": slot["id"]}
@@ -121,7 +121,7 @@ async def test_order_placements_over_the_limit_are_429_and_create_nothing(
     open_checkout: Callable[..., Any], user: str
 ) -> None:
     async with open_checkout(rate_limit_orders_per_minute=1) as handle:
-        handle.app.state.bff.checkout.placement.limiter.clock = minute_clock(1)
+        handle.app.state.bff.checkout.placement.limiter.clock = minute_clock(1).time
         reservation = await handle.reserve("pickup", user)
         first = await handle.place(reservation, user, "first")
         assert first.status_code == 201
@@ -139,17 +139,19 @@ async def test_order_placements_over_the_limit_are_429_and_create_nothing(
 
 
 async def test_a_rate_limit_counts_under_its_namespace_in_one_minute_window() -> None:
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(suite_redis_url())
     namespace = f"ns{uuid.uuid4().hex[:8]}"
     clock = minute_clock(50)
-    limiter = RateLimiter(client, "previews", 2, namespace=namespace, clock=clock)
+    limiter = RateLimiter(client, "previews", 2, namespace=namespace, clock=clock.time)
     await limiter.hit("u1")
     await limiter.hit("u1")
     with pytest.raises(RateLimited) as refused:
         await limiter.hit("u1")
     assert refused.value.headers == {"Retry-After": "11"}
     keys = await client.keys(f"*{namespace}*")
-    assert [k.decode() for k in keys] == [f"{namespace}:ratelimit:previews:u1:{int(clock() // 60)}"]
+    assert [k.decode() for k in keys] == [
+        f"{namespace}:ratelimit:previews:u1:{int(clock.time() // 60)}"
+    ]
     clock.advance(10)
     await limiter.hit("u1")  # a new window
     await client.delete(*await client.keys(f"{namespace}:*"))

@@ -17,12 +17,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.auth.tokens import mint_token
-from app.settings import Settings
-from tests.servers import serve_bff_and_sandbox
-
-# (bff_url, sandbox_url, the BFF's environment)
-Served = tuple[str, str, dict[str, str]]
+from local_processes.checkout_stack import bff_server, sandbox_server
+from local_processes.servers import Server
+from tests.support.tokens import bearer
 
 SF = {"postal_code": "94105", "address_line_1": "101 Spear St", "city": "San Francisco"}
 
@@ -30,30 +27,22 @@ SF = {"postal_code": "94105", "address_line_1": "101 Spear St", "city": "San Fra
 @pytest.fixture(scope="module")
 def served(
     migrated_database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    """(bff_url, sandbox_url, the BFF's environment) of running servers."""
+) -> Iterator[Server]:
+    """A running BFF in front of a running sandbox."""
     logs = tmp_path_factory.mktemp("served")
     client_id = f"served-{uuid.uuid4().hex[:8]}"
-    with serve_bff_and_sandbox(
-        logs,
-        client_id,
-        migrated_database_url,
-        sandbox_env={"SANDBOX_SLOT_CAPACITY": "50"},
-        access_log="false",
-        log_level="WARNING",
-    ) as served:
-        yield served
+    with (
+        sandbox_server(logs, client_id, slot_capacity=50) as sandbox,
+        bff_server(
+            logs, sandbox, migrated_database_url, access_log="false", log_level="WARNING"
+        ) as bff,
+    ):
+        yield bff
 
 
-def token(user: str) -> str:
-    return mint_token(Settings(), user)
-
-
-def test_256_concurrent_connections_on_the_slot_route_get_no_5xx(
-    served: Served,
-) -> None:
-    bff_url, _, _ = served
-    headers = {"Authorization": f"Bearer {token('load-user')}"}
+def test_256_concurrent_connections_on_the_slot_route_get_no_5xx(served: Server) -> None:
+    bff_url = served.url
+    headers = bearer("load-user")
 
     async def load() -> Counter[int]:
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
@@ -82,8 +71,8 @@ def test_256_concurrent_connections_on_the_slot_route_get_no_5xx(
     assert statuses == Counter({200: 1024}), statuses
 
 
-def test_reconcile_command_runs_one_round(served: Served) -> None:
-    _, _, env = served
+def test_reconcile_command_runs_one_round(served: Server) -> None:
+    env = served.env
     result = subprocess.run(
         [sys.executable, "-m", "app", "reconcile"],
         env={**os.environ, **env},

@@ -8,9 +8,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from local_processes.waiting import wait_until_async
 from sandbox import SandboxConfig, create_sandbox_app
-from tests.checkout.conftest import SF_ADDRESS, Checkout
-from tests.test_cache import FakeClock, eventually
+from tests.support.addresses import SF_ADDRESS
+from tests.support.checkout import Checkout
+from tests.support.clock import FakeClock
 
 
 async def slot_requests(checkout: Checkout, store_id: str, user: str, n: int) -> list[int]:
@@ -37,7 +39,7 @@ async def test_200_cold_requests_from_two_replicas_cost_one_preview(
             for _ in range(2)
         ]
         for replica in replicas:
-            replica.app.state.bff.checkout.catalog.slot_cache.clock = clock
+            replica.app.state.bff.checkout.catalog.slot_cache.clock = clock.time
         store_id = await replicas[0].first_store("delivery", user)
 
         statuses = await asyncio.gather(
@@ -56,7 +58,7 @@ async def test_200_cold_requests_from_two_replicas_cost_one_preview(
         async def refreshed() -> bool:
             return await replicas[0].calls("previewDeliveryTimeSlots") >= 2
 
-        await eventually(refreshed)
+        await wait_until_async(refreshed, what="one refresh of the stale preview")
         assert await replicas[0].calls("previewDeliveryTimeSlots") == 2
 
 

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.auth.tokens import Principal
 from app.platform.errors import DependencyUnavailable
 from app.stores.fast_lane import SlotFastLane
-from tests.checkout.conftest import Checkout
+from tests.support.checkout import Checkout
 
 # Frozen for the cache, so that max-age cannot tick between the two answers of one example.
 FROZEN_NOW = 2_000_000_000.0

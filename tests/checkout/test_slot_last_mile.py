@@ -9,7 +9,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.auth.tokens import Principal
 from app.stores.fast_lane import SlotFastLane
-from tests.checkout.conftest import SF_ADDRESS, Checkout
+from tests.support.addresses import SF_ADDRESS
+from tests.support.checkout import Checkout
 
 
 async def last_mile_slots(checkout: Checkout, store_id: str, user: str) -> list[dict[str, Any]]:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from tests.checkout.conftest import Checkout
+from local_processes.postgres import upgrade
 from tests.checkout.placements import reconciler_for
-from tests.database import upgrade
+from tests.support.checkout import Checkout
 
 
 async def _move(checkout: Checkout, order_id: str, status: str) -> None:

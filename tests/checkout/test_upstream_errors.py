@@ -16,7 +16,7 @@ from app.instacart.models import (
     ReserveTimeSlotRequest,
 )
 from app.instacart.refusals import Refusal, classify, translate
-from tests.checkout.conftest import Checkout
+from tests.support.checkout import Checkout
 
 CART = Cart(items=[CartItem(upc="0001111041700", quantity=1)])
 

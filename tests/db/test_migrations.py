@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.platform.database.base import Base
-from tests.database import downgrade, upgrade
+from local_processes.postgres import downgrade, upgrade
 
 
 async def _tables(url: str) -> set[str]:

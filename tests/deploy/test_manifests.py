@@ -18,15 +18,16 @@ from app.main import create_app
 from app.settings import Settings
 from sandbox.app import create_sandbox_app
 from sandbox.config import SandboxConfig
-from tests.deploy.conftest import (
+from tests.deploy.manifests import (
     CRD_GROUPS,
     DEPLOY,
+    FROM_THE_LOCK,
     OVERLAYS,
     Rendered,
     containers,
     pod_specs,
-    require_tool,
 )
+from tests.support.ci import require_tool
 
 # The newest minor that kubernetes-validate (pinned in requirements.lock) has schemas for.
 KUBERNETES_VERSION = "1.37.0"
@@ -63,7 +64,7 @@ def test_every_overlay_renders_the_whole_service(rendered: dict[str, Rendered]) 
 def _validate(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
-            require_tool("kubernetes-validate"),
+            require_tool("kubernetes-validate", install=FROM_THE_LOCK),
             "--strict",
             "--kubernetes-version",
             KUBERNETES_VERSION,

@@ -9,7 +9,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 import app.platform.metrics
-from tests.deploy.conftest import DEPLOY
+from tests.deploy.manifests import DEPLOY
 
 DASHBOARD = DEPLOY / "grafana" / "checkout-bff.json"
 RULES = DEPLOY / "base" / "prometheusrule.yaml"

@@ -5,12 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-SF_ADDRESS = {
-    "address_line_1": "101 Spear St",
-    "city": "San Francisco",
-    "state": "CA",
-    "postal_code": "94105",
-}
+from tests.support.addresses import SF_ADDRESS
 
 
 def stores_params() -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -15,21 +14,7 @@ from fastapi import FastAPI
 
 from app.main import create_app
 from app.settings import Settings
-
-# tests/conftest.py pins the real services in the environment; these undo it for one app.
-EMBEDDED = {
-    "database_url": None,
-    "redis_url": None,
-    "instacart_base_url": None,
-    "auth_jwt_secret": None,
-    "auth_jwks_url": None,
-}
-
-
-def bare_environment(**extra: str) -> dict[str, str]:
-    """This process's environment without any BFF_* setting, as on a fresh clone."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BFF_", "SANDBOX_"))}
-    return env | extra
+from tests.embedded.bare_environment import EMBEDDED
 
 
 @pytest.fixture

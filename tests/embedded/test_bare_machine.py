@@ -9,11 +9,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.conftest import skip_or_fail
-from tests.embedded.conftest import bare_environment
+from tests.embedded.bare_environment import bare_environment
+from tests.support.ci import skip_or_fail
+from tests.support.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = ROOT / ".venv" / "bin" / "python"
+PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 CLIENT = Path(__file__).with_name("bare_machine_client.py")
 
 
@@ -28,7 +28,7 @@ def test_scripts_run_serves_a_checkout_with_no_postgres_redis_or_network(tmp_pat
 set -euo pipefail
 ip link set lo up
 {python} {client} probe
-{shlex.quote(str(ROOT / "scripts" / "run"))} >{shlex.quote(str(log))} 2>&1 &
+{shlex.quote(str(REPO_ROOT / "scripts" / "run"))} >{shlex.quote(str(log))} 2>&1 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server || true' EXIT
 {python} {client} checkout http://127.0.0.1:8080

@@ -18,11 +18,10 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from app.auth.tokens import mint_token
 from app.dev.embedded import SECRET_FILE, in_process_redis
 from app.orders.events import OrderEvents
 from app.settings import Settings
-from tests.checkout.test_order_events import EventReader, events_path, serving
+from tests.embedded.bare_environment import EMBEDDED, bare_environment
 from tests.embedded.checkout_steps import (
     new_key,
     order_body,
@@ -30,14 +29,14 @@ from tests.embedded.checkout_steps import (
     slots_params,
     stores_params,
 )
-from tests.embedded.conftest import EMBEDDED, bare_environment
+from tests.support.event_streams import EventReader, events_path, serving
+from tests.support.paths import REPO_ROOT
+from tests.support.tokens import bearer
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def bearer(app: Any, user: str) -> dict[str, str]:
+def bearer_of(app: Any, user: str) -> dict[str, str]:
     # The settings the lifespan filled in: they hold the data folder's development secret.
-    return {"Authorization": f"Bearer {mint_token(app.state.settings, user)}"}
+    return bearer(user, app.state.settings)
 
 
 async def place_order(client: httpx.AsyncClient, auth: dict[str, str]) -> httpx.Response:
@@ -73,7 +72,7 @@ async def test_a_whole_checkout_runs_with_nothing_configured(
         assert app.state.settings.database_url.startswith("sqlite+aiosqlite:///")
         assert (tmp_path / ".data" / "bff.sqlite3").is_file()
         assert (await client.get("/readyz")).status_code == 200
-        auth = bearer(app, "alice")
+        auth = bearer_of(app, "alice")
 
         first = (await place_order(client, auth)).json()
         assert first["status"] == "brand_new"
@@ -113,7 +112,7 @@ async def test_the_sandbox_timer_moves_orders_and_callbacks_show_them(
 ) -> None:
     overrides = {"order_refresh_seconds": 3600, "sandbox_auto_advance_seconds": 0.2}
     async with open_embedded(**overrides) as (app, client):
-        auth = bearer(app, "bob")
+        auth = bearer_of(app, "bob")
         order = (await place_order(client, auth)).json()
         async with asyncio.timeout(10):
             while True:
@@ -128,7 +127,7 @@ async def test_the_development_secret_and_the_orders_outlive_a_restart(
 ) -> None:
     async with open_embedded() as (app, client):
         secret = app.state.settings.auth_jwt_secret.get_secret_value()
-        order = (await place_order(client, bearer(app, "alice"))).json()
+        order = (await place_order(client, bearer_of(app, "alice"))).json()
     path = tmp_path / ".data" / SECRET_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(secret) >= 40
@@ -137,7 +136,7 @@ async def test_the_development_secret_and_the_orders_outlive_a_restart(
     printed = subprocess.run(
         [sys.executable, "-m", "app", "token", "--user", "alice"],
         cwd=tmp_path,
-        env=bare_environment(PYTHONPATH=str(ROOT)),
+        env=bare_environment(PYTHONPATH=str(REPO_ROOT)),
         capture_output=True,
         text=True,
         timeout=30,
@@ -194,7 +193,7 @@ def test_production_refuses_development_mode_and_names_what_to_set() -> None:
 def test_the_server_refuses_to_start_in_production_with_nothing_configured(
     tmp_path: Path,
 ) -> None:
-    env = bare_environment(PYTHONPATH=str(ROOT), BFF_ENVIRONMENT="production")
+    env = bare_environment(PYTHONPATH=str(REPO_ROOT), BFF_ENVIRONMENT="production")
     started = subprocess.run(
         [sys.executable, "-m", "app", "serve", "--port", "1"],
         cwd=tmp_path,
@@ -217,7 +216,7 @@ def test_the_reconcile_command_says_the_embedded_sandbox_lives_in_the_server(
     ran = subprocess.run(
         [sys.executable, "-m", "app", "reconcile"],
         cwd=tmp_path,
-        env=bare_environment(PYTHONPATH=str(ROOT), BFF_ENVIRONMENT="development"),
+        env=bare_environment(PYTHONPATH=str(REPO_ROOT), BFF_ENVIRONMENT="development"),
         capture_output=True,
         text=True,
         timeout=30,

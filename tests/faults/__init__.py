@@ -8,8 +8,8 @@ the history against the sandbox's orders and the BFF's rows. Counts go to
 ``tests/faults/.results/<scenario>.json`` (one JSON line), with the history
 (``.history.jsonl``), the anomalies (``.anomalies.jsonl``) and the processes' logs.
 
-harness.py   the fleet of one scenario and its settle-and-check ending
-processes.py servers, Redis and PostgreSQL as processes to kill, stop and start
+harness.py   the fleet of one scenario and its settle-and-check ending (its servers, Redis and
+             PostgreSQL are local_processes', to kill, stop and start)
 history.py   the storefront client that records every exchange
 flows.py     reserving, and retrying a checkout as the API tells a storefront to
 checker.py   the invariants

@@ -8,44 +8,38 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
-from tests.database import upgrade
+from local_processes.postgres import PrivatePostgres, create_database, upgrade
 from tests.faults.harness import open_fleet
-from tests.faults.processes import PrivatePostgres
-
-TEMPLATE = "faults_template"
-
-
-async def _create(pg: PrivatePostgres, database: str) -> None:
-    conn = await asyncpg.connect(pg.dsn())
-    try:
-        await conn.execute(f'CREATE DATABASE "{database}"')
-    finally:
-        await conn.close()
+from tests.support.ci import tools_required
 
 
 @pytest.fixture(scope="session")
-def private_postgres() -> Iterator[PrivatePostgres]:
-    """A cluster of our own (a test may stop it), with a migrated template database."""
-    pg = PrivatePostgres()
+def private_postgres() -> Iterator[tuple[PrivatePostgres, str]]:
+    """A cluster of our own (a test may stop it), and the URL of a migrated template database
+    on it that each fleet's database copies."""
+    with tools_required():
+        pg = PrivatePostgres()
     try:
         pg.init()
-        asyncio.run(_create(pg, TEMPLATE))
-        upgrade(pg.url(TEMPLATE))
-        yield pg
+        template = asyncio.run(create_database(pg.url(), prefix="faults_template"))
+        upgrade(template)
+        yield pg, template
     finally:
         pg.destroy()
 
 
 @pytest.fixture
-def fleet(private_postgres: PrivatePostgres, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+def fleet(
+    private_postgres: tuple[PrivatePostgres, str], tmp_path: Path
+) -> Iterator[Callable[..., Any]]:
     """``async with fleet(name, replicas=2, BFF_X="..") as f``: a fleet on its own database."""
+    pg, template = private_postgres
 
     def build(name: str, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[Any]:
-        return open_fleet(name, tmp_path, private_postgres, TEMPLATE, **kwargs)
+        return open_fleet(name, tmp_path, pg, template, **kwargs)
 
     yield build
     # a scenario that stopped the cluster must not take the next one down with it
-    private_postgres.ensure_running()
+    pg.ensure_running()

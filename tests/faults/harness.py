@@ -21,11 +21,16 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+from sqlalchemy.engine import make_url
 
+from local_processes.checkout_stack import bff_env, sandbox_server
+from local_processes.postgres import PrivatePostgres, create_database
+from local_processes.redis_server import PrivateRedis
+from local_processes.servers import REPO_ROOT, Server
+from local_processes.waiting import wait_until_async
 from tests.faults import checker
 from tests.faults.history import Checkout, History, Storefront
-from tests.faults.processes import PrivatePostgres, PrivateRedis, Server
-from tests.servers import REPO_ROOT
+from tests.support.ci import tools_required
 
 RESULTS = Path(__file__).resolve().parent / ".results"
 SETTLE_SECONDS = 45
@@ -40,31 +45,16 @@ class Fleet:
         database: str,
         redis: PrivateRedis,
         replicas: int,
-        bff_env: dict[str, str],
+        bff_settings: dict[str, str],
     ) -> None:
         self.name = name
         self.pg = pg
         self.database = database
         self.redis = redis
         self.client_id = f"faults-{uuid.uuid4().hex[:8]}"
-        self.sandbox = Server(
-            "sandbox",
-            ["sandbox", "--log-level", "warning"],
-            {
-                "SANDBOX_CLIENT_ID": self.client_id,
-                "SANDBOX_SLOT_CAPACITY": "1000",
-                "SANDBOX_SEED": "7",
-            },
-            "/sandbox/stats",
-            log_dir,
-        )
-        self.env = {
-            "BFF_INSTACART_BASE_URL": self.sandbox.url,
-            "BFF_INSTACART_CLIENT_ID": self.client_id,
-            "BFF_DATABASE_URL": pg.url(database),
+        self.sandbox = sandbox_server(log_dir, self.client_id, slot_capacity=1000, seed=7)
+        self.env = bff_env(self.sandbox.url, self.client_id, pg.url(database)) | {
             "BFF_REDIS_URL": redis.url,
-            "BFF_CACHE_NAMESPACE": self.client_id,
-            "BFF_RECONCILER_ENABLED": "false",
             "BFF_ACCESS_LOG": "false",
             "BFF_LOG_LEVEL": "WARNING",
             "BFF_LOG_JSON": "true",
@@ -78,7 +68,7 @@ class Fleet:
             "BFF_IDEMPOTENCY_REPLAY_WAIT_SECONDS": "1",
             "BFF_INSTACART_CREATE_DEADLINE_SECONDS": "2",
             "BFF_RECONCILE_GRACE_SECONDS": "30",
-            **bff_env,
+            **bff_settings,
         }
         self.replicas = {
             f"r{i}": Server(f"bff-r{i}", ["app", "serve"], self.env, "/readyz", log_dir)
@@ -142,11 +132,7 @@ class Fleet:
 
     async def wait_for(self, what: str, condition: Any, timeout: float) -> None:
         """Poll an async condition with a deadline."""
-        deadline = time.monotonic() + timeout
-        while not await condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name}: {what} not reached within {timeout}s")
-            await asyncio.sleep(0.05)
+        await wait_until_async(condition, what=f"{self.name}: {what}", timeout=timeout)
 
     async def upstream_orders(self) -> list[dict[str, Any]]:
         """The ground truth: every order the sandbox holds (GET /sandbox/orders)."""
@@ -297,21 +283,21 @@ async def open_fleet(
     name: str,
     log_dir: Path,
     pg: PrivatePostgres,
-    template: str,
+    template_url: str,
     *,
     replicas: int = 2,
-    **bff_env: str,
+    **bff_settings: str,
 ) -> AsyncIterator[Fleet]:
     """A running fleet on its own database (a copy of the migrated template) and own Redis."""
-    database = f"faults_{name}_{uuid.uuid4().hex[:6]}"
-    conn = await asyncpg.connect(pg.dsn())
-    try:
-        await conn.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
-    finally:
-        await conn.close()
-    redis = PrivateRedis(log_dir)
+    template = make_url(template_url).database
+    database = make_url(
+        await create_database(pg.url(), prefix=f"faults_{name}", template=template)
+    ).database
+    assert database is not None
+    with tools_required():
+        redis = PrivateRedis(log_dir)
     redis.start()
-    fleet = Fleet(name, log_dir, pg, database, redis, replicas, bff_env)
+    fleet = Fleet(name, log_dir, pg, database, redis, replicas, bff_settings)
     try:
         await asyncio.to_thread(fleet.start)
         yield fleet

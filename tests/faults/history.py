@@ -10,15 +10,10 @@ from typing import Any
 import httpx
 import orjson
 
-from app.auth.tokens import mint_token
 from app.settings import Settings
+from tests.support.addresses import SF_ADDRESS
+from tests.support.tokens import bearer
 
-SF_ADDRESS = {
-    "address_line_1": "101 Spear St",
-    "city": "San Francisco",
-    "state": "CA",
-    "postal_code": "94105",
-}
 ITEMS = [{"upc": "0001111041700", "quantity": 2}]
 
 # What a 5xx from the BFF may be (API.md): the code for each status, and Retry-After on 503.
@@ -119,7 +114,7 @@ class Storefront:
         await self.http.aclose()
 
     def auth(self, user: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint_token(self.settings, user)}"}
+        return bearer(user, self.settings)
 
     async def call(
         self,

@@ -13,9 +13,9 @@ import random
 import httpx
 import pytest
 
+from local_processes.waiting import wait_until
 from tests.faults.flows import keep_placing, reserve_all
 from tests.faults.history import new_checkouts
-from tests.faults.processes import poll
 
 pytestmark = pytest.mark.faults
 
@@ -48,13 +48,14 @@ async def test_postgres_outage_is_503_with_retry_after_and_recovers(fleet) -> No
         await asyncio.to_thread(f.pg.start)
         f.history.phase = "postgres_back"
         await asyncio.to_thread(
-            poll,
-            "every replica ready",
+            wait_until,
             lambda: all(
                 httpx.get(s.url + "/readyz", timeout=2).status_code == 200
                 for s in f.replicas.values()
             ),
-            30,
+            what="every replica ready",
+            timeout=30,
+            ignoring=(httpx.TransportError,),
         )
         rng = random.Random(4)
         await asyncio.gather(

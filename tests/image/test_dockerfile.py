@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import skip_or_fail
-from tests.servers import REPO_ROOT
+from tests.support.ci import skip_or_fail
+from tests.support.paths import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 

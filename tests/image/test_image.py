@@ -28,9 +28,13 @@ import httpx
 import pytest
 from alembic.script import ScriptDirectory
 
-from tests.conftest import skip_or_fail
-from tests.database import _asyncpg_dsn, alembic_config, create_database, drop_database
-from tests.servers import REPO_ROOT, free_port, serve
+from local_processes.checkout_stack import bff_env, sandbox_server
+from local_processes.ports import free_port
+from local_processes.postgres import alembic_config, create_database, drop_database, dsn_of
+from local_processes.waiting import wait_until
+from tests.support.ci import skip_or_fail
+from tests.support.database import server_url
+from tests.support.paths import REPO_ROOT
 
 # The first build makes the base with debootstrap (about a minute here); later ones reuse it.
 pytestmark = [pytest.mark.image, pytest.mark.timeout(1200)]
@@ -145,7 +149,7 @@ def container(buildah: Buildah, image: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def database_migrated_by_the_image(buildah: Buildah, container: str) -> Iterator[str]:
     """A fresh database that `alembic upgrade head`, run from the image, migrated."""
-    url = asyncio.run(create_database("bff_image_test"))
+    url = asyncio.run(create_database(server_url(), prefix="bff_image_test"))
     try:
         buildah.run(container, "alembic", "upgrade", "head", env={"BFF_DATABASE_URL": url})
         yield url
@@ -205,7 +209,7 @@ def test_migrations_from_the_image_reach_head(database_migrated_by_the_image: st
     heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
 
     async def applied() -> set[str]:
-        conn = await asyncpg.connect(_asyncpg_dsn(url, str(url.rsplit("/", 1)[1])))
+        conn = await asyncpg.connect(dsn_of(url))
         try:
             return {row[0] for row in await conn.fetch("SELECT version_num FROM alembic_version")}
         finally:
@@ -227,15 +231,21 @@ def _service_in_container(
             buildah.run_args(container, env, *command), stdout=log, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the service exited:\n{log_path.read_text()}")
+        return httpx.get(url + "/readyz", timeout=2).status_code == 200
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the service did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        wait_until(
+            ready,
+            what="the service in the container to be ready",
+            timeout=60,
+            interval=0.2,
+            ignoring=(httpx.TransportError,),
+            explain=log_path.read_text,
+        )
         yield url, proc
     finally:
         if proc.poll() is None:
@@ -298,24 +308,17 @@ def test_service_from_the_image_serves_a_slot_preview_as_a_non_root_user(
         env=real,
     ).strip()
     client_id = f"image-{uuid.uuid4().hex[:8]}"
-    with serve(
-        "sandbox",
-        "/sandbox/stats",
-        tmp_path / "sandbox.log",
-        env={"SANDBOX_CLIENT_ID": client_id},
-        extra_args=("--log-level", "warning"),
-    ) as sandbox_url:
-        env = real | {
-            "BFF_INSTACART_BASE_URL": sandbox_url,
-            "BFF_INSTACART_CLIENT_ID": client_id,
-            "BFF_DATABASE_URL": database_migrated_by_the_image,
-            "BFF_CACHE_NAMESPACE": client_id,
-            "BFF_RECONCILER_ENABLED": "false",
-            "BFF_ACCESS_LOG": "false",
-            "BFF_LOG_LEVEL": "WARNING",
+    with sandbox_server(tmp_path, client_id) as sandbox:
+        sandbox_url = sandbox.url
+        env = real | bff_env(
+            sandbox_url,
+            client_id,
+            database_migrated_by_the_image,
+            access_log="false",
+            log_level="WARNING",
             # the suite's machine is busy: admission by loop lag would measure it, not the image
-            "BFF_ADMISSION_LAG_BUDGET_MS": "60000",
-        }
+            admission_lag_budget_ms=60000,
+        )
         log_path = tmp_path / "bff.log"
         with _service_in_container(buildah, container, env, log_path) as (url, proc):
             port = int(url.rsplit(":", 1)[1])

@@ -17,15 +17,11 @@ import stamina
 from fastapi import FastAPI
 
 from app.instacart import Backoff, BreakerConfig, InstacartClient
+from local_processes.checkout_stack import sandbox_server
 from sandbox.app import create_sandbox_app
 from sandbox.config import SandboxConfig
-from tests.instacart.helpers import (
-    REDIS_URL,
-    SECRET,
-    LogRecorder,
-    SandboxControl,
-)
-from tests.servers import serve
+from tests.instacart.helpers import SECRET, LogRecorder, SandboxControl
+from tests.support.settings import suite_redis_url
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +52,9 @@ async def control(sandbox_app: FastAPI) -> AsyncIterator[SandboxControl]:
 
 @pytest.fixture
 async def redis_client() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(REDIS_URL, socket_timeout=1.0, socket_connect_timeout=1.0)
+    client = aioredis.Redis.from_url(
+        suite_redis_url(), socket_timeout=1.0, socket_connect_timeout=1.0
+    )
     yield client
     await client.aclose()
 
@@ -103,12 +101,9 @@ async def client(make_client: Callable[..., InstacartClient]) -> AsyncIterator[I
 def sandbox_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """A sandbox subprocess shared by a module's tests: ``(base_url, client_id)``."""
     client_id = f"fleet-{uuid.uuid4().hex[:12]}"
-    log_path = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
-    env = {"SANDBOX_CLIENT_ID": client_id, "SANDBOX_CLIENT_SECRET": SECRET}
-    with serve(
-        "sandbox", "/sandbox/stats", log_path, env=env, extra_args=("--log-level", "warning")
-    ) as base_url:
-        yield base_url, client_id
+    logs = tmp_path_factory.mktemp("sandbox")
+    with sandbox_server(logs, client_id, client_secret=SECRET) as sandbox:
+        yield sandbox.url, client_id
 
 
 @pytest.fixture

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from prometheus_client import REGISTRY
 
-REDIS_URL = os.environ.get("BFF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "test-secret"
 
 
@@ -76,40 +70,3 @@ class LogRecorder:
 
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-class FakeClock:
-    """Time that moves only when the test moves it: wall time, monotonic time, sleep."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-        self.slept = 0.0
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def utc(self) -> datetime:
-        return datetime.fromtimestamp(self.now, UTC)
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        self.slept += seconds
-        await asyncio.sleep(0)  # still a point where other tasks run
-
-
-async def poll_until(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 10.0, every: float = 0.01
-) -> None:
-    """Wait for something another task or process does, up to ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    give_up_at = loop.time() + timeout
-    while not await check():
-        if loop.time() >= give_up_at:
-            raise AssertionError(f"not true within {timeout}s")
-        await asyncio.sleep(every)

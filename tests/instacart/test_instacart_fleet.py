@@ -14,8 +14,8 @@ import orjson
 import pytest
 import redis
 
-from tests.instacart.helpers import REDIS_URL
-from tests.servers import REPO_ROOT
+from tests.support.paths import REPO_ROOT
+from tests.support.settings import suite_redis_url
 
 WORKERS = 3
 
@@ -32,7 +32,7 @@ def fleet(sandbox_process: tuple[str, str]) -> Iterator[dict[str, Any]]:
             "key_prefix": f"test:instacart:fleet:{uuid.uuid4().hex}",
         }
         yield fleet_state
-    r = redis.Redis.from_url(REDIS_URL)
+    r = redis.Redis.from_url(suite_redis_url())
     keys = list(r.scan_iter(match=f"{fleet_state['key_prefix']}*"))
     if keys:
         r.delete(*keys)
@@ -50,7 +50,7 @@ def start_workers(fleet: dict[str, Any], *extra: str) -> list[subprocess.Popen]:
                 "--base-url",
                 fleet["base_url"],
                 "--redis-url",
-                REDIS_URL,
+                suite_redis_url(),
                 "--client-id",
                 fleet["client_id"],
                 "--key-prefix",
@@ -64,7 +64,7 @@ def start_workers(fleet: dict[str, Any], *extra: str) -> list[subprocess.Popen]:
         for _ in range(WORKERS)
     ]
     prefix = fleet["key_prefix"]
-    r = redis.Redis.from_url(REDIS_URL)
+    r = redis.Redis.from_url(suite_redis_url())
     try:
         poll_until(lambda: int(r.get(f"{prefix}:ready") or 0) == WORKERS, procs)
         r.set(f"{prefix}:go", 1)

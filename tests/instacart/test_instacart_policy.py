@@ -25,7 +25,8 @@ from app.instacart import (
     ReserveTimeSlotRequest,
 )
 from app.instacart.policy import CREATE, BreakerConfig, CircuitBreaker, RetryOn
-from tests.instacart.helpers import FakeClock, LogRecorder, SandboxControl, metric
+from tests.instacart.helpers import LogRecorder, SandboxControl, metric
+from tests.support.clock import FakeClock
 
 SF = FindStoresRequest(postal_code="94105")
 CART = Cart(items=[CartItem(product_id="1001", quantity=1)])

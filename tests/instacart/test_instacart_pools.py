@@ -23,7 +23,9 @@ from app.instacart import (
 from app.instacart.errors import InstacartPoolExhausted
 from app.instacart.refusals import translate
 from app.settings import Settings
-from tests.instacart.helpers import REDIS_URL, SECRET, poll_until
+from local_processes.waiting import wait_until_async
+from tests.instacart.helpers import SECRET
+from tests.support.settings import suite_redis_url
 
 SF = FindStoresRequest(postal_code="94105")
 
@@ -43,7 +45,7 @@ async def test_from_settings_configures_timeouts_limits_and_user_agent(
     sandbox_process: tuple[str, str],
 ) -> None:
     base_url, client_id = sandbox_process
-    redis = aioredis.Redis.from_url(REDIS_URL)
+    redis = aioredis.Redis.from_url(suite_redis_url())
     client = InstacartClient.from_settings(
         settings_for(base_url, client_id), redis=redis, token_key_prefix=f"test:{uuid.uuid4()}"
     )
@@ -81,7 +83,10 @@ async def test_slow_order_creation_does_not_starve_reads(sandbox_process: tuple[
                 asyncio.create_task(client.create_delivery_order(f"u{i}", order)) for i in range(2)
             ]
             # The first create is in flight upstream (the sandbox counts it before its latency).
-            await poll_until(lambda: _calls(control, "createDeliveryOrder"), timeout=5.0)
+            await wait_until_async(
+                lambda: _calls(control, "createDeliveryOrder"),
+                what="the first create sent upstream",
+            )
             reads = await asyncio.gather(*(client.find_pickup_stores(SF) for _ in range(10)))
             reads_done = time.monotonic() - started
             outcomes = await asyncio.gather(*creates, return_exceptions=True)
@@ -125,7 +130,10 @@ async def test_a_create_beyond_the_pool_is_refused_after_a_bounded_wait(
                 hold_id="no-such-hold", cart=Cart(items=[CartItem(product_id="1001", quantity=1)])
             )
             first = asyncio.create_task(client.create_delivery_order("u1", order))
-            await poll_until(lambda: _calls(control, "createDeliveryOrder"), timeout=5.0)
+            await wait_until_async(
+                lambda: _calls(control, "createDeliveryOrder"),
+                what="the first create sent upstream",
+            )
             started = time.monotonic()
             with pytest.raises(InstacartPoolExhausted) as refused:
                 await client.create_delivery_order("u2", order)

@@ -24,16 +24,11 @@ from app.instacart import (
 )
 from app.instacart.tokens import AccessToken, token_key
 from app.settings import Settings
+from local_processes.waiting import wait_until_async
 from sandbox.app import create_sandbox_app
 from sandbox.config import SandboxConfig
-from tests.instacart.helpers import (
-    SECRET,
-    FakeClock,
-    LogRecorder,
-    SandboxControl,
-    metric,
-    poll_until,
-)
+from tests.instacart.helpers import SECRET, LogRecorder, SandboxControl, metric
+from tests.support.clock import FakeClock
 
 SF = FindStoresRequest(postal_code="94105")
 
@@ -338,7 +333,7 @@ async def test_lock_is_released_only_by_its_owner(
     provider = provider_for(fetched, redis_client, key_prefix, FakeClock(), gate=gate)
     lock_key = f"{token_key(key_prefix, 'c')}:lock"
     task = asyncio.get_running_loop().create_task(provider.get())
-    await poll_until(lambda: asyncio.sleep(0, bool(fetched)))
+    await wait_until_async(lambda: fetched, what="the token request under way")
     # The lock expired and someone else took it meanwhile: our release must not delete theirs.
     await redis_client.set(lock_key, "someone-else", px=5000)
     gate.set()
@@ -354,7 +349,7 @@ async def test_a_cancelled_caller_does_not_cancel_the_refresh_others_wait_for(
     provider = provider_for(fetched, redis_client, key_prefix, FakeClock(), gate=gate)
     loop = asyncio.get_running_loop()
     first = loop.create_task(provider.get())
-    await poll_until(lambda: asyncio.sleep(0, bool(fetched)))
+    await wait_until_async(lambda: fetched, what="the token request under way")
     second = loop.create_task(provider.get())
     await asyncio.sleep(0)
     first.cancel()  # the caller that started the refresh gives up (its deadline, say)

@@ -8,7 +8,7 @@ import sys
 from app.main import create_app
 from app.platform.problem_docs import openapi_text
 from app.settings import Settings
-from tests.servers import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 COMMITTED = REPO_ROOT / "openapi" / "bff.json"
 REGENERATE = "python -m app openapi > openapi/bff.json"

@@ -20,7 +20,7 @@ from app.orders.schemas import OrderRequest
 from app.platform.schema_types import PostalCode, ShortText, StateCode
 from app.reservations.schemas import Item, ReservationRequest
 from app.stores.schemas import Address
-from tests.servers import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 DOCUMENT = json.loads((REPO_ROOT / "openapi" / "bff.json").read_text())
 

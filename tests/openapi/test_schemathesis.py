@@ -1,8 +1,9 @@
 """schemathesis with every check and its stateful phase against the BFF as a real server.
 
-The BFF and the sandbox run as subprocesses on loopback ports (tests/servers.py), with a user's,
-a staff member's and Instacart's callback token. The document's links (stores -> slots ->
-reservation -> order -> get, cancel, events ticket) let the stateful phase place real orders.
+The BFF and the sandbox run as subprocesses on loopback ports (local_processes/checkout_stack.py),
+with a user's, a staff member's and Instacart's callback token. The document's links (stores ->
+slots -> reservation -> order -> get, cancel, events ticket) let the stateful phase place real
+orders.
 The relaxations, each with its reason, are in schemathesis.toml beside this file.
 """
 
@@ -22,7 +23,7 @@ import pytest
 
 from app.auth.tokens import mint_token
 from app.settings import Settings
-from tests.servers import serve_bff_and_sandbox
+from local_processes.checkout_stack import bff_server, sandbox_server
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 CALLBACK_SECRET = "fuzz-callback-secret"
@@ -35,23 +36,25 @@ def served_bff(
     """(base URL of a running BFF in front of a running sandbox, its callback client id)."""
     logs = tmp_path_factory.mktemp("schemathesis")
     client_id = f"fuzz-{uuid.uuid4().hex[:8]}"
-    with serve_bff_and_sandbox(
-        logs,
-        client_id,
-        migrated_database_url,
-        sandbox_env={"SANDBOX_SLOT_CAPACITY": "1000"},
-        access_log="false",
-        log_level="WARNING",
-        callback_client_id=client_id,
-        callback_client_secret=CALLBACK_SECRET,
-        # The fuzzer reserves and orders far faster than a shopper; 429 would hide the rest.
-        rate_limit_reservations_per_minute="100000",
-        rate_limit_orders_per_minute="100000",
-        rate_limit_callback_tokens_per_minute="100000",
-        rate_limit_slot_misses_per_minute="100000",
-        rate_limit_stream_tickets_per_minute="100000",
-    ) as (bff, _, _):
-        yield bff, client_id
+    with (
+        sandbox_server(logs, client_id, slot_capacity=1000) as sandbox,
+        bff_server(
+            logs,
+            sandbox,
+            migrated_database_url,
+            access_log="false",
+            log_level="WARNING",
+            callback_client_id=client_id,
+            callback_client_secret=CALLBACK_SECRET,
+            # The fuzzer reserves and orders far faster than a shopper; 429 would hide the rest.
+            rate_limit_reservations_per_minute="100000",
+            rate_limit_orders_per_minute="100000",
+            rate_limit_callback_tokens_per_minute="100000",
+            rate_limit_slot_misses_per_minute="100000",
+            rate_limit_stream_tickets_per_minute="100000",
+        ) as bff,
+    ):
+        yield bff.url, client_id
 
 
 def _callback_token(bff_url: str, client_id: str) -> str:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import skip_or_fail
-from tests.servers import REPO_ROOT
+from tests.support.ci import skip_or_fail
+from tests.support.paths import REPO_ROOT
 
 CLIENT = REPO_ROOT / "clients" / "typescript"
 

@@ -1,10 +1,21 @@
-"""Small request helpers shared by the sandbox tests."""
+"""Small request helpers shared by the sandbox tests, and the fixed time they start at."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+
+# A fixed "now": Monday 2025-06-02 16:00 UTC (09:00 in San Francisco, 12:00 in New York).
+START = datetime(2025, 6, 2, 16, 0, tzinfo=UTC)
+# The sandbox's default credentials.
+TOKEN_BODY = {
+    "grant_type": "client_credentials",
+    "client_id": "sandbox-client",
+    "client_secret": "sandbox-secret",
+    "scope": "connect:fulfillment",
+}
 
 PREVIEW = {
     "delivery": "/v2/fulfillment/users/{user}/service_options/delivery",

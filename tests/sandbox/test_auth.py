@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.sandbox.conftest import TOKEN_BODY, FakeClock
-from tests.sandbox.helpers import assert_error
+from tests.sandbox.helpers import TOKEN_BODY, assert_error
+from tests.support.clock import FakeClock
 
 STORES = "/v2/fulfillment/stores/delivery"
 WHERE = {"postal_code": "94105"}
@@ -20,7 +20,7 @@ async def test_token_with_valid_credentials_returns_bearer_token(
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 86400
     assert body["scope"] == "connect:fulfillment"
-    assert body["created_at"] == int(clock.now.timestamp())
+    assert body["created_at"] == int(clock.now)
     assert len(body["access_token"]) >= 32
     ok = await client.post(
         STORES, json=WHERE, headers={"Authorization": f"Bearer {body['access_token']}"}

@@ -14,12 +14,13 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from local_processes.checkout_stack import sandbox_server
+from local_processes.ports import free_port
 from sandbox import SandboxConfig, create_sandbox_app
 from sandbox.state import WORKFLOWS
-from tests.sandbox.conftest import TOKEN_BODY, FakeClock
-from tests.sandbox.helpers import place_order
-from tests.sandbox.test_callbacks import DELIVERY_EVENTS, Retailer, callback_config
-from tests.servers import free_port, serve
+from tests.sandbox.helpers import TOKEN_BODY, place_order
+from tests.sandbox.retailer import DELIVERY_EVENTS, Retailer, callback_config
+from tests.support.clock import FakeClock
 
 
 async def test_each_tick_moves_every_unfinished_order_one_step_along_its_workflow(
@@ -108,15 +109,14 @@ async def test_the_lifespan_starts_the_timer_and_stops_it_and_the_callbacks(
 def auto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # callbacks to a port nobody listens on: deliveries fail, and the sandbox carries on
     nobody = f"http://127.0.0.1:{free_port()}/callbacks/instacart"
-    env = {
-        "SANDBOX_CALLBACK_URL": nobody,
-        "SANDBOX_CALLBACK_MAX_ATTEMPTS": "2",
-        "SANDBOX_CALLBACK_BACKOFF_SECONDS": "0.01",
-    }
-    log_path = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
-    args = ("--log-level", "warning", "--auto-advance", "0.2")
-    with serve("sandbox", "/sandbox/stats", log_path, env=env, extra_args=args) as url:
-        yield url
+    with sandbox_server(
+        tmp_path_factory.mktemp("sandbox"),
+        auto_advance_seconds=0.2,
+        callback_url=nobody,
+        callback_max_attempts=2,
+        callback_backoff_seconds=0.01,
+    ) as sandbox:
+        yield sandbox.url
 
 
 def _poll(check: Any, within: float) -> Any:

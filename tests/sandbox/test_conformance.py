@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import skip_or_fail
-from tests.servers import serve
+from local_processes.checkout_stack import sandbox_server
+from tests.support.ci import skip_or_fail
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # A copy of the shared specification lives in the repository, so a clone is self-contained;
@@ -52,9 +52,8 @@ def _require_spec() -> None:
 @pytest.fixture(scope="module")
 def sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _require_spec()
-    log_path = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
-    with serve("sandbox", "/sandbox/stats", log_path, extra_args=("--log-level", "warning")) as url:
-        yield url
+    with sandbox_server(tmp_path_factory.mktemp("sandbox")) as sandbox:
+        yield sandbox.url
 
 
 def _token(url: str) -> str:

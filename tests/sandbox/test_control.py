@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.sandbox.conftest import TOKEN_BODY, FakeClock
-from tests.sandbox.helpers import assert_error, place_order
+from tests.sandbox.helpers import TOKEN_BODY, assert_error, place_order
+from tests.support.clock import FakeClock
 
 WORKFLOWS = {
     "delivery": ["acknowledged", "picking", "delivering", "delivered"],

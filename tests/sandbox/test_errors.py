@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.sandbox.conftest import FakeClock
 from tests.sandbox.helpers import (
     BANANAS,
     CREATE,
@@ -25,6 +24,7 @@ from tests.sandbox.helpers import (
     options,
     place_order,
 )
+from tests.support.clock import FakeClock
 
 STORES = "/v2/fulfillment/stores/delivery"
 

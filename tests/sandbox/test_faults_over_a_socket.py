@@ -12,17 +12,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.sandbox.conftest import TOKEN_BODY
-from tests.servers import serve
+from local_processes.checkout_stack import sandbox_server
+from tests.sandbox.helpers import TOKEN_BODY
 
 ITEMS = {"items": [{"upc": "041234100012", "quantity": 1}]}
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log_path = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
-    with serve("sandbox", "/sandbox/stats", log_path, extra_args=("--log-level", "warning")) as u:
-        yield u
+    with sandbox_server(tmp_path_factory.mktemp("sandbox")) as sandbox:
+        yield sandbox.url
 
 
 @pytest.fixture

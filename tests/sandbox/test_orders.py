@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.sandbox.conftest import FakeClock
 from tests.sandbox.helpers import BANANAS, assert_error, create, hold, options, place_order
+from tests.support.clock import FakeClock
 
 ORDER = "/v2/fulfillment/users/{user}/orders/{order_id}"
 

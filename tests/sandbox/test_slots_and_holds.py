@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.sandbox.conftest import START, FakeClock
-from tests.sandbox.helpers import PREVIEW, assert_error, create, hold, options
+from tests.sandbox.helpers import PREVIEW, START, assert_error, create, hold, options
+from tests.support.clock import FakeClock
 
 
 def parse(ts: str) -> datetime:
@@ -165,5 +165,5 @@ async def test_holds_and_tokens_ended_long_ago_are_forgotten(
     await hold(client, auth, option)
     state = app.state.sandbox
     clock.advance(days=2)
-    state._prune(clock.now)
+    state._prune(clock.utc())
     assert state.holds == {} and state.user_holds == {} and state.tokens == {}

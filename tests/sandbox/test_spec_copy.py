@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import skip_or_fail
+from tests.support.ci import skip_or_fail
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COPY = REPO_ROOT / "sandbox" / "spec" / "instacart-connect-openapi.yml"

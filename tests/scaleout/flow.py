@@ -14,7 +14,8 @@ import pytest
 from app.orders.events import OrderChange, OrderEvents, Subscription
 from app.platform.errors import RateLimited
 from app.platform.rate_limits import RateLimiter
-from tests.checkout.conftest import SF_ADDRESS, Checkout
+from tests.support.addresses import SF_ADDRESS
+from tests.support.checkout import Checkout
 
 
 async def whole_checkout(checkout: Checkout, user: str) -> dict[str, Any]:

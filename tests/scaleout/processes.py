@@ -10,38 +10,27 @@ import contextlib
 import os
 import pwd
 import secrets
-import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import skip_or_fail
-from tests.servers import free_port
+from local_processes.ports import accepts, free_port
+from local_processes.postgres import as_postgres
+from local_processes.waiting import wait_until
+from tests.support.ci import require_tool
 
 START_DEADLINE_SECONDS = 20.0
 
 
-def require(binary: str, package: str) -> str:
-    """The binary's path; missing, the test is skipped locally and fails under CI."""
-    path = shutil.which(binary) or next(
-        (p for p in (f"/usr/sbin/{binary}", f"/usr/bin/{binary}") if os.access(p, os.X_OK)),
-        None,
-    )
-    if path is None:
-        skip_or_fail(f"{binary} is not installed (Debian package {package})")
-    return path  # type: ignore[return-value]
+def wait_showing_logs(check: Callable[[], object], what: str, workdir: Path) -> None:
+    """Wait for what the processes in `workdir` do; failing, show each of their logs."""
 
+    def tails() -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in workdir.glob("*.log"))
 
-def wait_until(check: Callable[[], bool], what: str, logs: Path) -> None:
-    deadline = time.monotonic() + START_DEADLINE_SECONDS
-    while not check():
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in logs.glob("*.log"))
-            raise RuntimeError(f"{what} did not come up in {START_DEADLINE_SECONDS}s\n{tails}")
-        time.sleep(0.05)
+    wait_until(check, what=what, timeout=START_DEADLINE_SECONDS, interval=0.05, explain=tails)
 
 
 def redis_cli(port: int, *args: str, password: str | None = None) -> str:
@@ -103,8 +92,8 @@ class RedisCluster:
 @contextlib.contextmanager
 def redis_cluster(masters: int = 3) -> Iterator[RedisCluster]:
     """``masters`` primaries (no replicas) sharing the 16384 slots, created by redis-cli."""
-    server = require("redis-server", "redis-server")
-    require("redis-cli", "redis-tools")
+    server = require_tool("redis-server", install="Debian package redis-server")
+    require_tool("redis-cli", install="Debian package redis-tools")
     with tempfile.TemporaryDirectory(prefix="bff-cluster-") as tmp, _processes(Path(tmp)) as procs:
         workdir = Path(tmp)
         ports = [free_port() for _ in range(masters)]
@@ -119,14 +108,16 @@ def redis_cluster(masters: int = 3) -> Iterator[RedisCluster]:
                 "--save", "", "--appendonly", "no", "--dir", str(workdir),
             ])  # fmt: skip
         for port in ports:
-            wait_until(lambda p=port: "PONG" in redis_cli(p, "ping"), f"redis {port}", workdir)
+            wait_showing_logs(
+                lambda p=port: "PONG" in redis_cli(p, "ping"), f"redis {port}", workdir
+            )
         created = subprocess.run(
             ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
              "--cluster-replicas", "0", "--cluster-yes"],
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
         assert created.returncode == 0, created.stdout + created.stderr
-        wait_until(
+        wait_showing_logs(
             lambda: all("cluster_state:ok" in redis_cli(p, "cluster", "info") for p in ports),
             "the cluster",
             workdir,
@@ -150,7 +141,7 @@ class RedisSentinel:
 def redis_sentinel(service: str = "bffmaster") -> Iterator[RedisSentinel]:
     """One password-protected master and one ``redis-server --sentinel`` monitoring it."""
     password = secrets.token_hex(8)
-    server = require("redis-server", "redis-server")
+    server = require_tool("redis-server", install="Debian package redis-server")
     with tempfile.TemporaryDirectory(prefix="bff-sentinel-") as tmp, _processes(Path(tmp)) as procs:
         workdir = Path(tmp)
         master, sentinel = free_port(), free_port()
@@ -158,7 +149,7 @@ def redis_sentinel(service: str = "bffmaster") -> Iterator[RedisSentinel]:
             server, "--port", str(master), "--bind", "127.0.0.1", "--requirepass", password,
             "--save", "", "--appendonly", "no", "--dir", str(workdir),
         ])  # fmt: skip
-        wait_until(
+        wait_showing_logs(
             lambda: "PONG" in redis_cli(master, "ping", password=password), "master", workdir
         )
         # Sentinel rewrites its configuration file, so it gets one of its own.
@@ -170,7 +161,7 @@ def redis_sentinel(service: str = "bffmaster") -> Iterator[RedisSentinel]:
             f"sentinel down-after-milliseconds {service} 5000\n"
         )
         _spawn(procs, workdir, "sentinel", [server, str(conf), "--sentinel"])
-        wait_until(
+        wait_showing_logs(
             lambda: (
                 str(master) in redis_cli(sentinel, "sentinel", "get-master-addr-by-name", service)
             ),
@@ -198,9 +189,9 @@ def pgbouncer(
     *, upstream_port: int = 5432, pool_mode: str = "transaction", pool_size: int = 4
 ) -> Iterator[PgBouncer]:
     """PgBouncer in front of this machine's Postgres, every database passed through."""
-    binary = require("pgbouncer", "pgbouncer")
+    binary = require_tool("pgbouncer", install="Debian package pgbouncer")
     # PgBouncer refuses to run as root; as root it runs as postgres, which must read its files.
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    as_user = as_postgres()
     with (
         tempfile.TemporaryDirectory(prefix="bff-pgbouncer-") as tmp,
         _processes(Path(tmp)) as procs,
@@ -222,13 +213,5 @@ def pgbouncer(
             for path in (workdir, *workdir.iterdir()):
                 os.chown(path, uid, -1)
         _spawn(procs, workdir, "pgbouncer", [*as_user, binary, str(workdir / "pgbouncer.ini")])
-        wait_until(lambda: _accepts(port), "pgbouncer", workdir)
+        wait_showing_logs(lambda: accepts(port), "pgbouncer", workdir)
         yield PgBouncer(port, workdir)
-
-
-def _accepts(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from app.platform.connections import ClusterClient, build_redis
+from local_processes.ports import free_port
 from sandbox import SandboxConfig, create_sandbox_app
 from tests.scaleout.flow import order_change_reaches, rate_limit_holds, whole_checkout
-from tests.scaleout.processes import RedisCluster, redis_cli, redis_cluster, wait_until
-from tests.servers import free_port
+from tests.scaleout.processes import RedisCluster, redis_cli, redis_cluster, wait_showing_logs
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ async def test_with_a_primary_down_a_fresh_replica_still_previews_slots(
 ) -> None:
     with redis_cluster() as wounded:
         wounded.stop(wounded.ports[1])  # a third of the slots gone, no replica to take over
-        wait_until(
+        wait_showing_logs(
             lambda: "cluster_state:fail" in redis_cli(wounded.ports[0], "cluster", "info"),
             "the cluster noticing its lost primary",
             wounded.workdir,

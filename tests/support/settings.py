@@ -1,4 +1,5 @@
-"""Settings production accepts, for tests that check what production does."""
+"""The suite's settings: the Redis it runs against, and settings production accepts (for tests
+that check what production does)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,8 @@ def production_values(**overrides: Any) -> dict[str, Any]:
         "reconciler_enabled": False,
     }
     return values | overrides
+
+
+def suite_redis_url() -> str:
+    """The Redis the suite runs against (tests/conftest.py sets BFF_REDIS_URL unless it is set)."""
+    return os.environ["BFF_REDIS_URL"]

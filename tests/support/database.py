@@ -1,7 +1,7 @@
-"""Fixtures for tests that need a real, migrated Postgres database.
+"""Fixtures for tests that need a real, migrated Postgres database, on the suite's server.
 
-Registered for every test package by `pytest_plugins` in tests/conftest.py; the helpers
-(`create_database`, `drop_database`, `alembic_config`, `upgrade`) can be imported too.
+Registered for every test package by `pytest_plugins` in tests/conftest.py. Making, migrating
+and dropping databases is local_processes.postgres's, which the benchmarks use too.
 """
 
 from __future__ import annotations
@@ -9,12 +9,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
-import asyncpg
 import pytest
-from alembic.config import Config
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,11 +18,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from alembic import command
 from app.platform.database.session import build_sessionmaker
 from app.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[1]
+from local_processes.postgres import create_database, drop_database, upgrade
 
 
 def server_url() -> str:
@@ -36,56 +30,10 @@ def server_url() -> str:
     return url
 
 
-def _asyncpg_dsn(url: str, database: str) -> str:
-    return (
-        make_url(url)
-        .set(drivername="postgresql", database=database)
-        .render_as_string(hide_password=False)
-    )
-
-
-async def create_database(prefix: str = "bff_test_db") -> str:
-    """Create an empty database on the configured server; returns its SQLAlchemy URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(_asyncpg_dsn(server_url(), "postgres"))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return make_url(server_url()).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_database(url: str) -> None:
-    name = make_url(url).database
-    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def alembic_config(url: str) -> Config:
-    """An alembic Config for alembic.ini that targets `url` and leaves logging alone."""
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = url
-    config.attributes["configure_logger"] = False
-    return config
-
-
-def upgrade(url: str, revision: str = "head") -> None:
-    """Run migrations. Synchronous (env.py runs its own event loop): from async code, call it
-    through `asyncio.to_thread`."""
-    command.upgrade(alembic_config(url), revision)
-
-
-def downgrade(url: str, revision: str = "base") -> None:
-    command.downgrade(alembic_config(url), revision)
-
-
 @pytest.fixture(scope="session")
 def migrated_database_url() -> Iterator[str]:
     """A fresh database migrated to head, shared by the test session and dropped at its end."""
-    url = asyncio.run(create_database())
+    url = asyncio.run(create_database(server_url()))
     try:
         upgrade(url)
         yield url
@@ -96,7 +44,7 @@ def migrated_database_url() -> Iterator[str]:
 @pytest.fixture
 async def fresh_database_url() -> AsyncIterator[str]:
     """An empty, unmigrated database of this test's own, dropped afterwards."""
-    url = await create_database()
+    url = await create_database(server_url())
     try:
         yield url
     finally:

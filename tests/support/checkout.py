@@ -1,4 +1,6 @@
-"""An in-process BFF wired to an in-process sandbox, on a migrated database and real Redis."""
+"""An in-process BFF wired to an in-process sandbox, on a migrated database and real Redis: the
+`Checkout` handle and its fixtures (`open_checkout`, `checkout`, `user`), registered for every
+test package by tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -12,18 +14,11 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from app.auth.tokens import mint_token
 from app.main import create_app
 from app.settings import Settings
 from sandbox import SandboxConfig, create_sandbox_app
-
-SF_POSTAL = "94105"
-SF_ADDRESS = {
-    "address_line_1": "101 Spear St",
-    "city": "San Francisco",
-    "state": "CA",
-    "postal_code": SF_POSTAL,
-}
+from tests.support.addresses import SF_ADDRESS, SF_POSTAL
+from tests.support.tokens import bearer
 
 
 @dataclass
@@ -38,8 +33,7 @@ class Checkout:
     def auth(
         self, user: str, *, staff: bool = False, stores: tuple[str, ...] = ()
     ) -> dict[str, str]:
-        token = mint_token(self.settings, user, staff=staff, stores=stores)
-        return {"Authorization": f"Bearer {token}"}
+        return bearer(user, self.settings, staff=staff, stores=stores)
 
     async def stats(self) -> dict[str, Any]:
         return (await self.sandbox.get("/sandbox/stats")).json()
