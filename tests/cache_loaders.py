@@ -14,7 +14,7 @@ def counting_loader(
 
     async def load() -> bytes:
         calls["n"] += 1
-        await asyncio.sleep(delay)
+        await asyncio.sleep(delay)  # the upstream's answer time, while other callers arrive
         return body
 
     return load, calls

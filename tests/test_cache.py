@@ -123,7 +123,7 @@ async def test_a_failed_load_reaches_every_waiter_and_is_not_cached(replicas) ->
 
     async def failing() -> bytes:
         attempts["n"] += 1
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the upstream's time to fail, while the others arrive
         raise RuntimeError("upstream down")
 
     results = await asyncio.gather(

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from app.auth.tokens import mint_token
-from app.settings import Settings
-from tests.faults.processes import Server, poll
+from local_processes.checkout_stack import bff_server, sandbox_server
+from local_processes.waiting import wait_until
+from tests.support.tokens import bearer
 
 SF = {"postal_code": "94105"}
 
@@ -53,33 +53,18 @@ def test_sigterm_fails_readiness_finishes_work_ends_streams_and_exits(
     migrated_database_url: str, tmp_path: Path
 ) -> None:
     client_id = f"stop-{uuid.uuid4().hex[:8]}"
-    sandbox = Server(
-        "sandbox",
-        ["sandbox"],
-        {"SANDBOX_CLIENT_ID": client_id, "SANDBOX_SLOT_CAPACITY": "50"},
-        "/sandbox/stats",
+    sandbox = sandbox_server(tmp_path, client_id, slot_capacity=50)
+    bff = bff_server(
         tmp_path,
-    )
-    bff = Server(
-        "bff",
-        ["app", "serve"],
-        {
-            "BFF_INSTACART_BASE_URL": sandbox.url,
-            "BFF_INSTACART_CLIENT_ID": client_id,
-            "BFF_DATABASE_URL": migrated_database_url,
-            "BFF_CACHE_NAMESPACE": client_id,
-            "BFF_RECONCILER_ENABLED": "false",
-            "BFF_SHUTDOWN_DRAIN_SECONDS": "1.5",
-            "BFF_SHUTDOWN_TIMEOUT_SECONDS": "10",
-        },
-        "/readyz",
-        tmp_path,
+        sandbox,
+        migrated_database_url,
+        shutdown_drain_seconds=1.5,
+        shutdown_timeout_seconds=10,
     )
     sandbox.start()
     try:
         bff.start()
-        token = mint_token(Settings(), "stopping-user")
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = bearer("stopping-user")
         with httpx.Client(base_url=bff.url, headers=headers, timeout=10) as client:
             first = place(client, reserve_pickup(client))
             assert first.status_code == 201, first.text
@@ -94,10 +79,9 @@ def test_sigterm_fails_readiness_finishes_work_ends_streams_and_exits(
                 stream_ended.set()
 
             threading.Thread(target=follow, daemon=True).start()
-            poll(
-                "the stream's first event",
+            wait_until(
                 lambda: any(ln.startswith("data:") for ln in streamed),
-                10,
+                what="the stream's first event",
             )
 
             # a placement whose create takes 2.5 s is in flight when the signal comes
@@ -112,7 +96,7 @@ def test_sigterm_fails_readiness_finishes_work_ends_streams_and_exits(
                 calls = httpx.get(f"{sandbox.url}/sandbox/stats").json()["calls"]
                 return calls.get("createPickupOrder", 0) >= 2
 
-            poll("the slow create in flight", create_sent, 10)
+            wait_until(create_sent, what="the slow create in flight")
             assert bff.proc is not None
             stopped_at = time.monotonic()
             bff.proc.send_signal(signal.SIGTERM)

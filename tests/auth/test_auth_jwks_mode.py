@@ -9,6 +9,7 @@ from structlog.testing import capture_logs
 
 from app.auth.tokens import TokenVerifier
 from app.platform.errors import DependencyUnavailable, Unauthenticated
+from local_processes.waiting import wait_until_async
 from tests.support.clock import FakeClock
 
 from .helpers import (
@@ -206,7 +207,7 @@ async def test_concurrent_callers_share_one_fetch(clock, rsa_key):
     endpoint.before_answer = slow
     v = jwks_verifier(clock, endpoint)
     tasks = [asyncio.create_task(v.verify(rsa_key.sign(claims(f"user-{i}")))) for i in range(20)]
-    await asyncio.sleep(0.01)
+    await wait_until_async(lambda: endpoint.calls, what="the key set's fetch under way")
     release.set()
     principals = await asyncio.gather(*tasks)
     assert {p.user_id for p in principals} == {f"user-{i}" for i in range(20)}
@@ -224,7 +225,7 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_fetch(clock, rsa_ke
     v = jwks_verifier(clock, endpoint)
     first = asyncio.create_task(v.verify(rsa_key.sign(claims("a"))))
     second = asyncio.create_task(v.verify(rsa_key.sign(claims("b"))))
-    await asyncio.sleep(0.01)
+    await wait_until_async(lambda: endpoint.calls, what="the key set's fetch under way")
     first.cancel()
     release.set()
     assert (await second).user_id == "b"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -10,6 +9,7 @@ from sqlalchemy import func, select, update
 from app.orders.reconciler import Reconciler
 from app.orders.tables import OrderRow
 from app.platform.database.session import build_sessionmaker
+from local_processes.waiting import wait_until_async
 from tests.support.checkout import Checkout
 
 
@@ -46,19 +46,19 @@ async def lapse_leases(checkout: Checkout, user: str) -> None:
 
 
 async def wait_for_lease(checkout: Checkout, user: str, attempt: int) -> None:
-    """Poll (with a deadline) until the user's placement holds attempt `attempt` and a lease."""
+    """Wait until the user's placement holds attempt `attempt` and a lease."""
     sessions = build_sessionmaker(checkout.app.state.bff.engine)
-    for _ in range(200):
+
+    async def leased() -> bool:
         async with sessions() as session:
             row = (
                 await session.execute(
                     select(OrderRow.attempt, OrderRow.lease_until).where(OrderRow.user_id == user)
                 )
             ).first()
-        if row is not None and row.attempt == attempt and row.lease_until is not None:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no lease for attempt {attempt}")
+        return row is not None and row.attempt == attempt and row.lease_until is not None
+
+    await wait_until_async(leased, what=f"a lease for attempt {attempt}")
 
 
 async def lease_of(checkout: Checkout, user: str) -> datetime | None:

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from starlette.types import Receive, Scope, Send
 
 from app.platform.admission import AdmissionControl, LoopLag
+from local_processes.waiting import wait_until_async
 
 
 def _in_flight() -> float:
@@ -29,10 +30,7 @@ async def test_past_the_in_flight_limit_a_request_is_refused_at_once(
             asyncio.create_task(checkout.place(first, f"{user}-1")),
             asyncio.create_task(checkout.place(second, f"{user}-2")),
         ]
-        deadline = time.monotonic() + 10
-        while _in_flight() < 2:
-            assert time.monotonic() < deadline, "the two placements never got under way"
-            await asyncio.sleep(0.01)
+        await wait_until_async(lambda: _in_flight() >= 2, what="the two placements under way")
 
         started = time.monotonic()
         refused = await checkout.bff.get("/v1/orders", headers=checkout.auth(user))
@@ -70,13 +68,19 @@ async def test_a_lagging_event_loop_refuses_storefront_requests_but_not_probes()
 
 
 async def test_the_loop_lag_is_measured() -> None:
-    lag = LoopLag()
+    readings = {"n": 0}
+
+    def monotonic() -> float:
+        readings["n"] += 1
+        return time.monotonic()
+
+    lag = LoopLag(monotonic)
     lag.start()
     try:
-        await asyncio.sleep(0.05)
+        # Two readings make one sample: a loop that nothing blocks runs it on time.
+        await wait_until_async(lambda: readings["n"] >= 2, what="the first sample of the lag")
         assert lag() < 0.1
         time.sleep(0.3)  # the point: block the loop as an overloaded one is
-        await asyncio.sleep(0.05)
-        assert lag() >= 0.2
+        await wait_until_async(lambda: lag() >= 0.2, what="the stall measured as lag")
     finally:
         await lag.aclose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy import select
 from app.orders.state_machine import OrderStateMachine
 from app.orders.tables import IdempotencyKey
 from app.platform.database.session import build_sessionmaker
+from local_processes.waiting import wait_until_async
 from tests.checkout.placements import lapse_leases, placement_of, reconciler_for
 from tests.support.checkout import Checkout
 
@@ -155,8 +155,8 @@ async def test_the_background_reconciler_settles_placements_by_itself(
         )
         assert (await checkout.place(reservation, user, "bg")).status_code == 504
         await checkout.sandbox.delete("/sandbox/faults")
-        for _ in range(50):
-            await asyncio.sleep(0.1)
-            if [state for _, state in await placement_of(checkout, user)] == ["created"]:
-                break
-        assert [state for _, state in await placement_of(checkout, user)] == ["created"]
+
+        async def settled() -> bool:
+            return [state for _, state in await placement_of(checkout, user)] == ["created"]
+
+        await wait_until_async(settled, what="the background reconciler to settle the placement")

@@ -16,6 +16,7 @@ from sqlalchemy import delete
 
 from app.platform.database.session import build_sessionmaker
 from app.reservations.tables import ReservationRow
+from local_processes.waiting import wait_until_async
 from tests.checkout.placements import lease_of, placement_of, reconciler_for, wait_for_lease
 
 
@@ -138,14 +139,13 @@ async def test_a_create_longer_than_the_lease_keeps_its_lease_renewed(
         placing = asyncio.create_task(checkout.place(reservation, user, "long"))
         await wait_for_lease(checkout, user, attempt=1)
         first_lease = await lease_of(checkout, user)
-        # wait (polling) until the holder has renewed its lease past the first one's end
-        for _ in range(200):
-            renewed = await lease_of(checkout, user)
-            if renewed is not None and renewed > first_lease:
-                break
-            await asyncio.sleep(0.02)
-        else:
-            raise AssertionError("the lease was never renewed")
+        assert first_lease is not None
+
+        async def renewed() -> bool:
+            lease = await lease_of(checkout, user)
+            return lease is not None and lease > first_lease
+
+        await wait_until_async(renewed, what="the holder to renew its lease past the first one")
         # a reconciler with no grace at all still finds nothing to take over
         assert (await reconciler_for(checkout).run_once()).examined == 0
         placed = await placing

@@ -171,19 +171,16 @@ async def test_claim_without_the_order_row_fails_at_commit(
 async def test_concurrent_claims_of_one_key_give_exactly_one_claimed(
     db_sessionmaker: async_sessionmaker[AsyncSession], user_id: str
 ) -> None:
-    start = asyncio.Event()
+    # The race starts when every session holds its connection.
+    all_connected = asyncio.Barrier(20)
 
     async def attempt():
         async with db_sessionmaker() as session:
-            # Every session holds its connection before the race starts.
             await session.connection()
-            await start.wait()
+            await all_connected.wait()
             return await claim_and_record(session, user_id, "same-key")
 
-    tasks = [asyncio.create_task(attempt()) for _ in range(20)]
-    await asyncio.sleep(0.2)
-    start.set()
-    results = await asyncio.gather(*tasks)
+    results = await asyncio.gather(*(attempt() for _ in range(20)))
 
     outcomes = [r.outcome for r in results]
     assert outcomes.count(ClaimOutcome.CLAIMED) == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.orders.repository import OrdersRepository
 from app.orders.state_machine import Actor, OrderStateMachine
 from app.orders.tables import OrderRow
+from local_processes.waiting import wait_until_async
 from tests.db.factories import make_order
 
 pytestmark = pytest.mark.usefixtures("settle_leftovers")
@@ -418,12 +418,13 @@ async def test_a_begin_attempt_blocked_on_the_row_sees_the_first_ones_outcome(
         assert row is not None and row.attempt == 2
 
 
-async def _until_waiting_on_a_lock(session: AsyncSession, pid: int, deadline: float = 5.0):
-    stop = time.monotonic() + deadline
+async def _until_waiting_on_a_lock(session: AsyncSession, pid: int) -> None:
     query = text("SELECT count(*) FROM pg_locks WHERE pid = :pid AND NOT granted")
-    while (await session.execute(query, {"pid": pid})).scalar_one() == 0:
-        assert time.monotonic() < stop, "the second UPDATE never waited on the row"
-        await asyncio.sleep(0.01)
+
+    async def waiting() -> bool:
+        return bool((await session.execute(query, {"pid": pid})).scalar_one())
+
+    await wait_until_async(waiting, what="the second UPDATE to wait on the row's lock")
 
 
 # --- confirm -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from local_processes.waiting import wait_until
 from tests.embedded.checkout_steps import (
     new_key,
     order_body,
@@ -53,21 +54,19 @@ class HonoursRetryAfter(httpx.HTTPTransport):
             response = super().handle_request(request)
             if response.status_code != 503 or b"over_capacity" not in response.read():
                 return response
+            # the storefront's behaviour under test: it waits as long as it was told to
             time.sleep(float(response.headers.get("retry-after", "1")))
         return response
 
 
 def wait_ready(client: httpx.Client, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if client.get("/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit("checkout: the server did not become ready")
-        time.sleep(0.1)
+    wait_until(
+        lambda: client.get("/readyz").status_code == 200,
+        what="checkout: the server to become ready",
+        timeout=seconds,
+        interval=0.1,
+        ignoring=(httpx.TransportError,),
+    )
 
 
 def place(client: httpx.Client, auth: dict[str, str]) -> dict[str, object]:

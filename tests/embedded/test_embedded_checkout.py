@@ -3,7 +3,6 @@ the service with its callbacks, and the development secret, with nothing configu
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 import subprocess
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 from app.dev.embedded import SECRET_FILE, in_process_redis
 from app.orders.events import OrderEvents
 from app.settings import Settings
+from local_processes.waiting import wait_until_async
 from tests.embedded.bare_environment import EMBEDDED, bare_environment
 from tests.embedded.checkout_steps import (
     new_key,
@@ -114,12 +114,12 @@ async def test_the_sandbox_timer_moves_orders_and_callbacks_show_them(
     async with open_embedded(**overrides) as (app, client):
         auth = bearer_of(app, "bob")
         order = (await place_order(client, auth)).json()
-        async with asyncio.timeout(10):
-            while True:
-                seen = await client.get(f"/v1/orders/{order['id']}", headers=auth)
-                if seen.json()["status"] == "delivered":
-                    break
-                await asyncio.sleep(0.05)
+
+        async def delivered() -> bool:
+            seen = await client.get(f"/v1/orders/{order['id']}", headers=auth)
+            return bool(seen.json()["status"] == "delivered")
+
+        await wait_until_async(delivered, what="the timer to bring the order to delivered")
 
 
 async def test_the_development_secret_and_the_orders_outlive_a_restart(

@@ -62,4 +62,5 @@ async def keep_placing(
         e = await fleet.storefront.place(replica, checkout, body_tag)
         if not should_retry(e) or time.monotonic() > deadline:
             return e
+        # the storefront's backoff before its retry (the behaviour under test), not a wait
         await asyncio.sleep(min(max_pause, rng.uniform(*pause) * 1.4 ** (turn - 1)))

@@ -27,7 +27,7 @@ from local_processes.checkout_stack import bff_env, sandbox_server
 from local_processes.postgres import PrivatePostgres, create_database
 from local_processes.redis_server import PrivateRedis
 from local_processes.servers import REPO_ROOT, Server
-from local_processes.waiting import wait_until_async
+from local_processes.waiting import WaitTimedOut, wait_until_async
 from tests.faults import checker
 from tests.faults.history import Checkout, History, Storefront
 from tests.support.ci import tools_required
@@ -168,15 +168,18 @@ class Fleet:
         return text
 
     async def reconcile_until_settled(self, timeout: float = SETTLE_SECONDS) -> None:
-        """Reconcile until no placement is pending or unknown (a lease may hold one a while)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            unresolved = [
-                r for r in await self.rows() if r["placement_state"] in ("pending", "unknown")
-            ]
-            if not unresolved or time.monotonic() > deadline:
-                return
+        """Reconcile until no placement is pending or unknown (a lease may hold one a while);
+        what is still unresolved after `timeout` is left for the checker to report."""
+
+        async def settled() -> bool:
+            rows = await self.rows()
+            if all(r["placement_state"] not in ("pending", "unknown") for r in rows):
+                return True
             await self.reconcile()
+            return False
+
+        with contextlib.suppress(WaitTimedOut):
+            await wait_until_async(settled, what="every placement settled", timeout=timeout)
 
     # --- the end of every scenario ------------------------------------------------------------
 

@@ -29,7 +29,7 @@ async def test_duplicated_and_reordered_retries_make_one_order(fleet) -> None:
         place = f.storefront.place
 
         async def later(seconds: float, coro):
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(seconds)  # when the retry arrives: the race under test
             return await coro
 
         def bodies(i: int) -> tuple[str, str]:

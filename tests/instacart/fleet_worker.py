@@ -22,6 +22,7 @@ import structlog
 
 from app.instacart import FindStoresRequest, InstacartClient, InstacartError, RefreshPolicy
 from app.platform.metrics import TOKEN_REFRESHES
+from local_processes.waiting import wait_until_async
 
 FULFILLMENTS = ("delivery", "pickup", "last_mile")
 LOCATION = FindStoresRequest(postal_code="94105")
@@ -60,7 +61,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         while time.time() < end:
             await one(i)
             i += 1
-            await asyncio.sleep(args.interval)
+            await asyncio.sleep(args.interval)  # the pace of a replica's calls, not a wait
 
     await wait_for_start(redis, args.key_prefix, args.start_timeout)
     if args.calls:
@@ -79,14 +80,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
 
 async def wait_for_start(redis: aioredis.Redis, key_prefix: str, timeout: float) -> None:
-    """Count this worker in, then poll (bounded) for the test's signal to start."""
+    """Count this worker in, then wait for the test's signal to start."""
     await redis.incr(f"{key_prefix}:ready")
-    loop = asyncio.get_running_loop()
-    give_up_at = loop.time() + timeout
-    while not await redis.exists(f"{key_prefix}:go"):
-        if loop.time() >= give_up_at:
-            raise SystemExit(f"no start signal within {timeout}s")
-        await asyncio.sleep(0.01)
+    go = f"{key_prefix}:go"
+    await wait_until_async(lambda: redis.exists(go), what="the start signal", timeout=timeout)
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,6 +13,7 @@ import orjson
 import pytest
 import redis
 
+from local_processes.waiting import wait_until
 from tests.support.paths import REPO_ROOT
 from tests.support.settings import suite_redis_url
 
@@ -66,25 +66,24 @@ def start_workers(fleet: dict[str, Any], *extra: str) -> list[subprocess.Popen]:
     prefix = fleet["key_prefix"]
     r = redis.Redis.from_url(suite_redis_url())
     try:
-        poll_until(lambda: int(r.get(f"{prefix}:ready") or 0) == WORKERS, procs)
+        until_the_workers(
+            lambda: int(r.get(f"{prefix}:ready") or 0) == WORKERS, "every worker counted in", procs
+        )
         r.set(f"{prefix}:go", 1)
     finally:
         r.close()
     return procs
 
 
-def poll_until(
-    check: Callable[[], bool], procs: list[subprocess.Popen], timeout: float = 30.0
-) -> None:
-    """Wait for the workers to reach a point, failing early if one of them died."""
-    give_up_at = time.monotonic() + timeout
-    while not check():
-        dead = [p for p in procs if p.poll() is not None]
-        if dead:
+def until_the_workers(check: Callable[[], bool], what: str, procs: list[subprocess.Popen]) -> None:
+    """Wait for the workers to reach a point, failing at once if one of them died."""
+
+    def reached() -> bool:
+        if dead := [p for p in procs if p.poll() is not None]:
             raise AssertionError(dead[0].stderr.read().decode()[-2000:])  # type: ignore[union-attr]
-        if time.monotonic() >= give_up_at:
-            raise AssertionError(f"the workers did not get there within {timeout}s")
-        time.sleep(0.01)
+        return check()
+
+    wait_until(reached, what=what, timeout=30)
 
 
 def results(procs: list[subprocess.Popen]) -> list[dict[str, Any]]:
@@ -143,7 +142,7 @@ def test_revoked_token_costs_the_fleet_one_refresh_and_no_failed_call(
 ) -> None:
     procs = start_workers(fleet, "--duration", "4")
     # Revoke once the fleet is well into its run on the first token.
-    poll_until(lambda: store_calls(stats(fleet)) >= 100, procs)
+    until_the_workers(lambda: store_calls(stats(fleet)) >= 100, "100 store searches", procs)
     revoked = fleet["control"].post("/sandbox/tokens/revoke").json()["revoked"]
     done = results(procs)
     s = stats(fleet)

@@ -351,7 +351,7 @@ async def test_a_cancelled_caller_does_not_cancel_the_refresh_others_wait_for(
     first = loop.create_task(provider.get())
     await wait_until_async(lambda: fetched, what="the token request under way")
     second = loop.create_task(provider.get())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: the second caller joins the refresh
     first.cancel()  # the caller that started the refresh gives up (its deadline, say)
     gate.set()
     assert await second == "fetched-1"

@@ -6,7 +6,6 @@ nothing sleeps. One test runs the timer for real, over a socket, polling with a 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from asgi_lifespan import LifespanManager
 
 from local_processes.checkout_stack import sandbox_server
 from local_processes.ports import free_port
+from local_processes.waiting import wait_until
 from sandbox import SandboxConfig, create_sandbox_app
 from sandbox.state import WORKFLOWS
 from tests.sandbox.helpers import TOKEN_BODY, place_order
@@ -119,15 +119,6 @@ def auto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield sandbox.url
 
 
-def _poll(check: Any, within: float) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"not true within {within} s")
-
-
 def test_over_a_socket_an_order_reaches_delivered_by_itself(auto_url: str) -> None:
     with httpx.Client(base_url=auto_url, timeout=10) as client:
         token = client.post("/v2/oauth/token", json=TOKEN_BODY).json()["access_token"]
@@ -145,12 +136,12 @@ def test_over_a_socket_an_order_reaches_delivered_by_itself(auto_url: str) -> No
         def delivered() -> bool:
             return client.get(f"{users}/orders/R-walk").json()["status"] == "delivered"
 
-        _poll(delivered, within=20)
+        wait_until(delivered, what="R-walk delivered by the timer", timeout=20)
 
         def all_failed() -> dict[str, Any] | None:
             summary = client.get("/sandbox/callbacks").json()
             return summary if summary["failed"] == len(DELIVERY_EVENTS) else None
 
-        summary = _poll(all_failed, within=20)
+        summary = wait_until(all_failed, what="every callback given up on", timeout=20)
     assert [r["event_name"] for r in summary["recent"]] == DELIVERY_EVENTS
     assert summary["delivered"] == 0 and summary["pending"] == 0

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from local_processes.waiting import wait_until_async
 from sandbox import SandboxConfig, create_sandbox_app
 from tests.sandbox.helpers import TOKEN_BODY, assert_error, place_order
 from tests.sandbox.retailer import DELIVERY_EVENTS, Retailer, callback_config
@@ -249,9 +250,8 @@ async def test_a_slow_receiver_never_slows_the_api_and_stop_abandons_its_queue(
         await walk_to_the_end(sandbox_client, "R-slow")
         summary = (await sandbox_client.get("/sandbox/callbacks")).json()
     assert (summary["pending"], summary["delivered"]) == (5, 0)
-    async with asyncio.timeout(5):  # the first event reaches the receiver, and waits there
-        while retailer.attempts == 0:
-            await asyncio.sleep(0.01)
+    # the first event reaches the receiver, and waits there
+    await wait_until_async(lambda: retailer.attempts, what="the first callback at the receiver")
     async with asyncio.timeout(2):
         await app.state.callbacks.stop()
     assert retailer.events == []

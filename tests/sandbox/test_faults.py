@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from local_processes.waiting import wait_until_async
 from tests.sandbox.helpers import assert_error, create, hold, options
 
 STORES = "/v2/fulfillment/stores/delivery"
@@ -202,11 +203,13 @@ async def test_hang_after_create_is_listed_by_the_ground_truth_while_the_answer_
     pending = asyncio.create_task(
         create(client, auth, hold_id, fulfillment="pickup", order_id="R-hung")
     )
-    listed: list[dict] = []
-    deadline = time.monotonic() + 10
-    while not listed and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        listed = (await client.get("/sandbox/orders", params={"user_id": "u1"})).json()["orders"]
+
+    async def listed_orders() -> list[dict]:
+        answer = await client.get("/sandbox/orders", params={"user_id": "u1"})
+        orders: list[dict] = answer.json()["orders"]
+        return orders
+
+    listed = await wait_until_async(listed_orders, what="R-hung listed by the ground truth")
     assert [(o["id"], o["status"], o["fulfillment"]) for o in listed] == [
         ("R-hung", "brand_new", "pickup")
     ]

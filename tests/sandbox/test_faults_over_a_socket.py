@@ -6,13 +6,13 @@ socket shows what the fault suite relies on: the sandbox carries on after the cl
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from local_processes.checkout_stack import sandbox_server
+from local_processes.waiting import wait_until
 from tests.sandbox.helpers import TOKEN_BODY
 
 ITEMS = {"items": [{"upc": "041234100012", "quantity": 1}]}
@@ -48,13 +48,11 @@ def _create_with_timeout(client: httpx.Client, user: str, order_id: str, timeout
 
 
 def _wait_for_order(client: httpx.Client, order_id: str, within: float) -> list[dict]:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        listed = client.get("/sandbox/orders").json()["orders"]
-        if any(o["id"] == order_id for o in listed):
-            return listed
-        time.sleep(0.05)
-    raise AssertionError(f"{order_id} never appeared in GET /sandbox/orders")
+    def listed() -> list[dict] | None:
+        orders: list[dict] = client.get("/sandbox/orders").json()["orders"]
+        return orders if any(o["id"] == order_id for o in orders) else None
+
+    return wait_until(listed, what=f"{order_id} in GET /sandbox/orders", timeout=within)
 
 
 def test_a_slow_create_the_client_gave_up_on_still_creates_the_order(

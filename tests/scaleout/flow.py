@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from app.orders.events import OrderChange, OrderEvents, Subscription
 from app.platform.errors import RateLimited
 from app.platform.rate_limits import RateLimiter
+from local_processes.waiting import wait_until_async
 from tests.support.addresses import SF_ADDRESS
 from tests.support.checkout import Checkout
 
@@ -21,14 +21,13 @@ from tests.support.checkout import Checkout
 async def whole_checkout(checkout: Checkout, user: str) -> dict[str, Any]:
     """Stores, a cached slot preview, a reservation that invalidates it, an order, its replay
     and a read; returns the order. Asserts every step, and the cache's upstream calls."""
+
     # Readiness allows each dependency 0.5 s; on a loaded 2-core machine one answer can miss
     # that, so ask again (with a deadline) rather than fail on the first.
-    for _ in range(20):
-        ready = await checkout.bff.get("/readyz")
-        if ready.status_code == 200:
-            break
-        await asyncio.sleep(0.1)
-    assert ready.status_code == 200, ready.text
+    async def ready() -> bool:
+        return (await checkout.bff.get("/readyz")).status_code == 200
+
+    await wait_until_async(ready, what="the BFF ready", interval=0.1)
 
     store_id = await checkout.first_store("delivery", user)
     params = {"fulfillment": "delivery"} | SF_ADDRESS
@@ -85,12 +84,11 @@ async def subscribed(events: OrderEvents, order_id: str) -> AsyncIterator[Subscr
 
 
 async def next_change_after(subscription: Subscription, version: int) -> OrderChange:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    async def newer() -> OrderChange | None:
         change = await subscription.next_change(1.0)
-        if change is not None and change.version > version:
-            return change
-    raise AssertionError("no order change arrived within 10 s")
+        return change if change is not None and change.version > version else None
+
+    return await wait_until_async(newer, what=f"an order change after version {version}")
 
 
 async def order_change_reaches(

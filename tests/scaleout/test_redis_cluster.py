@@ -11,6 +11,7 @@ import pytest
 
 from app.platform.connections import ClusterClient, build_redis
 from local_processes.ports import free_port
+from local_processes.waiting import wait_until_async
 from sandbox import SandboxConfig, create_sandbox_app
 from tests.scaleout.flow import order_change_reaches, rate_limit_holds, whole_checkout
 from tests.scaleout.processes import RedisCluster, redis_cli, redis_cluster, wait_showing_logs
@@ -96,12 +97,11 @@ async def test_a_cluster_client_that_only_subscribes_receives(cluster: RedisClus
         await pubsub.subscribe("scaleout:fresh-client")
         # PUBLISH counts the receivers on its own node only; the message reaches every node.
         await publisher.publish("scaleout:fresh-client", b"hello")
-        message = None
-        for _ in range(5):
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
-            if message is not None:
-                break
-        assert message is not None and message["data"] == b"hello"
+        message = await wait_until_async(
+            lambda: pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2),
+            what="the message on the other node's subscriber",
+        )
+        assert message["data"] == b"hello"
         await pubsub.aclose()
     finally:
         await publisher.aclose()
