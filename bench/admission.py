@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
-import uuid
 from collections import Counter
 from typing import Any
 
-import httpx
-
 from bench import harness as h
-from bench.checkout_capacity import CREATE_SECONDS, arrivals
+from bench.checkout_capacity import CREATE_SECONDS, arrivals, interleaved_runs, slow_creates
 
 CONFIGS = {
     # the service's defaults (the harness turns admission off for the other benchmarks)
@@ -101,53 +97,22 @@ def main() -> None:
     parser.add_argument("--rates", default="50,100")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
-    h.pin_self()
-    logs = h.log_dir("admission")
-    client_id = f"bench-{uuid.uuid4().hex[:8]}"
-    database_url = h.fresh_database()
-    sb = h.sandbox(logs, client_id)
-    sb.launch()
-    sb.wait_healthy()
-    stack = h.Stack(sb.url, client_id, database_url)
-    run_id = uuid.uuid4().hex[:6]
-    bffs = {
-        name: stack.bff(f"bff-{i}", logs, f"adm-{run_id}-{i}", **settings)
-        for i, (name, settings) in enumerate(CONFIGS.items())
-    }
     runs: list[dict[str, Any]] = []
-    try:
-        with h.running(*bffs.values()):
-            h.set_faults(sb.url, {"createPickupOrder": {"latency_ms": int(CREATE_SECONDS * 1000)}})
-            warm = stack.tokens(1, f"warm-{run_id}")[0]
-            slot_id = ""
-            for bff in bffs.values():
-                slots = httpx.get(
-                    f"{bff.url}/v1/stores/{h.STORE_ID}/slots",
-                    params={"fulfillment": "pickup"},
-                    headers={"Authorization": f"Bearer {warm}"},
-                    timeout=30,
-                ).json()["slots"]
-                slot_id = slots[-1]["id"]
-            for rep in range(1, args.repetitions + 1):
-                for rate in rates:
-                    for config, bff in bffs.items():
-                        count = int(rate * args.seconds)
-                        tokens = stack.tokens(count, f"a{run_id}-{rep}-{rate}-{len(runs)}")
-                        results = asyncio.run(arrivals(bff.url, tokens, slot_id, rate))
-                        row = summarise(config, rate, rep, results)
-                        runs.append(row)
-                        print(
-                            f"rep {rep} {rate}/s {config:13s}: {row['orders']}/{count} placed, "
-                            f"overhead p50 {row['overhead_p50_ms']:.0f} ms p99 "
-                            f"{row['overhead_p99_ms']:.0f} ms, refused {row['refused']} "
-                            f"(p99 {row['refusal_p99_ms']:.0f} ms), other failures "
-                            f"{row['other_failures']}",
-                            flush=True,
-                        )
-                        time.sleep(3)  # let the last connections close and the loop settle
-    finally:
-        sb.stop()
-        h.drop_database(database_url)
+    with slow_creates("admission", CONFIGS) as rig:
+        schedule = interleaved_runs(rig, rates, args.seconds, args.repetitions, settle=3)
+        for rep, rate, config, bff, tokens in schedule:
+            count = len(tokens)
+            results = asyncio.run(arrivals(bff.url, tokens, rig.slot_id, rate))
+            row = summarise(config, rate, rep, results)
+            runs.append(row)
+            print(
+                f"rep {rep} {rate}/s {config:13s}: {row['orders']}/{count} placed, "
+                f"overhead p50 {row['overhead_p50_ms']:.0f} ms p99 "
+                f"{row['overhead_p99_ms']:.0f} ms, refused {row['refused']} "
+                f"(p99 {row['refusal_p99_ms']:.0f} ms), other failures "
+                f"{row['other_failures']}",
+                flush=True,
+            )
     markdown = report(runs, rates, args.seconds, args.repetitions)
     print(markdown)
     h.save(

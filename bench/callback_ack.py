@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -25,12 +24,8 @@ PER_ROUND = 300
 
 
 def main() -> int:
-    database_url = h.fresh_database()
-    client_id = f"bench-{uuid.uuid4().hex[:8]}"
-    logs = h.log_dir("callback-ack")
-    sandbox = h.sandbox(logs, client_id)
-    stack = h.Stack(sandbox.url, client_id, database_url)
-    bff = stack.bff("bff", logs, client_id)
+    logs, sandbox, stack = h.scenario("callback-ack")
+    bff = stack.bff("bff", logs, stack.client_id)
     try:
         with h.running(sandbox, bff), httpx.Client(base_url=bff.url, timeout=10) as client:
             token = client.post(
@@ -89,7 +84,7 @@ def main() -> int:
                     f" ms | ratio p50 {h.median(acks) / h.median(livez):.1f}x"
                 )
     finally:
-        h.drop_database(database_url)
+        h.drop_database(stack.database_url)
     return 0
 
 

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -91,6 +94,61 @@ async def arrivals(
         tasks.append(asyncio.create_task(customer(base_url, token, slot_id, scheduled, results[i])))
     await asyncio.gather(*tasks)
     return results
+
+
+@dataclass(frozen=True)
+class SlowCreates:
+    """What a run over slow creates has: the sandbox, the BFFs by config, a pickup slot."""
+
+    sandbox: h.Proc
+    stack: h.Stack
+    bffs: dict[str, h.Proc]
+    slot_id: str
+    run_id: str
+
+
+@contextlib.contextmanager
+def slow_creates(scenario: str, configs: dict[str, dict[str, Any]]) -> Iterator[SlowCreates]:
+    """The set-up this benchmark shares with bench/admission.py: a fresh database, the sandbox
+    creating pickup orders in CREATE_SECONDS, one BFF per config (on the server cores, a cache
+    namespace each) and the pickup slot they reserve; stopped and dropped at the end."""
+    logs, sandbox, stack = h.scenario(scenario)
+    run_id = uuid.uuid4().hex[:6]
+    bffs = {
+        name: stack.bff(f"bff-{i}", logs, f"{scenario}-{run_id}-{i}", **settings)
+        for i, (name, settings) in enumerate(configs.items())
+    }
+    try:
+        with h.running(sandbox, *bffs.values()):
+            slow = {"latency_ms": int(CREATE_SECONDS * 1000)}
+            h.set_faults(sandbox.url, {"createPickupOrder": slow})
+            warm = stack.tokens(1, f"warm-{run_id}")[0]
+            slot_id = ""
+            for bff in bffs.values():  # each BFF's token and slot cache warm before a run
+                slots = httpx.get(
+                    f"{bff.url}/v1/stores/{h.STORE_ID}/slots",
+                    params={"fulfillment": "pickup"},
+                    headers={"Authorization": f"Bearer {warm}"},
+                    timeout=30,
+                ).json()["slots"]
+                slot_id = slots[-1]["id"]
+            yield SlowCreates(sandbox, stack, bffs, slot_id, run_id)
+    finally:
+        h.drop_database(stack.database_url)
+
+
+def interleaved_runs(
+    rig: SlowCreates, rates: list[int], seconds: float, repetitions: int, settle: float
+) -> Iterator[tuple[int, int, str, h.Proc, list[str]]]:
+    """Every run, interleaved (repetition by repetition, rate by rate, each config in turn):
+    ``(repetition, rate, config, its BFF, a token per customer)``, then a pause of `settle`
+    seconds for the last connections to close and the loop to settle."""
+    for rep in range(1, repetitions + 1):
+        for rate in rates:
+            for i, (config, bff) in enumerate(rig.bffs.items()):
+                customers = f"{rig.run_id}-{rep}-{rate}-{i}"
+                yield rep, rate, config, bff, rig.stack.tokens(int(rate * seconds), customers)
+                time.sleep(settle)
 
 
 def pool_exhausted(base_url: str) -> float:
@@ -269,70 +327,39 @@ def main() -> None:
         markdown = report(runs, rates, settings["seconds_per_run"], settings["repetitions"])
         h.rerender("checkout_capacity", markdown, chart(runs, rates))
         return
-    h.pin_self()
-    logs = h.log_dir("checkout")
-    client_id = f"bench-{uuid.uuid4().hex[:8]}"
-    database_url = h.fresh_database()
-    sb = h.sandbox(logs, client_id)
-    sb.launch()
-    sb.wait_healthy()
-    stack = h.Stack(sb.url, client_id, database_url)
-    run_id = uuid.uuid4().hex[:6]
-    bffs = {
-        name: stack.bff(f"bff-{i}", logs, f"bench-{run_id}-{i}", **settings)
-        for i, (name, settings) in enumerate(CONFIGS.items())
-    }
     runs: list[dict[str, Any]] = []
-    try:
-        with h.running(*bffs.values()):
-            create_latency = {"latency_ms": int(CREATE_SECONDS * 1000)}
-            h.set_faults(sb.url, {op: create_latency for op in ("createPickupOrder",)})
-            warm = stack.tokens(1, f"warm-{run_id}")[0]
-            slot_id = ""
-            for bff in bffs.values():
-                slots = httpx.get(
-                    f"{bff.url}/v1/stores/{h.STORE_ID}/slots",
-                    params={"fulfillment": "pickup"},
-                    headers={"Authorization": f"Bearer {warm}"},
-                    timeout=30,
-                ).json()["slots"]
-                slot_id = slots[-1]["id"]
-            for rep in range(1, args.repetitions + 1):
-                for rate in rates:
-                    for config, bff in bffs.items():
-                        count = int(rate * args.seconds)
-                        tokens = stack.tokens(count, f"c{run_id}-{rep}-{rate}-{len(runs)}")
-                        before = pool_exhausted(bff.url)
-                        cpu, sandbox_cpu = bff.cpu_seconds(), sb.cpu_seconds()
-                        idle_cpu = {n: b.cpu_seconds() for n, b in bffs.items()}
-                        core = h.core_jiffies()
-                        started = time.perf_counter()
-                        results = asyncio.run(arrivals(bff.url, tokens, slot_id, rate))
-                        wall = time.perf_counter() - started
-                        row = summarise(config, rate, rep, results)
-                        row["pool_exhausted"] = pool_exhausted(bff.url) - before
-                        row["wall_s"] = wall
-                        # CPU per checkout is what the noise of a shared machine cannot move.
-                        row["bff_cpu_ms_per_customer"] = (bff.cpu_seconds() - cpu) * 1000 / count
-                        row["bff_core_busy"] = (bff.cpu_seconds() - cpu) / wall
-                        row["sandbox_core_busy"] = (sb.cpu_seconds() - sandbox_cpu) / wall
-                        ours = sum(b.cpu_seconds() - idle_cpu[n] for n, b in bffs.items())
-                        row["server_core_used_by_others"] = h.others_share(core, ours)
-                        runs.append(row)
-                        print(
-                            f"rep {rep} {rate}/s {config:8s}: {row['orders']}/{count} orders, "
-                            f"failures {row['failures']}, overhead p50 "
-                            f"{row['overhead_p50_ms']:.0f} ms p99 {row['overhead_p99_ms']:.0f} ms, "
-                            f"BFF CPU {row['bff_cpu_ms_per_customer']:.1f} ms/customer "
-                            f"(core {100 * row['bff_core_busy']:.0f}% busy), sandbox core "
-                            f"{100 * row['sandbox_core_busy']:.0f}%",
-                            flush=True,
-                        )
-                        time.sleep(2)  # let the last connections close and the loop settle
+    with slow_creates("checkout", CONFIGS) as rig:
+        sb, bffs = rig.sandbox, rig.bffs
+        schedule = interleaved_runs(rig, rates, args.seconds, args.repetitions, settle=2)
+        for rep, rate, config, bff, tokens in schedule:
+            count = len(tokens)
+            before = pool_exhausted(bff.url)
+            cpu, sandbox_cpu = bff.cpu_seconds(), sb.cpu_seconds()
+            idle_cpu = {n: b.cpu_seconds() for n, b in bffs.items()}
+            core = h.core_jiffies()
+            started = time.perf_counter()
+            results = asyncio.run(arrivals(bff.url, tokens, rig.slot_id, rate))
+            wall = time.perf_counter() - started
+            row = summarise(config, rate, rep, results)
+            row["pool_exhausted"] = pool_exhausted(bff.url) - before
+            row["wall_s"] = wall
+            # CPU per checkout is what the noise of a shared machine cannot move.
+            row["bff_cpu_ms_per_customer"] = (bff.cpu_seconds() - cpu) * 1000 / count
+            row["bff_core_busy"] = (bff.cpu_seconds() - cpu) / wall
+            row["sandbox_core_busy"] = (sb.cpu_seconds() - sandbox_cpu) / wall
+            ours = sum(b.cpu_seconds() - idle_cpu[n] for n, b in bffs.items())
+            row["server_core_used_by_others"] = h.others_share(core, ours)
+            runs.append(row)
+            print(
+                f"rep {rep} {rate}/s {config:8s}: {row['orders']}/{count} orders, "
+                f"failures {row['failures']}, overhead p50 "
+                f"{row['overhead_p50_ms']:.0f} ms p99 {row['overhead_p99_ms']:.0f} ms, "
+                f"BFF CPU {row['bff_cpu_ms_per_customer']:.1f} ms/customer "
+                f"(core {100 * row['bff_core_busy']:.0f}% busy), sandbox core "
+                f"{100 * row['sandbox_core_busy']:.0f}%",
+                flush=True,
+            )
         calls = h.sandbox_calls(sb.url)
-    finally:
-        sb.stop()
-        h.drop_database(database_url)
     markdown = report(runs, rates, args.seconds, args.repetitions)
     h.save(
         "checkout_capacity",

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from bench import harness as h
+from local_processes.waiting import wait_until_async
 
 REPLICAS = 3
 PREVIEW_MS = 200
@@ -76,7 +77,12 @@ async def burst_one_key(urls: list[str], tokens: list[str], address: str) -> dic
         return status, time.perf_counter() - start
 
     tasks = [asyncio.create_task(one(urls[i % len(urls)], t)) for i, t in enumerate(tokens)]
-    await asyncio.sleep(2)  # every connection made (or given up on) before the gate opens
+    # every connection made (a task waiting at the gate) or given up on (a task ended)
+    await wait_until_async(
+        lambda: len(conns) + sum(t.done() for t in tasks) == len(tasks),
+        what="every connection made or given up on",
+        timeout=15,
+    )
     started = time.perf_counter()
     gate.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -252,12 +258,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=3)
     args = parser.parse_args()
-    h.pin_self()
-    logs = h.log_dir("fleet-fanin")
-    client_id = f"bench-{uuid.uuid4().hex[:8]}"
-    database_url = h.fresh_database()
-    sb = h.sandbox(logs, client_id)
-    stack = h.Stack(sb.url, client_id, database_url)
+    logs, sb, stack = h.scenario("fleet-fanin")
     tokens = stack.tokens(1000, f"fan-{uuid.uuid4().hex[:6]}")
     runs = []
     try:
@@ -266,7 +267,7 @@ def main() -> None:
                 for mode in MODES:
                     runs.append(one_round(stack, logs, mode, rep, tokens))
     finally:
-        h.drop_database(database_url)
+        h.drop_database(stack.database_url)
     h.save(
         "fleet_fanin",
         {

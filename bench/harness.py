@@ -18,6 +18,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -176,8 +177,23 @@ class Stack:
         from app.auth.tokens import mint_token
         from app.settings import Settings
 
-        settings = Settings(_env_file=None, auth_jwt_secret=self.jwt_secret)
+        # The BFFs' own environment (bff_env): production's would refuse the sandbox's secrets.
+        settings = Settings(
+            _env_file=None, environment="development", auth_jwt_secret=self.jwt_secret
+        )
         return [mint_token(settings, f"{prefix}-{i}", ttl_seconds=4 * 3600) for i in range(count)]
+
+
+def scenario(name: str) -> tuple[Path, Proc, Stack]:
+    """How every scenario begins: this process on the load cores, a log folder, a fresh
+    database, the sandbox (not started yet: the scenario starts it with its servers) and the
+    Stack its BFFs share. The scenario drops the database (`stack.database_url`) at its end."""
+    pin_self()
+    logs = log_dir(name)
+    client_id = f"bench-{uuid.uuid4().hex[:8]}"
+    database_url = fresh_database()
+    sb = sandbox(logs, client_id)
+    return logs, sb, Stack(sb.url, client_id, database_url)
 
 
 def fresh_database() -> str:

@@ -152,12 +152,7 @@ def main() -> None:
     parser.add_argument("--profile", default="")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
-    h.pin_self()
-    logs = h.log_dir("hot-path-ab")
-    client_id = f"bench-{uuid.uuid4().hex[:8]}"
-    database_url = h.fresh_database()
-    sb = h.sandbox(logs, client_id)
-    stack = h.Stack(sb.url, client_id, database_url)
+    logs, sb, stack = h.scenario("hot-path-ab")
     run_id = uuid.uuid4().hex[:6]
     names = args.variants.split(",")
     servers = {"bare": h.Proc("bare", ["bench.bare_route"], env={}, health="/slots",
@@ -196,11 +191,11 @@ def main() -> None:
                         f"  errors {errors}",
                         flush=True,
                     )
-                    time.sleep(1)
+                    time.sleep(1)  # a pause: the last run's connections close first
     finally:
         for p in reversed((sb, *servers.values())):
             p.stop()
-        h.drop_database(database_url)
+        h.drop_database(stack.database_url)
         for name in names:
             if name.startswith("git:"):
                 tree = servers[name].cwd  # type: ignore[attr-defined]

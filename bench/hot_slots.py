@@ -143,12 +143,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--repetitions", type=int, default=3)
     args = parser.parse_args()
-    h.pin_self()
-    logs = h.log_dir("hot-slots")
-    client_id = f"bench-{uuid.uuid4().hex[:8]}"
-    database_url = h.fresh_database()
-    sb = h.sandbox(logs, client_id)
-    stack = h.Stack(sb.url, client_id, database_url)
+    logs, sb, stack = h.scenario("hot-slots")
     run_id = uuid.uuid4().hex[:6]
     servers = {
         "bare": h.Proc(
@@ -203,10 +198,10 @@ def main() -> None:
                             f"  errors {result['errors']}",
                             flush=True,
                         )
-                        time.sleep(1)
+                        time.sleep(1)  # a pause: the last run's connections close first
             calls = h.sandbox_calls(sb.url)
     finally:
-        h.drop_database(database_url)
+        h.drop_database(stack.database_url)
     h.save(
         "hot_slots",
         {

@@ -121,12 +121,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--repetitions", type=int, default=3)
     args = parser.parse_args()
-    h.pin_self()
-    logs = h.log_dir("replica-scale")
-    client_id = f"bench-{uuid.uuid4().hex[:8]}"
-    database_url = h.fresh_database()
-    sb = h.sandbox(logs, client_id)
-    stack = h.Stack(sb.url, client_id, database_url)
+    logs, sb, stack = h.scenario("replica-scale")
     namespace = f"bench-scale-{uuid.uuid4().hex[:6]}"
     replicas = [stack.bff(f"bff-{i}", logs, namespace) for i in range(max(COUNTS))]
     tokens = h.write_tokens(stack.tokens(1000, "scale"), logs / "tokens.txt")
@@ -156,11 +151,11 @@ def main() -> None:
                         f"CPU {result['server_cpu_us_per_request']:.0f} us/request",
                         flush=True,
                     )
-                    time.sleep(1)
+                    time.sleep(1)  # a pause: the last run's connections close first
     except subprocess.CalledProcessError as exc:
         raise SystemExit(f"wrk failed: {exc.stderr}") from exc
     finally:
-        h.drop_database(database_url)
+        h.drop_database(stack.database_url)
     h.save(
         "replica_scale",
         {
