@@ -19,8 +19,8 @@ import pytest
 
 from local_processes.checkout_stack import sandbox_server
 from tests.support.ci import skip_or_fail
+from tests.support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # A copy of the shared specification lives in the repository, so a clone is self-contained;
 # tests/sandbox/test_spec_copy.py keeps it equal to the shared one where that one is at hand.
 DEFAULT_SPEC = REPO_ROOT / "sandbox" / "spec" / "instacart-connect-openapi.yml"

@@ -6,11 +6,9 @@ this project, CI included), the two must not drift apart.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tests.support.ci import skip_or_fail
+from tests.support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 COPY = REPO_ROOT / "sandbox" / "spec" / "instacart-connect-openapi.yml"
 SHARED = REPO_ROOT.parent / "shared" / "instacart-connect-openapi.yml"
 

@@ -5,23 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import pytest
 import redis.asyncio as redis
 
 from app.platform.shared_cache import SharedCache, etag_for
 from local_processes.waiting import wait_until_async
-from tests.cache_loaders import counting_loader
+from tests.platform_layer.shared_cache_loaders import counting_loader
 from tests.support.clock import FakeClock
-from tests.support.settings import suite_redis_url
-
-
-@pytest.fixture
-async def replicas():
-    """Two Redis clients standing for two replicas of the service."""
-    clients = [redis.Redis.from_url(suite_redis_url()) for _ in range(2)]
-    yield clients
-    for client in clients:
-        await client.aclose()
 
 
 async def test_200_cold_requests_from_two_replicas_cost_one_load(replicas) -> None:

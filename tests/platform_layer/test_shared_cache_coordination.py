@@ -6,21 +6,10 @@ import asyncio
 import uuid
 
 import pytest
-import redis.asyncio as redis
 
 from app.platform.shared_cache import LOCK_MARGIN_SECONDS, SharedCache
 from local_processes.waiting import wait_until_async
-from tests.cache_loaders import counting_loader
-from tests.support.settings import suite_redis_url
-
-
-@pytest.fixture
-async def replicas():
-    """Two Redis clients standing for two replicas of the service."""
-    clients = [redis.Redis.from_url(suite_redis_url()) for _ in range(2)]
-    yield clients
-    for client in clients:
-        await client.aclose()
+from tests.platform_layer.shared_cache_loaders import counting_loader
 
 
 async def test_a_cancelled_first_caller_does_not_cancel_the_load_for_the_others(

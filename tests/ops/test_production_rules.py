@@ -22,9 +22,9 @@ from app.auth.tokens import TokenVerifier
 from app.main import create_app
 from app.platform.errors import Unauthenticated
 from app.settings import DEV_JWT_SECRET, Settings
+from tests.support.paths import REPO_ROOT
 from tests.support.settings import production_values
 
-ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION: dict[str, Any] = production_values()
 STRONG = PRODUCTION["auth_jwt_secret"]
 
@@ -33,7 +33,7 @@ def _without_bff_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("BFF_"):
             monkeypatch.delenv(name)
-    monkeypatch.chdir(ROOT / "tests")  # no .env file here
+    monkeypatch.chdir(REPO_ROOT / "tests")  # no .env file here
 
 
 def test_a_forgotten_environment_means_production(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,8 +141,8 @@ def _serve(port: int, **environment: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BFF_")} | environment
     return subprocess.run(
         [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT / "tests",  # no .env file here
-        env=env | {"PYTHONPATH": str(ROOT)},
+        cwd=REPO_ROOT / "tests",  # no .env file here
+        env=env | {"PYTHONPATH": str(REPO_ROOT)},
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,0 +1,1 @@
+"""Running the service: health, metrics, problem+json at the edges, production's refusals."""
