@@ -12,7 +12,7 @@ from app.settings import DEV_JWT_SECRET
 # Set before any Settings() is built (Settings reads the environment then, not at import).
 # Unset, these put the service in single-process development mode (SQLite, an in-process
 # Redis, an in-process sandbox, a generated secret: app/dev/embedded.py). The suite tests what
-# production runs, real Postgres and Redis, so it pins them; tests/embedded asks for the
+# production runs, real Postgres and Redis, so it pins them; tests/system/embedded asks for the
 # embedded parts explicitly. The secret is the fixed development one, so that tokens minted here
 # and servers started as subprocesses (which inherit this environment) agree. Values set
 # beforehand win.

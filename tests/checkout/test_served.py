@@ -1,5 +1,5 @@
 """The BFF as a real server in front of the sandbox, loaded (its schemathesis run, with every
-check and the stateful phase, is tests/openapi/test_schemathesis.py).
+check and the stateful phase, is tests/system/openapi/test_schemathesis.py).
 
 Both run as subprocesses on loopback ports, as they would in production.
 """

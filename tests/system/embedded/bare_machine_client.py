@@ -18,18 +18,18 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# Run as a script inside the namespace: the repository is not on the path by itself.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from local_processes.waiting import wait_until
-from tests.embedded.checkout_steps import (
+from tests.support.paths import REPO_ROOT
+from tests.system.embedded.checkout_steps import (
     new_key,
     order_body,
     reservation_body,
     slots_params,
     stores_params,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def probe() -> None:
@@ -94,7 +94,7 @@ def place(client: httpx.Client, auth: dict[str, str]) -> dict[str, object]:
 def checkout(url: str) -> None:
     token = subprocess.run(
         [sys.executable, "-m", "app", "token", "--user", "alice"],
-        cwd=ROOT,
+        cwd=REPO_ROOT,
         env=os.environ,
         capture_output=True,
         text=True,

@@ -1,8 +1,8 @@
 """The committed document accepts exactly what the validators accept.
 
-A fuzzer (tests/openapi/test_schemathesis.py) finds disagreements by chance; these find them by
-construction, for the shapes where the document states a rule the validator enforces in code
-(an item's one identifier, trimmed strings), with no server involved.
+A fuzzer (test_schemathesis.py beside this module) finds disagreements by chance; these find
+them by construction, for the shapes where the document states a rule the validator enforces in
+code (an item's one identifier, trimmed strings), with no server involved.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.platform.connections import build_engine
 from app.settings import Settings
-from tests.scaleout.flow import whole_checkout
-from tests.scaleout.processes import PgBouncer, pgbouncer
+from tests.system.scaleout.flow import whole_checkout
+from tests.system.scaleout.processes import PgBouncer, pgbouncer
 
 QUERY = text("SELECT count(*) FROM pg_class WHERE relpages >= :n")
 

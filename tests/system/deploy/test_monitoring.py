@@ -9,7 +9,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 import app.platform.metrics
-from tests.deploy.manifests import DEPLOY
+from tests.system.deploy.manifests import DEPLOY
 
 DASHBOARD = DEPLOY / "grafana" / "checkout-bff.json"
 RULES = DEPLOY / "base" / "prometheusrule.yaml"

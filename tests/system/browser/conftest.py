@@ -3,7 +3,7 @@ BFF and the sandbox as real processes, the sandbox's callbacks wired to the BFF.
 
 Chromium is the machine's own (/usr/bin/chromium, which scripts/test installs when missing);
 Playwright never downloads a browser here. Without either, the tests skip locally and fail
-under CI. Screenshots and the servers' logs are kept in tests/browser/.artifacts/.
+under CI. Screenshots and the servers' logs are kept in tests/system/browser/.artifacts/.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.shop import Shop, start_shop
 from tests.support.ci import skip_or_fail
+from tests.system.browser.shop import Shop, start_shop
 
 CHROMIUM = os.environ.get("BFF_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / ".artifacts"

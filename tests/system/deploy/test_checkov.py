@@ -6,8 +6,8 @@ import re
 
 import yaml
 
-from tests.deploy.manifests import CHECKOV_CONFIG, DOCKERFILE, CheckovReport
 from tests.support.ci import IN_CI
+from tests.system.deploy.manifests import CHECKOV_CONFIG, DOCKERFILE, CheckovReport
 
 
 def test_checkov_finds_no_failure(checkov_report: CheckovReport) -> None:

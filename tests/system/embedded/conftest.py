@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from app.main import create_app
 from app.settings import Settings
-from tests.embedded.bare_environment import EMBEDDED
+from tests.system.embedded.bare_environment import EMBEDDED
 
 
 @pytest.fixture

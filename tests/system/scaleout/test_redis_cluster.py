@@ -13,8 +13,13 @@ from app.platform.connections import ClusterClient, build_redis
 from local_processes.ports import free_port
 from local_processes.waiting import wait_until_async
 from sandbox import SandboxConfig, create_sandbox_app
-from tests.scaleout.flow import order_change_reaches, rate_limit_holds, whole_checkout
-from tests.scaleout.processes import RedisCluster, redis_cli, redis_cluster, wait_showing_logs
+from tests.system.scaleout.flow import order_change_reaches, rate_limit_holds, whole_checkout
+from tests.system.scaleout.processes import (
+    RedisCluster,
+    redis_cli,
+    redis_cluster,
+    wait_showing_logs,
+)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from app.platform.connections import build_redis
 from app.platform.redis_urls import parse_sentinel_url
 from app.platform.shared_cache import SharedCache
 from app.settings import Settings
-from tests.scaleout.flow import order_change_reaches, rate_limit_holds, whole_checkout
-from tests.scaleout.processes import RedisSentinel, redis_cli, redis_sentinel
+from tests.system.scaleout.flow import order_change_reaches, rate_limit_holds, whole_checkout
+from tests.system.scaleout.processes import RedisSentinel, redis_cli, redis_sentinel
 
 
 # The event streams build their own Redis pool from BFF_REDIS_URL, which redis-py cannot read

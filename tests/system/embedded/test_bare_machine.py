@@ -9,9 +9,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.embedded.bare_environment import bare_environment
 from tests.support.ci import skip_or_fail
 from tests.support.paths import REPO_ROOT
+from tests.system.embedded.bare_environment import bare_environment
 
 PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 CLIENT = Path(__file__).with_name("bare_machine_client.py")

@@ -18,7 +18,8 @@ from app.main import create_app
 from app.settings import Settings
 from sandbox.app import create_sandbox_app
 from sandbox.config import SandboxConfig
-from tests.deploy.manifests import (
+from tests.support.ci import require_tool
+from tests.system.deploy.manifests import (
     CRD_GROUPS,
     DEPLOY,
     FROM_THE_LOCK,
@@ -27,7 +28,6 @@ from tests.deploy.manifests import (
     containers,
     pod_specs,
 )
-from tests.support.ci import require_tool
 
 # The newest minor that kubernetes-validate (pinned in requirements.lock) has schemas for.
 KUBERNETES_VERSION = "1.37.0"

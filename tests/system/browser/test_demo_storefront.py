@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.browser.shop import Shop
+from tests.system.browser.shop import Shop
 
 
 def open_shop(page: Any, shop: Shop) -> None:

@@ -21,17 +21,17 @@ from app.dev.embedded import SECRET_FILE, in_process_redis
 from app.orders.events import OrderEvents
 from app.settings import Settings
 from local_processes.waiting import wait_until_async
-from tests.embedded.bare_environment import EMBEDDED, bare_environment
-from tests.embedded.checkout_steps import (
+from tests.support.event_streams import EventReader, events_path, serving
+from tests.support.paths import REPO_ROOT
+from tests.support.tokens import bearer
+from tests.system.embedded.bare_environment import EMBEDDED, bare_environment
+from tests.system.embedded.checkout_steps import (
     new_key,
     order_body,
     reservation_body,
     slots_params,
     stores_params,
 )
-from tests.support.event_streams import EventReader, events_path, serving
-from tests.support.paths import REPO_ROOT
-from tests.support.tokens import bearer
 
 
 def bearer_of(app: Any, user: str) -> dict[str, str]:
