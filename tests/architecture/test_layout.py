@@ -4,7 +4,10 @@
 - no module outside `dev/` imports `dev/` at module level (the composition root may, lazily,
   when a part is left unconfigured outside production);
 - production never loads development mode at all;
-- a status, placement state or fulfillment type is spelled in `orders/vocabulary.py` only.
+- a status, placement state or fulfillment type is spelled in `orders/vocabulary.py` only;
+- no module imports a test module or a conftest.py; bench/ imports nothing from tests/;
+  local_processes/ imports neither, and the service (app/, sandbox/) none of the three;
+- no test package is named as a standard-library module.
 """
 
 from __future__ import annotations
@@ -145,3 +148,77 @@ def test_features_build_only_on_the_ones_below_them() -> None:
         and LAYERS[name.split(".")[1]] > LAYERS[_package(path)]
     ]
     assert offenders == []
+
+
+# --- tests, benchmarks and the processes they start ---------------------------------------------
+
+
+# Each module's imports as absolute names: `from . import x` and `from .x import y` resolved
+# against the module's own package, and `from a import b` counted as both `a` and `a.b` (b may
+# be a module).
+def _absolute_imports(path: Path) -> set[str]:
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _python_files(*folders: str) -> list[Path]:
+    return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
+
+
+def _imported_names(*folders: str) -> list[tuple[Path, str]]:
+    return [(path, name) for path in _python_files(*folders) for name in _absolute_imports(path)]
+
+
+# Being edited elsewhere while this rule came in: it moves off tests/test_shutdown.py (and this
+# line goes) in the next commit.
+_MOVING = {"tests/test_live_status.py imports tests.test_shutdown"}
+
+
+def test_no_module_imports_a_test_module_or_a_conftest() -> None:
+    # What two test modules share is a module of its own (tests/support/, or beside them).
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path, name in _imported_names("tests", "bench", "local_processes")
+        if name.split(".")[-1].startswith("test_") or name.split(".")[-1] == "conftest"
+    ]
+    assert set(offenders) <= _MOVING
+
+
+def _importing(folders: tuple[str, ...], forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path, name in _imported_names(*folders)
+        if name.split(".")[0] in forbidden
+    ]
+
+
+def test_the_benchmarks_import_nothing_from_the_tests() -> None:
+    # What both need (servers, Postgres, Redis, databases, waiting) is local_processes'.
+    assert _importing(("bench",), ("tests",)) == []
+
+
+def test_local_processes_imports_neither_the_tests_nor_the_benchmarks() -> None:
+    assert _importing(("local_processes",), ("tests", "bench")) == []
+
+
+def test_the_service_imports_no_test_benchmark_or_local_process() -> None:
+    assert _importing(("app", "sandbox"), ("tests", "bench", "local_processes")) == []
+
+
+def test_no_test_package_is_named_as_a_standard_library_module() -> None:
+    # A subprocess started in tests/ (`python -m app` with cwd tests/) would import it instead.
+    shadowing = [
+        path.name
+        for path in (ROOT / "tests").iterdir()
+        if (path / "__init__.py").is_file() and path.name in sys.stdlib_module_names
+    ]
+    assert shadowing == []
