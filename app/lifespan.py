@@ -26,6 +26,7 @@ from app.callbacks.inbox import CallbackApplier, CallbackInbox
 from app.callbacks.token_server import CallbackTokens
 from app.instacart.client import InstacartClient
 from app.instacart.policy import BreakerConfig, create_deadlines
+from app.live_status.fan_out import OrderEventsFanOut
 from app.live_status.streams import OrderStreams, StreamTimings
 from app.live_status.tickets import StreamTickets
 from app.orders.events import OrderEvents
@@ -195,17 +196,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(checkout.aclose)
         inbox = CallbackInbox(sessions, CallbackApplier(instacart, sessions, checkout.events))
         stack.push_async_callback(inbox.aclose)
-        # A subscribed stream holds its connection for minutes: a pool of its own, not
-        # blocking, so that streams never starve the cache and the locks, and one past the cap
-        # polls instead.
-        stream_redis = open_redis(
-            settings, dev, max_connections=settings.event_stream_redis_connections, blocking=False
-        )
+        # The process's streams share one pub/sub connection, held for the process's life: a
+        # client of its own, so that it never takes a place in the cache's and locks' pool.
+        stream_redis = open_redis(settings, dev, max_connections=2, blocking=False)
         stack.push_async_callback(stream_redis.aclose)
+        fan_out = OrderEventsFanOut(
+            stream_redis, OrderEvents(redis, settings.cache_namespace).channel
+        )
+        fan_out.start()
+        stack.push_async_callback(fan_out.aclose)
         lifecycle = lifecycle_of(app)
         lifecycle.loop_lag.start()
         stack.push_async_callback(lifecycle.loop_lag.aclose)
-        order_streams = _order_streams(settings, stream_redis, sessions)
+        order_streams = _order_streams(settings, fan_out, sessions)
         lifecycle.on_drain(order_streams.begin_shutdown)
         app.state.bff = State(
             settings=settings,
@@ -279,10 +282,10 @@ def _callback_tokens(settings: Settings, redis: Redis) -> CallbackTokens:
 
 
 def _order_streams(
-    settings: Settings, redis: Redis, sessions: async_sessionmaker[AsyncSession]
+    settings: Settings, fan_out: OrderEventsFanOut, sessions: async_sessionmaker[AsyncSession]
 ) -> OrderStreams:
     return OrderStreams(
-        OrderEvents(redis, settings.cache_namespace),
+        fan_out,
         sessions,
         StreamTimings(
             heartbeat_seconds=settings.event_stream_heartbeat_seconds,

@@ -183,9 +183,6 @@ class Settings(BaseSettings):
     # With pub/sub, Postgres is still re-read this often: a change whose publish failed, or that
     # was lost while the subscription reconnected, shows this late at most.
     event_stream_recheck_seconds: float = Field(default=30, gt=0)
-    # Each subscribed stream holds a Redis connection from a pool of its own, so streams never
-    # starve the cache and the locks; streams past this many per replica poll Postgres instead.
-    event_stream_redis_connections: int = Field(default=500, ge=1)
 
     # --- Instacart's callbacks ---
     # The client credentials Instacart authenticates with at POST /callbacks/instacart/token.
