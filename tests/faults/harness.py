@@ -29,6 +29,7 @@ from tests.servers import REPO_ROOT
 
 RESULTS = Path(__file__).resolve().parent / ".results"
 SETTLE_SECONDS = 45
+CONVERGE_SECONDS = 30  # for every order's status to show what Instacart has
 
 
 class Fleet:
@@ -41,6 +42,7 @@ class Fleet:
         redis: PrivateRedis,
         replicas: int,
         bff_env: dict[str, str],
+        callbacks: bool = False,
     ) -> None:
         self.name = name
         self.pg = pg
@@ -84,6 +86,14 @@ class Fleet:
             f"r{i}": Server(f"bff-r{i}", ["app", "serve"], self.env, "/readyz", log_dir)
             for i in range(replicas)
         }
+        if callbacks:
+            # Instacart calls back one address (the ingress, in production); here the first
+            # replica's, so a SIGKILL of r0 loses callbacks, as an outage of the receiver would.
+            receiver = self.replicas["r0"].url + "/callbacks/instacart"
+            self.sandbox.env |= {
+                "SANDBOX_CALLBACK_URL": receiver,
+                "SANDBOX_CALLBACK_TOKEN_URL": receiver + "/token",
+            }
         self.history = History()
         self.storefront = Storefront(self.history, {n: s.url for n, s in self.replicas.items()})
         self.sandbox_http = httpx.AsyncClient(base_url=self.sandbox.url, timeout=30)
@@ -132,6 +142,11 @@ class Fleet:
     async def clear_faults(self) -> None:
         response = await self.sandbox_http.delete("/sandbox/faults")
         assert response.status_code == 200, response.text
+
+    async def advance(self, order_id: str) -> int:
+        """Move an order on at Instacart, as its shopper would; the sandbox's answer status."""
+        response = await self.sandbox_http.post(f"/sandbox/orders/{order_id}/advance", json={})
+        return response.status_code
 
     async def stats(self) -> dict[str, Any]:
         return (await self.sandbox_http.get("/sandbox/stats")).json()
@@ -226,9 +241,19 @@ class Fleet:
         wanted |= {
             (e.user, e.order_id) for e in self.history.of("place") if e.status == 201 and e.order_id
         }
+        upstream_status = {o["id"]: o["status"] for o in upstream}
+        converged_by = time.monotonic() + CONVERGE_SECONDS
         for user, order_id in sorted(wanted, key=str):
-            got = await self.storefront.get_order(reader, user, order_id)
+            # A read refreshes a status older than BFF_ORDER_REFRESH_SECONDS from Instacart:
+            # the owner's view converges, soon but not at once, after a lost callback.
+            while True:
+                got = await self.storefront.get_order(reader, user, order_id)
+                converged = got.order_status == upstream_status.get(order_id, got.order_status)
+                if got.status != 200 or converged or time.monotonic() > converged_by:
+                    break
+                await asyncio.sleep(0.2)
             truth.readable[order_id] = got.status or 0
+            truth.shown[order_id] = got.order_status
 
         exchanges = self.history.exchanges
         checker.check_answers(exchanges, self.killed, report)
@@ -300,6 +325,7 @@ async def open_fleet(
     template: str,
     *,
     replicas: int = 2,
+    callbacks: bool = False,
     **bff_env: str,
 ) -> AsyncIterator[Fleet]:
     """A running fleet on its own database (a copy of the migrated template) and own Redis."""
@@ -311,7 +337,7 @@ async def open_fleet(
         await conn.close()
     redis = PrivateRedis(log_dir)
     redis.start()
-    fleet = Fleet(name, log_dir, pg, database, redis, replicas, bff_env)
+    fleet = Fleet(name, log_dir, pg, database, redis, replicas, bff_env, callbacks)
     try:
         await asyncio.to_thread(fleet.start)
         yield fleet
