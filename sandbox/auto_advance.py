@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sandbox.state import SandboxState
+from sandbox.order_book import SandboxState
 
 log = logging.getLogger("sandbox")
 

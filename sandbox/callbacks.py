@@ -32,7 +32,7 @@ import httpx
 
 from sandbox.config import SandboxConfig
 from sandbox.faults import Faults
-from sandbox.state import SandboxState, StatusChange, iso, service_option_json
+from sandbox.order_book import SandboxState, StatusChange, iso, service_option_json
 
 log = logging.getLogger("sandbox.callbacks")
 
