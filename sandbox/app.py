@@ -16,8 +16,8 @@ from sandbox.callbacks import CallbackSender
 from sandbox.config import SandboxConfig
 from sandbox.faults import Faults
 from sandbox.http import install_error_handlers
-from sandbox.order_book import SandboxState
 from sandbox.routes import control, oauth, orders, service_options, stores
+from sandbox.state import SandboxState
 
 
 @asynccontextmanager

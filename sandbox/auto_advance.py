@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sandbox.order_book import SandboxState
+from sandbox.state import SandboxState
 
 log = logging.getLogger("sandbox")
 

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from sandbox.config import SandboxConfig
 from sandbox.errors import SPEC, Envelope, SandboxError
 from sandbox.faults import Faults
-from sandbox.order_book import SandboxState
+from sandbox.state import SandboxState
 
 log = logging.getLogger("sandbox")
 
