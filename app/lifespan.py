@@ -35,7 +35,7 @@ from app.platform.admission import LoopLag
 from app.platform.connections import build_engine, build_redis
 from app.platform.database.session import build_sessionmaker
 from app.platform.rate_limits import RateLimiter
-from app.services import CheckoutServices, build_services
+from app.services import CheckoutServices, build_services, rate_limiter
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -220,11 +220,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             verifier=verifier,
             checkout=checkout,
             callback_tokens=_callback_tokens(settings, redis),
-            callback_token_limiter=RateLimiter(
-                redis,
-                "callback-tokens",
-                settings.rate_limit_callback_tokens_per_minute,
-                namespace=settings.cache_namespace,
+            callback_token_limiter=rate_limiter(
+                redis, settings, "callback-tokens", settings.rate_limit_callback_tokens_per_minute
             ),
             callback_inbox=inbox,
             order_streams=order_streams,
@@ -232,11 +229,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 redis,
                 settings.cache_namespace,
                 settings.stream_ticket_ttl_seconds,
-                limiter=RateLimiter(
-                    redis,
-                    "stream-tickets",
-                    settings.rate_limit_stream_tickets_per_minute,
-                    namespace=settings.cache_namespace,
+                limiter=rate_limiter(
+                    redis, settings, "stream-tickets", settings.rate_limit_stream_tickets_per_minute
                 ),
             ),
             sandbox=sandbox,

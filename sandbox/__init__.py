@@ -2,11 +2,18 @@
 
 Layout: `app.py` builds the app; `routes/` holds one router per concern (oauth, stores,
 service_options, orders, control) and `routes/operation.py` the path every specification call
-takes (count, faults, bearer token, strict body); `state.py` enforces the rules;
-`errors.py` is the refusal and its envelopes; `faults.py` the fault plan; `callbacks.py` the
-webhooks (retried with jittered backoff, optionally duplicated and reordered by the
+takes (count, faults, bearer token, strict body). `state.py` is `SandboxState`, the world behind
+one lock, whose operations work on records kept by concern: `access_tokens.py` (issued tokens),
+`call_stats.py` (calls and answers counted), `store_search.py` over `geography.py` (stores near
+a place, delivery areas, store time zones), `slot_grid.py` (windows and their ids), `holds.py`,
+`order_book.py` (orders and their status moves, along `order_workflow.py`) and `carts.py` (items
+named from the catalog); `response_bodies.py` renders the records as the specification's
+bodies. `errors.py` is the refusal and its envelopes; `faults.py` the fault plan; `callbacks.py`
+the webhooks (retried with jittered backoff, optionally duplicated and reordered by the
 `callbacks` faults); `auto_advance.py` the `--auto-advance SECONDS` timer that walks orders
-along their workflows.
+along their workflows. Imports go one way, down that list: routes and the callback sender work
+through `state.py`, which reads the record modules; no record module imports `state.py`, the
+routes or FastAPI (docs/architecture.md draws the whole direction).
 
 Errors. Every refusal names the request field at fault, when there is one, and has a stable
 integer code. The Connect routes answer in one of two envelopes, chosen by `error_envelope` in

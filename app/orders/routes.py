@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Response
@@ -31,30 +31,21 @@ _IDEMPOTENCY_KEY_PARAMETER = {
     "schema": {"type": "string", "pattern": f"^[!-~]{{1,{_KEY_LENGTH}}}$"},
 }
 
+
+def _order_id_link(operation_id: str, pointer: str) -> dict[str, Any]:
+    """An OpenAPI link passing the order id found at `pointer` of the answer."""
+    return {"operationId": operation_id, "parameters": {"path.order_id": pointer}}
+
+
 # An order's id leads to reading it, cancelling it and following it live.
 _ORDER_LINKS = {
-    "GetOrder": {
-        "operationId": "orders-get",
-        "parameters": {"path.order_id": "$response.body#/id"},
-    },
-    "CancelOrder": {
-        "operationId": "orders-cancel",
-        "parameters": {"path.order_id": "$response.body#/id"},
-    },
-    "OrderEventsTicket": {
-        "operationId": "orders-events-ticket",
-        "parameters": {"path.order_id": "$response.body#/id"},
-    },
+    "GetOrder": _order_id_link("orders-get", "$response.body#/id"),
+    "CancelOrder": _order_id_link("orders-cancel", "$response.body#/id"),
+    "OrderEventsTicket": _order_id_link("orders-events-ticket", "$response.body#/id"),
 }
 _LISTED_ORDER_LINKS = {
-    "GetFirstOrder": {
-        "operationId": "orders-get",
-        "parameters": {"path.order_id": "$response.body#/orders/0/id"},
-    },
-    "CancelFirstOrder": {
-        "operationId": "orders-cancel",
-        "parameters": {"path.order_id": "$response.body#/orders/0/id"},
-    },
+    "GetFirstOrder": _order_id_link("orders-get", "$response.body#/orders/0/id"),
+    "CancelFirstOrder": _order_id_link("orders-cancel", "$response.body#/orders/0/id"),
 }
 
 

@@ -63,18 +63,24 @@ class RateLimited(AppError):
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
 
 
-class OverCapacity(AppError):
+class RetryLater(AppError):
+    """A 503 that says when to come back: ``Retry-After`` is the class's own unless given."""
+
+    status = 503
+    retry_after: int = 1
+
+    def __init__(self, detail: str | None = None, retry_after: int | None = None) -> None:
+        seconds = self.retry_after if retry_after is None else retry_after
+        super().__init__(detail, headers={"Retry-After": str(seconds)})
+
+
+class OverCapacity(RetryLater):
     status, code, title = 503, "over_capacity", "The service is at capacity"
 
-    def __init__(self, detail: str | None = None, retry_after: int = 1) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
-
-class DependencyUnavailable(AppError):
+class DependencyUnavailable(RetryLater):
     status, code, title = 503, "dependency_unavailable", "A dependency of the service is down"
-
-    def __init__(self, detail: str | None = None, retry_after: int = 2) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+    retry_after = 2
 
 
 class IdempotencyKeyMissing(AppError):
@@ -113,11 +119,9 @@ class UpstreamError(AppError):
     status, code, title = 502, "upstream_error", "Instacart answered with an error"
 
 
-class UpstreamUnavailable(AppError):
+class UpstreamUnavailable(RetryLater):
     status, code, title = 503, "upstream_unavailable", "Instacart is unavailable"
-
-    def __init__(self, detail: str | None = None, retry_after: int = 5) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+    retry_after = 5
 
 
 class UpstreamTimeout(AppError):

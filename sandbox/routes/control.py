@@ -17,6 +17,7 @@ from sandbox.errors import SandboxError
 from sandbox.faults import CREATE_OPERATIONS, OPERATION_IDS
 from sandbox.http import config_of, faults_of, state_of
 from sandbox.models import AdvanceRequest, FaultsConfig, invalid_body
+from sandbox.response_bodies import store_address_json
 
 log = logging.getLogger("sandbox")
 
@@ -56,12 +57,7 @@ async def catalog(request: Request) -> Any:
                 "fulfillment_types": list(s.fulfillment_types),
                 "latitude": s.latitude,
                 "longitude": s.longitude,
-                "address": {
-                    "address_line_1": s.address_line_1,
-                    "city": s.city,
-                    "state": s.state,
-                    "postal_code": s.postal_code,
-                },
+                "address": store_address_json(s),
             }
             for s in data.STORES
         ],

@@ -15,7 +15,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from sandbox import SandboxConfig, create_sandbox_app
-from sandbox.state import WORKFLOWS
+from sandbox.order_workflow import WORKFLOWS
 from tests.sandbox.conftest import TOKEN_BODY, FakeClock
 from tests.sandbox.helpers import place_order
 from tests.sandbox.test_callbacks import DELIVERY_EVENTS, Retailer, callback_config
