@@ -55,28 +55,53 @@ async def _ok(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def test_a_lagging_event_loop_refuses_storefront_requests_but_not_probes() -> None:
-    lag = {"seconds": 0.5}
+    loop = LoopLag()
+    loop.seconds = 0.5
     admission = AdmissionControl(
-        _ok, max_in_flight=100, lag_budget_seconds=0.15, lag=lambda: lag["seconds"]
+        _ok, max_in_flight=100, lag_budget_seconds=0.15, busy_budget=0.85, loop=loop
     )
     transport = httpx.ASGITransport(app=admission)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         assert (await client.get("/v1/orders")).status_code == 503
+        assert (await client.post("/v1/orders")).status_code == 503
         assert (await client.get("/readyz")).status_code == 200
         assert (await client.post("/callbacks/instacart")).status_code == 200
         assert (await client.get("/v1/orders/ord_1/events")).status_code == 200
-        lag["seconds"] = 0.01
+        loop.seconds = 0.01
         assert (await client.get("/v1/orders")).status_code == 200
 
 
-async def test_the_loop_lag_is_measured() -> None:
+async def test_a_busy_event_loop_refuses_new_checkouts_but_finishes_placements() -> None:
+    loop = LoopLag()
+    loop.busy = 0.95
+    admission = AdmissionControl(
+        _ok, max_in_flight=100, lag_budget_seconds=0.15, busy_budget=0.85, loop=loop
+    )
+    transport = httpx.ASGITransport(app=admission)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for method, path in (("POST", "/v1/reservations"), ("GET", "/v1/stores/s1/slots")):
+            refused = await client.request(method, path)
+            assert refused.status_code == 503
+            assert refused.json()["code"] == "over_capacity"
+        # a placement follows a reservation already paid for: it is let through
+        assert (await client.post("/v1/orders")).status_code == 200
+        loop.busy = 0.5
+        assert (await client.post("/v1/reservations")).status_code == 200
+
+
+async def test_the_loop_lag_and_busy_share_are_measured() -> None:
     lag = LoopLag()
     lag.start()
     try:
         await asyncio.sleep(0.05)
         assert lag() < 0.1
-        time.sleep(0.3)  # the point: block the loop as an overloaded one is
+        spin_until = time.monotonic() + 0.3
+        while time.monotonic() < spin_until:
+            pass  # the point: keep the loop busy on the CPU, as an overloaded one is
         await asyncio.sleep(0.05)
         assert lag() >= 0.2
+        assert lag.busy > 0.5  # blocked on the CPU for most of the last fifth of a second
+        await asyncio.sleep(1.0)  # the point: an idle loop, for the average to forget
+        assert lag.busy < 0.3
     finally:
         await lag.aclose()
