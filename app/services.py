@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -15,6 +16,7 @@ from app.platform.rate_limits import RateLimiter
 from app.platform.shared_cache import SharedCache
 from app.reservations.service import ReservationService, ReservationStore
 from app.settings import Settings
+from app.stores.directory import ListedStore, StoreDirectory
 from app.stores.slot_catalog import SlotCatalog
 
 
@@ -37,7 +39,10 @@ def build_services(
     redis: Redis,
     sessions: async_sessionmaker[AsyncSession],
     client: InstacartClient,
+    store_list: Mapping[str, ListedStore] | None = None,
 ) -> CheckoutServices:
+    """``store_list``: the retailer's stores, when known (``BFF_STORES_FILE``, or the embedded
+    sandbox's)."""
     store_cache = SharedCache(
         redis,
         "stores",
@@ -54,10 +59,17 @@ def build_services(
         stale_seconds=settings.slot_cache_stale_seconds,
         local_ttl_seconds=settings.slot_cache_local_seconds,
     )
+    directory = StoreDirectory(
+        redis,
+        namespace=settings.cache_namespace,
+        listed=store_list,
+        unknown_store_seconds=settings.unknown_store_cache_seconds,
+    )
     catalog = SlotCatalog(
         client,
         store_cache,
         slot_cache,
+        directory,
         miss_limiter=RateLimiter(
             redis,
             "slot-previews",

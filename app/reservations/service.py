@@ -117,13 +117,14 @@ class ReservationService:
             raise translate(exc) from exc
         # The hold took capacity: previews of this store are out of date for everyone.
         await self.catalog.invalidate_slots(request.fulfillment, request.store_id)
+        time_zone = await self.catalog.directory.time_zone(request.store_id)
         record = ReservationRecord(
             id=new_reservation_id(),
             user_id=user_id,
             fulfillment=request.fulfillment,
             store_id=request.store_id,
             hold_id=hold_id,
-            slot=Slot.model_validate(slot_json(option, request.fulfillment)),
+            slot=Slot.model_validate(slot_json(option, request.fulfillment, time_zone)),
             expires_at=expires_at,
         )
         await self.store.save(record)

@@ -6,10 +6,12 @@ in-process look-up (or one Redis round trip) and no JSON work at all.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import re
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -26,7 +28,8 @@ from app.orders.vocabulary import Fulfillment, FulfillmentType
 from app.platform.errors import NotFound, ValidationFailed
 from app.platform.rate_limits import RateLimiter
 from app.platform.shared_cache import CacheEntry, SharedCache, etag_for
-from app.stores.schemas import Address, Slot, SlotQuery, StoreQuery
+from app.stores.directory import StoreDirectory
+from app.stores.schemas import Address, Slot, SlotQuery, Store, StoreQuery
 
 _SPACES = re.compile(r"\s+")
 
@@ -90,14 +93,23 @@ def slot_group(fulfillment: str, store_id: str) -> str:
     return f"{fulfillment}:{store_id}"
 
 
-def slot_json(option: ServiceOption, fulfillment: Fulfillment) -> dict[str, object]:
-    """The storefront's Slot, serialised like every other response (UTC times end in Z)."""
+def _local(instant: dt.datetime | None, zone: ZoneInfo | None) -> dt.datetime | None:
+    return instant.astimezone(zone) if instant is not None and zone is not None else instant
+
+
+def slot_json(
+    option: ServiceOption, fulfillment: Fulfillment, time_zone: str | None
+) -> dict[str, object]:
+    """The storefront's Slot: its times in the store's zone with their offset (in UTC, ending
+    in Z, when the zone is unknown), and the zone's name."""
+    zone = ZoneInfo(time_zone) if time_zone else None
     return Slot(
         id=option.id,
         date=option.date,
-        starts_at=option.window_starts_at,
-        ends_at=option.window_ends_at,
+        starts_at=_local(option.window_starts_at, zone),
+        ends_at=_local(option.window_ends_at, zone),
         fulfillment=option.fulfillment_type or fulfillment,
+        time_zone=time_zone,
     ).model_dump(mode="json")
 
 
@@ -115,12 +127,14 @@ class SlotCatalog:
         client: InstacartClient,
         store_cache: SharedCache,
         slot_cache: SharedCache,
+        directory: StoreDirectory,
         *,
         miss_limiter: RateLimiter | None = None,
     ) -> None:
         self.client = client
         self.store_cache = store_cache
         self.slot_cache = slot_cache
+        self.directory = directory
         # A user's slot previews that Instacart must answer (cache misses: a new address, an
         # unknown store, last mile): what a client controls is bounded.
         self.miss_limiter = miss_limiter
@@ -165,8 +179,12 @@ class SlotCatalog:
                 ) from exc
             except InstacartError as exc:
                 raise translate(exc) from exc
+            found = [Store.model_validate(store.model_dump(exclude_none=True)) for store in stores]
+            for store in found:
+                store.time_zone = self.directory.zone_for(store)
+            await self.directory.learn(found)
             return orjson.dumps(
-                {"stores": [store.model_dump(mode="json", exclude_none=True) for store in stores]}
+                {"stores": [store.model_dump(mode="json", exclude_none=True) for store in found]}
             )
 
         deadline = self.client.policy(
@@ -187,7 +205,7 @@ class SlotCatalog:
             # preview (a reservation previews again) replaces, at a hit rate near zero.
             await self._count_miss(user_id)
             options = await self.preview(user_id, fulfillment, store_id, query.address())
-            body = orjson.dumps({"slots": [slot_json(o, fulfillment) for o in options]})
+            body = await self._slots_body(store_id, fulfillment, options)
             return CatalogAnswer(body, etag_for(body), max_age=0)
         slot_key = self._slot_keys.get((store_id, query))
         if slot_key is None:
@@ -198,12 +216,18 @@ class SlotCatalog:
             # reaches whoever waits on the same key in this process at that instant).
             await self._count_miss(user_id)
             options = await self.preview(user_id, fulfillment, store_id, slot_key.address)
-            return orjson.dumps({"slots": [slot_json(o, fulfillment) for o in options]})
+            return await self._slots_body(store_id, fulfillment, options)
 
         entry, _ = await self.slot_cache.get_or_load(
             slot_key.key, load, group=slot_key.group, deadline_seconds=slot_key.deadline
         )
         return _answer(entry, self.slot_cache)
+
+    async def _slots_body(
+        self, store_id: str, fulfillment: Fulfillment, options: list[ServiceOption]
+    ) -> bytes:
+        zone = await self.directory.time_zone(store_id)
+        return orjson.dumps({"slots": [slot_json(o, fulfillment, zone) for o in options]})
 
     async def _count_miss(self, user_id: str) -> None:
         if self.miss_limiter is not None:

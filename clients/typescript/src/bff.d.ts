@@ -477,9 +477,15 @@ export interface components {
         };
         /** Slot */
         Slot: {
-            /** Date */
+            /**
+             * Date
+             * @description The slot's day at the store.
+             */
             date?: string | null;
-            /** Ends At */
+            /**
+             * Ends At
+             * @description In the store's local time with its UTC offset (2026-11-27T08:00:00-08:00); in UTC (Z) when the store's zone is unknown.
+             */
             ends_at?: string | null;
             /**
              * Fulfillment
@@ -488,8 +494,17 @@ export interface components {
             fulfillment: "delivery" | "pickup" | "last_mile";
             /** Id */
             id: string;
-            /** Starts At */
+            /**
+             * Starts At
+             * @description In the store's local time with its UTC offset (2026-11-27T08:00:00-08:00); in UTC (Z) when the store's zone is unknown.
+             */
             starts_at?: string | null;
+            /**
+             * Time Zone
+             * @description The store's IANA time zone (e.g. America/Los_Angeles): show the store's times in it, not in the browser's. Instacart gives none; the service derives it from the store's address or the retailer's store list (docs/stores.md). Null when neither is known.
+             * @example America/Los_Angeles
+             */
+            time_zone?: string | null;
         };
         /** SlotList */
         SlotList: {
@@ -505,6 +520,12 @@ export interface components {
             id: string;
             /** Name */
             name?: string | null;
+            /**
+             * Time Zone
+             * @description The store's IANA time zone (e.g. America/Los_Angeles): show the store's times in it, not in the browser's. Instacart gives none; the service derives it from the store's address or the retailer's store list (docs/stores.md). Null when neither is known.
+             * @example America/Los_Angeles
+             */
+            time_zone?: string | null;
         };
         /** StoreAddress */
         StoreAddress: {

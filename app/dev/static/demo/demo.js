@@ -164,12 +164,23 @@ async function action(button, doing, run) {
 
 // ---------------------------------------------------------------- formatting
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "short", month: "short", day: "numeric" });
-const fmtTime = (iso) => (iso ? timeFormat.format(new Date(iso)) : "");
-const fmtDay = (iso) => (iso ? dayFormat.format(new Date(iso)) : "");
-const fmtSlot = (slot) =>
-  slot ? `${fmtDay(slot.starts_at)}, ${fmtTime(slot.starts_at)} – ${fmtTime(slot.ends_at)}` : "";
+// A slot is at the store's time, whatever the browser's zone: a shopper in London picking up in
+// San Francisco at 8 AM must read 8 AM. `zone` is the slot's time_zone (null: the browser's).
+const formats = new Map();
+function formatIn(zone, options) {
+  const key = `${zone}|${JSON.stringify(options)}`;
+  if (!formats.has(key)) formats.set(key, new Intl.DateTimeFormat(undefined, { ...options, timeZone: zone || undefined }));
+  return formats.get(key);
+}
+const TIME = { hour: "numeric", minute: "2-digit" };
+const DAY = { weekday: "short", month: "short", day: "numeric" };
+const fmtTime = (iso, zone) => (iso ? formatIn(zone, TIME).format(new Date(iso)) : "");
+const fmtDay = (iso, zone) => (iso ? formatIn(zone, DAY).format(new Date(iso)) : "");
+// "8:00 AM – 10:00 AM PST": the zone is named once, after the end.
+const fmtWindow = (slot) =>
+  `${fmtTime(slot.starts_at, slot.time_zone)} – ` +
+  formatIn(slot.time_zone, { ...TIME, timeZoneName: "short" }).format(new Date(slot.ends_at));
+const fmtSlot = (slot) => (slot ? `${fmtDay(slot.starts_at, slot.time_zone)}, ${fmtWindow(slot)}` : "");
 
 function statusText(status, fulfillment) {
   const own = fulfillment === "pickup" ? PICKUP_TEXT[status] : undefined;
@@ -298,7 +309,7 @@ function renderSlots(slots) {
   }
   const days = new Map();
   for (const slot of slots) {
-    const day = fmtDay(slot.starts_at);
+    const day = fmtDay(slot.starts_at, slot.time_zone);
     if (!days.has(day)) days.set(day, []);
     days.get(day).push(slot);
   }
@@ -321,7 +332,7 @@ function renderSlots(slots) {
                 dataset: { slotId: slot.id },
                 onclick: (event) => reserve(slot, event.currentTarget),
               },
-              `${fmtTime(slot.starts_at)} – ${fmtTime(slot.ends_at)}`,
+              fmtWindow(slot),
             ),
           ),
         ),
