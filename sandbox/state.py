@@ -357,11 +357,8 @@ class SandboxState:
             now = self.now()
             slot = self.parse_slot(req.service_option_id, fulfillment_type, now)
             if slot is None:
-                raise SandboxError(
-                    400,
-                    "unknown or unavailable service_option_id",
-                    key="service_option_id",
-                    code=ErrorCode.SERVICE_OPTION_UNAVAILABLE,
+                raise option_refusal(
+                    req.service_option_id, fulfillment_type, now, self._window_hours()
                 )
             previous_id = self.user_holds.get(user_id)
             if self._used(slot.id, now, exclude_hold=previous_id) >= self.config.slot_capacity:
@@ -590,6 +587,41 @@ def next_status(order: Order) -> str | None:
     if order.status not in workflow or order.status == workflow[-1]:
         return None
     return workflow[workflow.index(order.status) + 1]
+
+
+def option_refusal(
+    option_id: str, fulfillment_type: str, now: datetime, window_hours: range
+) -> SandboxError:
+    """Why a service option cannot be held, as precisely as its id tells."""
+    parts = option_id.split(".")
+    try:
+        start = datetime.strptime(parts[2], _SLOT_TIME_FORMAT).replace(tzinfo=UTC)
+    except (IndexError, ValueError):
+        start = None
+    if start is None or len(parts) != 3 or parts[0] not in FULFILLMENT_TYPES:
+        return SandboxError(400, "malformed service_option_id", key="service_option_id")
+    if parts[0] != fulfillment_type:
+        return SandboxError(
+            400,
+            f"service_option_id is a {parts[0]} option, not {fulfillment_type}",
+            key="service_option_id",
+            code=ErrorCode.SERVICE_OPTION_WRONG_TYPE,
+        )
+    store = data.STORES_BY_ID.get(parts[1])
+    local = start.astimezone(store_tz(store.id)) if store is not None else None
+    if local is not None and not local.minute and local.hour in window_hours and start <= now:
+        return SandboxError(
+            400,
+            "service_option_id has already started",
+            key="service_option_id",
+            code=ErrorCode.SERVICE_OPTION_STARTED,
+        )
+    return SandboxError(
+        400,
+        "unknown or unavailable service_option_id",
+        key="service_option_id",
+        code=ErrorCode.SERVICE_OPTION_UNAVAILABLE,
+    )
 
 
 def _unusable_hold(message: str) -> SandboxError:

@@ -15,13 +15,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import structlog
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
 from app.orders.vocabulary import Fulfillment
 from app.platform.errors import AppError, FulfillmentNotOffered, StoreNotFound
+from app.platform.problems import plain_sentence
 from app.stores.schemas import Store, StoreAddress
 from app.stores.time_zones import is_zone, zone_for_address
 
@@ -62,8 +63,13 @@ def read_store_list(path: Path) -> dict[str, ListedStore]:
     """The retailer's stores by id, from a JSON file; raises ValueError naming what is wrong."""
     try:
         listed = StoreList.model_validate_json(Path(path).read_bytes())
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"BFF_STORES_FILE {path}: {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = plain_sentence(str(first["msg"]))
+        raise ValueError(f"BFF_STORES_FILE {path}: {where}: {message}") from exc
+    except OSError as exc:
+        raise ValueError(f"BFF_STORES_FILE {path}: {exc.strerror}") from exc
     return {store.id: store for store in listed.stores}
 
 
@@ -133,7 +139,7 @@ class StoreDirectory:
         self._zones[store_id] = zone
         return zone
 
-    def check_listed(self, store_id: str, fulfillment: Fulfillment) -> None:
+    def check_listed(self, store_id: str, fulfillment: str) -> None:
         """Refuse an id the retailer's list lacks, or a fulfillment it says the store lacks;
         without a list, nothing is refused here."""
         if self.listed is None:
@@ -144,7 +150,7 @@ class StoreDirectory:
         if store.fulfillment_types is not None and fulfillment not in store.fulfillment_types:
             raise fulfillment_not_offered(store_id, fulfillment)
 
-    async def check_remembered(self, store_id: str, fulfillment: Fulfillment) -> None:
+    async def check_remembered(self, store_id: str, fulfillment: str) -> None:
         """Refuse again what Instacart refused lately for this store and fulfillment."""
         if self.listed is not None or not self.unknown_store_ms:
             return
@@ -158,9 +164,7 @@ class StoreDirectory:
             raise fulfillment_not_offered(store_id, fulfillment)
         raise store_not_found(store_id)
 
-    async def remember_refusal(
-        self, store_id: str, fulfillment: Fulfillment, error: AppError
-    ) -> None:
+    async def remember_refusal(self, store_id: str, fulfillment: str, error: AppError) -> None:
         """Keep Instacart's "no such store" (or "not for this fulfillment") briefly."""
         if self.listed is not None or not self.unknown_store_ms:
             return
@@ -171,7 +175,7 @@ class StoreDirectory:
         except (RedisError, OSError) as exc:
             log.warning("stores.refusal_not_remembered", error=type(exc).__name__)
 
-    def _missing_key(self, store_id: str, fulfillment: Fulfillment) -> str:
+    def _missing_key(self, store_id: str, fulfillment: str) -> str:
         return f"{self._missing_prefix}{fulfillment}:{store_id}"
 
 
@@ -182,7 +186,7 @@ def store_not_found(store_id: str) -> StoreNotFound:
     )
 
 
-def fulfillment_not_offered(store_id: str, fulfillment: Fulfillment) -> FulfillmentNotOffered:
+def fulfillment_not_offered(store_id: str, fulfillment: str) -> FulfillmentNotOffered:
     return FulfillmentNotOffered(
         f"The store {store_id!r} does not offer {fulfillment}: choose another fulfillment or "
         "another store.",

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -25,10 +26,10 @@ from app.instacart.models import (
 )
 from app.instacart.refusals import Refusal, classify, translate
 from app.orders.vocabulary import Fulfillment, FulfillmentType
-from app.platform.errors import NotFound, ValidationFailed
+from app.platform.errors import AppError, ValidationFailed
 from app.platform.rate_limits import RateLimiter
 from app.platform.shared_cache import CacheEntry, SharedCache, etag_for
-from app.stores.directory import StoreDirectory
+from app.stores.directory import StoreDirectory, fulfillment_not_offered, store_not_found
 from app.stores.schemas import Address, Slot, SlotQuery, Store, StoreQuery
 
 _SPACES = re.compile(r"\s+")
@@ -43,6 +44,13 @@ _STORE_OPERATIONS = {
 _PREVIEW_OPERATIONS = {
     FulfillmentType.DELIVERY: "previewDeliveryTimeSlots",
     FulfillmentType.PICKUP: "previewPickupTimeSlots",
+}
+
+
+# Instacart's word that a store is not there for a fulfillment, as the storefront hears it.
+_STORE_REFUSALS: dict[Refusal, Callable[[str, str], AppError]] = {
+    Refusal.STORE_UNKNOWN: lambda store_id, _: store_not_found(store_id),
+    Refusal.FULFILLMENT_NOT_OFFERED: fulfillment_not_offered,
 }
 
 
@@ -198,7 +206,10 @@ class SlotCatalog:
     async def slots(self, user_id: str, store_id: str, query: SlotQuery) -> CatalogAnswer:
         """A store's slot preview for the query; shared by every user but for last mile."""
         fulfillment = query.fulfillment
+        # An id the retailer's list lacks is answered here: no cache key, no upstream call.
+        self.directory.check_listed(store_id, fulfillment)
         if FulfillmentType(fulfillment) is FulfillmentType.LAST_MILE:
+            await self.directory.check_remembered(store_id, fulfillment)
             # Never cached: Instacart's last-mile preview also holds every option it returns for
             # this user, so a cached answer handed to someone else shows holds that are not
             # theirs. Keying by user would only replay a user's own holds, which the next
@@ -212,6 +223,7 @@ class SlotCatalog:
             slot_key = self._slot_key(store_id, query)
 
         async def load() -> bytes:
+            await self.directory.check_remembered(store_id, fulfillment)
             # Counted against the user whose request loads (single-flight: a refusal also
             # reaches whoever waits on the same key in this process at that instant).
             await self._count_miss(user_id)
@@ -268,11 +280,14 @@ class SlotCatalog:
         try:
             return await preview(user_id, request)
         except InstacartBadRequest as exc:
-            if classify(exc) is Refusal.STORE_UNAVAILABLE:
-                raise NotFound("No such store for this fulfillment.") from exc
-            raise ValidationFailed(
-                f"Instacart refused the preview: {exc.upstream_message}"
-            ) from exc
+            refusal = classify(exc)
+            if refusal not in _STORE_REFUSALS:
+                raise ValidationFailed(
+                    f"Instacart refused the preview: {exc.upstream_message}"
+                ) from exc
+            error = _STORE_REFUSALS[refusal](store_id, fulfillment)
+            await self.directory.remember_refusal(store_id, fulfillment, error)
+            raise error from exc
         except InstacartError as exc:
             raise translate(exc) from exc
 

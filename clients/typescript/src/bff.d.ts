@@ -101,6 +101,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/errors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every problem code the service answers with, and what to do about each
+         * @description JSON by default; an HTML page when `Accept` asks for `text/html`.
+         */
+        get: operations["errors-list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/errors/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One problem code: the target of a problem's `type`
+         * @description JSON by default; an HTML page when `Accept` asks for `text/html`.
+         */
+        get: operations["errors-get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orders": {
         parameters: {
             query?: never;
@@ -319,11 +359,53 @@ export interface components {
              */
             token_type: string;
         };
+        /** ErrorCatalogue */
+        ErrorCatalogue: {
+            /** Errors */
+            errors: components["schemas"]["ErrorCode"][];
+        };
+        /**
+         * ErrorCode
+         * @description One problem ``code``: when the service answers with it and what the client should do.
+         */
+        ErrorCode: {
+            /**
+             * Code
+             * @example slot_unavailable
+             */
+            code: string;
+            /**
+             * Status
+             * @example 409
+             */
+            status: number;
+            /**
+             * Title
+             * @example The time slot is full
+             */
+            title: string;
+            /**
+             * Type
+             * @description The problem's `type`, where this entry is served.
+             * @example /v1/errors/slot_unavailable
+             */
+            type: string;
+            /** What To Do */
+            what_to_do: string;
+            /** When */
+            when: string;
+        };
         /** FieldError */
         FieldError: {
-            /** Field */
+            /**
+             * Field
+             * @description The field at fault: `slot_id`, `items.0.quantity`, ...
+             */
             field: string;
-            /** Message */
+            /**
+             * Message
+             * @description What is wrong with it, in a sentence.
+             */
             message: string;
         };
         /** Health */
@@ -428,21 +510,43 @@ export interface components {
          * @description RFC 9457 problem details, with the service's stable ``code`` and the request id.
          */
         Problem: {
-            /** Code */
+            /**
+             * Code
+             * @description Stable: branch on it. Every code is in the error catalogue (`GET /v1/errors`, docs/errors.md).
+             * @example slot_unavailable
+             */
             code: string;
-            /** Detail */
+            /**
+             * Detail
+             * @description What went wrong here, in a sentence for a developer.
+             */
             detail: string;
             /** Errors */
             errors?: components["schemas"]["FieldError"][] | null;
             /** Instance */
             instance?: string | null;
+            /**
+             * Order Id
+             * @description `reservation_used`: the caller's order that used the reservation.
+             */
+            order_id?: string | null;
+            /**
+             * Param
+             * @description The request parameter at fault, as the client spells it (`slot_id`, `order_id`, `items.0.quantity`, `body`).
+             * @example slot_id
+             */
+            param?: string | null;
             /** Request Id */
             request_id?: string | null;
             /** Status */
             status: number;
             /** Title */
             title: string;
-            /** Type */
+            /**
+             * Type
+             * @description Where the code's entry in the error catalogue is served, relative to the service: what it means and what to do.
+             * @example /v1/errors/slot_unavailable
+             */
             type: string;
         };
         /** Reservation */
@@ -602,7 +706,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -611,7 +715,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -676,7 +780,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -765,6 +869,68 @@ export interface operations {
             };
         };
     };
+    "errors-list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorCatalogue"];
+                    "text/html": string;
+                };
+            };
+        };
+    };
+    "errors-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorCode"];
+                    "text/html": string;
+                };
+            };
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "orders-list": {
         parameters: {
             query?: {
@@ -805,7 +971,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -814,7 +980,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -832,7 +998,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -877,7 +1043,7 @@ export interface operations {
                     "application/json": components["schemas"]["Order"];
                 };
             };
-            /** @description Bad request (idempotency_key_missing) */
+            /** @description Bad request (bad_request, idempotency_key_missing, http_error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -895,7 +1061,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict (slot_unavailable, reservation_expired, order_not_cancelable, ...) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (demo_token_unavailable, order_not_cancelable, order_not_stageable, request_in_progress, reservation_expired, reservation_used, slot_unavailable) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -913,7 +1088,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description The body is not JSON (unsupported_media_type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -922,7 +1106,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -940,7 +1124,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -989,7 +1173,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1007,7 +1191,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1016,7 +1200,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1034,7 +1218,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1083,7 +1267,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1092,7 +1276,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict (slot_unavailable, reservation_expired, order_not_cancelable, ...) */
+            /** @description Conflict (demo_token_unavailable, order_not_cancelable, order_not_stageable, request_in_progress, reservation_expired, reservation_used, slot_unavailable) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1110,7 +1294,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1119,7 +1303,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1137,7 +1321,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1205,7 +1389,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1225,7 +1409,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1235,7 +1419,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1255,7 +1439,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1306,7 +1490,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1324,7 +1508,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1333,7 +1517,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1351,7 +1535,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1402,7 +1586,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1411,7 +1595,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict (slot_unavailable, reservation_expired, order_not_cancelable, ...) */
+            /** @description Conflict (demo_token_unavailable, order_not_cancelable, order_not_stageable, request_in_progress, reservation_expired, reservation_used, slot_unavailable) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1429,7 +1613,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description The body is not JSON (unsupported_media_type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1438,7 +1631,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1456,7 +1649,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1505,7 +1698,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Staff only (forbidden) */
+            /** @description Not allowed for this user (forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1514,7 +1707,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1523,7 +1716,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict (slot_unavailable, reservation_expired, order_not_cancelable, ...) */
+            /** @description Conflict (demo_token_unavailable, order_not_cancelable, order_not_stageable, request_in_progress, reservation_expired, reservation_used, slot_unavailable) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1541,7 +1734,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1550,7 +1743,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1568,7 +1761,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1642,7 +1835,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1651,7 +1844,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1669,7 +1862,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1735,7 +1928,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1753,7 +1946,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1762,7 +1955,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1780,7 +1973,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;

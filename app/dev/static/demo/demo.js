@@ -138,6 +138,8 @@ function showProblem(error, doing) {
   }
   const meta = [body.status ? `HTTP ${body.status}` : null, body.code, body.request_id && `request ${body.request_id}`];
   $("#problem-meta").textContent = meta.filter(Boolean).join(" · ");
+  // A problem's type is the service's own page on its code: what it means, what to do.
+  if (body.type) $("#problem-meta").append(" · ", el("a", { href: body.type, target: "_blank", rel: "noopener" }, "what to do"));
   $("#problem").dataset.code = body.code || "";
   $("#problem").hidden = false;
 }
@@ -465,7 +467,7 @@ async function placeOrder() {
   }).then(() => {
     const code = $("#problem").hidden ? null : $("#problem").dataset.code;
     // The hold is gone: a new slot is needed, and with it a new order (and a new key).
-    if (code === "reservation_expired" || code === "slot_unavailable") {
+    if (HOLD_GONE.has(code)) {
       state.reservation = null;
       state.pending = null;
       renderHold();
@@ -473,6 +475,14 @@ async function placeOrder() {
     }
   });
 }
+
+// The problem codes after which the held slot cannot be ordered (docs/errors.md).
+const HOLD_GONE = new Set([
+  "reservation_expired",
+  "reservation_not_found",
+  "reservation_used",
+  "slot_unavailable",
+]);
 
 // ---------------------------------------------------------------- live status
 
