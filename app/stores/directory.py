@@ -110,11 +110,12 @@ class StoreDirectory:
         return _zone_of(listed or store)
 
     async def learn(self, stores: Iterable[Store]) -> None:
-        """Remember the zones of stores Instacart has just shown, for every replica."""
+        """Remember the zones of stores Instacart has just shown (``zone_for`` each), for
+        every replica."""
         fresh: dict[EncodableT, EncodableT] = {
-            store.id: zone
+            store.id: store.time_zone
             for store in stores
-            if (zone := self.zone_for(store)) and self._zones.get(store.id) != zone
+            if store.time_zone and self._zones.get(store.id) != store.time_zone
         }
         if not fresh:
             return
