@@ -37,6 +37,7 @@ from app.platform.database.session import build_sessionmaker
 from app.platform.rate_limits import RateLimiter
 from app.services import CheckoutServices, build_services, rate_limiter
 from app.settings import Settings
+from app.stores.directory import ListedStore, read_store_list
 
 if TYPE_CHECKING:
     from app.dev.embedded import DevelopmentMode
@@ -192,7 +193,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(instacart.aclose)
         verifier = TokenVerifier.from_settings(settings)
         stack.push_async_callback(verifier.aclose)
-        checkout = build_services(settings, redis=redis, sessions=sessions, client=instacart)
+        checkout = build_services(
+            settings,
+            redis=redis,
+            sessions=sessions,
+            client=instacart,
+            store_list=_store_list(settings, dev),
+        )
         stack.push_async_callback(checkout.aclose)
         inbox = CallbackInbox(sessions, CallbackApplier(instacart, sessions, checkout.events))
         stack.push_async_callback(inbox.aclose)
@@ -263,6 +270,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             # Readiness answers 503 from here on so the ingress stops routing to us.
             lifecycle.draining = True
             log.info("app.stopping")
+
+
+def _store_list(settings: Settings, dev: DevelopmentMode | None) -> dict[str, ListedStore] | None:
+    """The retailer's stores: the configured file, else the embedded sandbox's (whose stores
+    are all there are), else unknown."""
+    if settings.stores_file is not None:
+        return read_store_list(settings.stores_file)
+    if dev is not None and dev.parts.instacart:
+        return dev.store_list()
+    return None
 
 
 def _callback_tokens(settings: Settings, redis: Redis) -> CallbackTokens:

@@ -14,6 +14,7 @@ from app.authenticate_first import AuthenticateFirst
 from app.callbacks.routes import router as callbacks_router
 from app.lifespan import Lifecycle, lifespan
 from app.live_status.routes import router as live_status_router
+from app.ops.error_reference import router as errors_router
 from app.ops.routes import router as ops_router
 from app.orders.routes import router as orders_router
 from app.orders.routes import staff_router
@@ -69,6 +70,7 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents this override
     install_error_handlers(app)
     app.include_router(ops_router)
+    app.include_router(errors_router)
     app.include_router(stores_router)
     app.include_router(reservations_router)
     app.include_router(orders_router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -16,6 +17,7 @@ from app.platform.rate_limits import RateLimiter
 from app.platform.shared_cache import SharedCache
 from app.reservations.service import ReservationService, ReservationStore
 from app.settings import Settings
+from app.stores.directory import ListedStore, StoreDirectory
 from app.stores.slot_catalog import SlotCatalog
 
 
@@ -43,7 +45,10 @@ def build_services(
     redis: Redis,
     sessions: async_sessionmaker[AsyncSession],
     client: InstacartClient,
+    store_list: Mapping[str, ListedStore] | None = None,
 ) -> CheckoutServices:
+    """``store_list``: the retailer's stores, when known (``BFF_STORES_FILE``, or the embedded
+    sandbox's)."""
     shared_cache = partial(
         SharedCache,
         redis,
@@ -60,10 +65,17 @@ def build_services(
         ttl_seconds=settings.slot_cache_ttl_seconds,
         stale_seconds=settings.slot_cache_stale_seconds,
     )
+    directory = StoreDirectory(
+        redis,
+        namespace=settings.cache_namespace,
+        listed=store_list,
+        unknown_store_seconds=settings.unknown_store_cache_seconds,
+    )
     catalog = SlotCatalog(
         client,
         store_cache,
         slot_cache,
+        directory,
         miss_limiter=rate_limiter(
             redis, settings, "slot-previews", settings.rate_limit_slot_misses_per_minute
         ),

@@ -149,6 +149,12 @@ class Settings(BaseSettings):
 
     # --- checkout ---
     store_cache_ttl_seconds: float = Field(default=300, gt=0)
+    # The retailer's store list (JSON, the shape of docs/stores.md): ids outside it are
+    # answered 404 without asking Instacart, and a store's stated time zone wins over the one
+    # derived from its address. Unset: stores are known from Instacart's answers alone.
+    stores_file: Path | None = None
+    # How long "no such store" from Instacart is remembered (a store list, when set, needs none).
+    unknown_store_cache_seconds: float = Field(default=60, ge=0)
     slot_cache_ttl_seconds: float = Field(default=20, gt=0)
     # How long an expired preview may still be served while one caller refreshes it.
     slot_cache_stale_seconds: float = Field(default=30, ge=0)

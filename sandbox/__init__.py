@@ -38,12 +38,17 @@ Codes ("connect" envelope) and meta.key (both envelopes), by reason:
     1004  service option unknown or not bookable
           now, on reserve                            service_option_id
     1005  status does not allow cancel or stage      status
+    1006  service option's window has started,
+          on reserve                                 service_option_id
+    1007  service option of another fulfillment
+          type, on reserve                           service_option_id
     1000  any other invalid request (400; also 403,  cart (no items, over 250 units);
           405 and 408)                               the item's path (cart.items.1,
                                                      cart.items.0.quantity); else the
                                                      field (store_id, postal_code,
                                                      longitude, delivery_address.city,
-                                                     a malformed order_id); none for
+                                                     a malformed order_id or
+                                                     service_option_id); none for
                                                      malformed JSON or a non-object body
     1401  unauthorized (401)                         none (scope for a refused scope)
     1404  not found (404)                            order_id for an unknown order,

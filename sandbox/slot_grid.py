@@ -13,7 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sandbox import data
 from sandbox.config import SandboxConfig
-from sandbox.data import Store
+from sandbox.data import FULFILLMENT_TYPES, Store
+from sandbox.errors import ErrorCode, SandboxError
 from sandbox.geography import store_tz
 
 _SLOT_TIME_FORMAT = "%Y%m%dT%H%MZ"
@@ -47,6 +48,9 @@ class SlotGrid:
             c.slot_first_hour, c.slot_last_hour - c.slot_length_hours + 1, c.slot_length_hours
         )
 
+    def _on_the_grid(self, local: datetime) -> bool:
+        return not local.minute and local.hour in self._window_hours()
+
     def _slot(self, fulfillment_type: str, store_id: str, start: datetime) -> Slot:
         length = timedelta(hours=self._config.slot_length_hours)
         return Slot(fulfillment_type, store_id, start, start + length)
@@ -78,8 +82,40 @@ class SlotGrid:
         except ValueError:
             return None
         local = start.astimezone(store_tz(store.id))
-        if local.minute or local.hour not in self._window_hours():
+        if not self._on_the_grid(local):
             return None
         if not now < start <= now + timedelta(days=self._config.slot_days):
             return None
         return self._slot(fulfillment_type, store.id, start)
+
+    def refusal(self, slot_id: str, fulfillment_type: str, now: datetime) -> SandboxError:
+        """Why an id that `parse` refused cannot be held, as precisely as the id tells."""
+        parts = slot_id.split(".")
+        try:
+            start = datetime.strptime(parts[2], _SLOT_TIME_FORMAT).replace(tzinfo=UTC)
+        except (IndexError, ValueError):
+            start = None
+        if start is None or len(parts) != 3 or parts[0] not in FULFILLMENT_TYPES:
+            return SandboxError(400, "malformed service_option_id", key="service_option_id")
+        if parts[0] != fulfillment_type:
+            return SandboxError(
+                400,
+                f"service_option_id is a {parts[0]} option, not {fulfillment_type}",
+                key="service_option_id",
+                code=ErrorCode.SERVICE_OPTION_WRONG_TYPE,
+            )
+        store = data.STORES_BY_ID.get(parts[1])
+        local = start.astimezone(store_tz(store.id)) if store is not None else None
+        if local is not None and self._on_the_grid(local) and start <= now:
+            return SandboxError(
+                400,
+                "service_option_id has already started",
+                key="service_option_id",
+                code=ErrorCode.SERVICE_OPTION_STARTED,
+            )
+        return SandboxError(
+            400,
+            "unknown or unavailable service_option_id",
+            key="service_option_id",
+            code=ErrorCode.SERVICE_OPTION_UNAVAILABLE,
+        )

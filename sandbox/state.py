@@ -157,12 +157,7 @@ class SandboxState:
             now = self.now()
             slot = self._grid.parse(req.service_option_id, fulfillment_type, now)
             if slot is None:
-                raise SandboxError(
-                    400,
-                    "unknown or unavailable service_option_id",
-                    key="service_option_id",
-                    code=ErrorCode.SERVICE_OPTION_UNAVAILABLE,
-                )
+                raise self._grid.refusal(req.service_option_id, fulfillment_type, now)
             # the hold this one replaces gives its capacity back
             if not self._has_room(slot.id, now, self._holds.current_of(user_id)):
                 raise _slot_full("service_option_id")

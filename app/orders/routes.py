@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from app.dependencies import CheckoutDep, PrincipalDep, StaffDep
 from app.orders.schemas import Order, OrderPage, OrderRequest
 from app.platform.errors import Forbidden, IdempotencyKeyMissing, ValidationFailed
-from app.platform.problem_docs import COMMON, problems, with_problems
+from app.platform.problem_docs import COMMON, WITH_BODY, problems, with_problems
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 staff_router = APIRouter(prefix="/v1/staff/orders", tags=["staff"])
@@ -54,7 +54,7 @@ _LISTED_ORDER_LINKS = {
     operation_id="orders-create",
     status_code=201,
     response_model=Order,
-    responses=with_problems({201: {"links": _ORDER_LINKS}}, *COMMON, 400, 409),
+    responses=with_problems({201: {"links": _ORDER_LINKS}}, *WITH_BODY, 400, 404, 409),
     summary="Place the order for a reserved slot (requires an Idempotency-Key)",
     openapi_extra={"parameters": [_IDEMPOTENCY_KEY_PARAMETER]},
 )

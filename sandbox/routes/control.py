@@ -17,7 +17,6 @@ from sandbox.errors import SandboxError
 from sandbox.faults import CREATE_OPERATIONS, OPERATION_IDS
 from sandbox.http import config_of, faults_of, state_of
 from sandbox.models import AdvanceRequest, FaultsConfig, invalid_body
-from sandbox.response_bodies import store_address_json
 
 log = logging.getLogger("sandbox")
 
@@ -49,18 +48,7 @@ async def catalog(request: Request) -> Any:
         "products": [
             {"product_id": p.product_id, "upc": p.upc, "name": p.name} for p in data.PRODUCTS
         ],
-        "stores": [
-            {
-                "id": s.id,
-                "name": s.name,
-                "metro": s.metro,
-                "fulfillment_types": list(s.fulfillment_types),
-                "latitude": s.latitude,
-                "longitude": s.longitude,
-                "address": store_address_json(s),
-            }
-            for s in data.STORES
-        ],
+        "stores": data.store_catalogue(),
         "postal_codes": {
             code: {"latitude": lat, "longitude": lon}
             for code, (lat, lon) in data.POSTAL_CODES.items()
