@@ -6,6 +6,7 @@ python -m app token --user alice [--staff]     print a signed development token 
                                                one a server in this directory accepts)
 python -m app reconcile                        finish placements left pending or unknown
 python -m app openapi > openapi/bff.json       print the OpenAPI document (as committed)
+python -m app errors > docs/errors.md          print the error catalogue (as committed)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     sub.add_parser("reconcile", help="resolve pending/unknown placements once, then exit")
     sub.add_parser("openapi", help="print the OpenAPI document, as committed in openapi/bff.json")
+    sub.add_parser("errors", help="print the error catalogue, as committed in docs/errors.md")
     args = parser.parse_args(argv)
 
     if args.command in (None, "serve"):
@@ -103,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
 
         # The document is the same in every environment; development's needs no configuration.
         sys.stdout.write(openapi_text(create_app(Settings(environment="development")).openapi()))
+        return 0
+    if args.command == "errors":
+        from app.platform.error_catalogue import catalogue_markdown
+
+        sys.stdout.write(catalogue_markdown())
         return 0
     parser.print_help()
     return 2

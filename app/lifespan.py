@@ -26,6 +26,7 @@ from app.callbacks.inbox import CallbackApplier, CallbackInbox
 from app.callbacks.token_server import CallbackTokens
 from app.instacart.client import InstacartClient
 from app.instacart.policy import BreakerConfig, create_deadlines
+from app.live_status.fan_out import OrderEventsFanOut
 from app.live_status.streams import OrderStreams, StreamTimings
 from app.live_status.tickets import StreamTickets
 from app.orders.events import OrderEvents
@@ -34,8 +35,9 @@ from app.platform.admission import LoopLag
 from app.platform.connections import build_engine, build_redis
 from app.platform.database.session import build_sessionmaker
 from app.platform.rate_limits import RateLimiter
-from app.services import CheckoutServices, build_services
+from app.services import CheckoutServices, build_services, rate_limiter
 from app.settings import Settings
+from app.stores.directory import ListedStore, read_store_list
 
 if TYPE_CHECKING:
     from app.dev.embedded import DevelopmentMode
@@ -191,21 +193,29 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(instacart.aclose)
         verifier = TokenVerifier.from_settings(settings)
         stack.push_async_callback(verifier.aclose)
-        checkout = build_services(settings, redis=redis, sessions=sessions, client=instacart)
+        checkout = build_services(
+            settings,
+            redis=redis,
+            sessions=sessions,
+            client=instacart,
+            store_list=_store_list(settings, dev),
+        )
         stack.push_async_callback(checkout.aclose)
         inbox = CallbackInbox(sessions, CallbackApplier(instacart, sessions, checkout.events))
         stack.push_async_callback(inbox.aclose)
-        # A subscribed stream holds its connection for minutes: a pool of its own, not
-        # blocking, so that streams never starve the cache and the locks, and one past the cap
-        # polls instead.
-        stream_redis = open_redis(
-            settings, dev, max_connections=settings.event_stream_redis_connections, blocking=False
-        )
+        # The process's streams share one pub/sub connection, held for the process's life: a
+        # client of its own, so that it never takes a place in the cache's and locks' pool.
+        stream_redis = open_redis(settings, dev, max_connections=2, blocking=False)
         stack.push_async_callback(stream_redis.aclose)
+        fan_out = OrderEventsFanOut(
+            stream_redis, OrderEvents(redis, settings.cache_namespace).channel
+        )
+        fan_out.start()
+        stack.push_async_callback(fan_out.aclose)
         lifecycle = lifecycle_of(app)
         lifecycle.loop_lag.start()
         stack.push_async_callback(lifecycle.loop_lag.aclose)
-        order_streams = _order_streams(settings, stream_redis, sessions)
+        order_streams = _order_streams(settings, fan_out, sessions)
         lifecycle.on_drain(order_streams.begin_shutdown)
         app.state.bff = State(
             settings=settings,
@@ -217,11 +227,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             verifier=verifier,
             checkout=checkout,
             callback_tokens=_callback_tokens(settings, redis),
-            callback_token_limiter=RateLimiter(
-                redis,
-                "callback-tokens",
-                settings.rate_limit_callback_tokens_per_minute,
-                namespace=settings.cache_namespace,
+            callback_token_limiter=rate_limiter(
+                redis, settings, "callback-tokens", settings.rate_limit_callback_tokens_per_minute
             ),
             callback_inbox=inbox,
             order_streams=order_streams,
@@ -229,11 +236,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 redis,
                 settings.cache_namespace,
                 settings.stream_ticket_ttl_seconds,
-                limiter=RateLimiter(
-                    redis,
-                    "stream-tickets",
-                    settings.rate_limit_stream_tickets_per_minute,
-                    namespace=settings.cache_namespace,
+                limiter=rate_limiter(
+                    redis, settings, "stream-tickets", settings.rate_limit_stream_tickets_per_minute
                 ),
             ),
             sandbox=sandbox,
@@ -268,6 +272,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             log.info("app.stopping")
 
 
+def _store_list(settings: Settings, dev: DevelopmentMode | None) -> dict[str, ListedStore] | None:
+    """The retailer's stores: the configured file, else the embedded sandbox's (whose stores
+    are all there are), else unknown."""
+    if settings.stores_file is not None:
+        return read_store_list(settings.stores_file)
+    if dev is not None and dev.parts.instacart:
+        return dev.store_list()
+    return None
+
+
 def _callback_tokens(settings: Settings, redis: Redis) -> CallbackTokens:
     return CallbackTokens(
         redis,
@@ -279,10 +293,10 @@ def _callback_tokens(settings: Settings, redis: Redis) -> CallbackTokens:
 
 
 def _order_streams(
-    settings: Settings, redis: Redis, sessions: async_sessionmaker[AsyncSession]
+    settings: Settings, fan_out: OrderEventsFanOut, sessions: async_sessionmaker[AsyncSession]
 ) -> OrderStreams:
     return OrderStreams(
-        OrderEvents(redis, settings.cache_namespace),
+        fan_out,
         sessions,
         StreamTimings(
             heartbeat_seconds=settings.event_stream_heartbeat_seconds,

@@ -14,6 +14,7 @@ from app.authenticate_first import AuthenticateFirst
 from app.callbacks.routes import router as callbacks_router
 from app.lifespan import Lifecycle, lifespan
 from app.live_status.routes import router as live_status_router
+from app.ops.error_reference import router as errors_router
 from app.ops.routes import router as ops_router
 from app.orders.routes import router as orders_router
 from app.orders.routes import staff_router
@@ -69,6 +70,7 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents this override
     install_error_handlers(app)
     app.include_router(ops_router)
+    app.include_router(errors_router)
     app.include_router(stores_router)
     app.include_router(reservations_router)
     app.include_router(orders_router)
@@ -89,7 +91,8 @@ def create_app(
         AdmissionControl,
         max_in_flight=settings.admission_max_in_flight,
         lag_budget_seconds=settings.admission_lag_budget_ms / 1000,
-        lag=app.state.lifecycle.loop_lag,
+        busy_budget=settings.admission_loop_busy_percent / 100,
+        loop=app.state.lifecycle.loop_lag,
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -36,6 +36,7 @@ from prometheus_client import start_http_server
 from app.lifespan import lifecycle_of
 from app.main import create_app
 from app.settings import Settings, SettingsError, load_settings
+from app.stores.directory import read_store_list
 
 log = structlog.get_logger("app.serve")
 
@@ -127,6 +128,11 @@ def serve(host: str, port: int) -> None:
 
         if problem := data_folder_problem(settings):
             raise StartupError(problem)
+    if settings.stores_file is not None:
+        try:
+            read_store_list(settings.stores_file)  # read again by the lifespan; here, one line
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
     if not port_is_free(host, port):
         raise StartupError(f"port {port} on {host} is already in use (BFF_PORT chooses another)")
     if settings.metrics_port is not None:

@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     admission_max_in_flight: int = Field(default=120, ge=1)
     # How late the event loop may run before new storefront requests are refused 503 at once.
     admission_lag_budget_ms: float = Field(default=25, gt=0)
+    # How busy the event loop's thread may be (share of its time on the CPU) before what starts a
+    # checkout is refused 503 at once; placements are not refused for it.
+    admission_loop_busy_percent: float = Field(default=85, gt=0, le=100)
 
     # --- per-user budgets ---
     # Event streams one user, and one order, may hold open at once on a replica.
@@ -146,6 +149,12 @@ class Settings(BaseSettings):
 
     # --- checkout ---
     store_cache_ttl_seconds: float = Field(default=300, gt=0)
+    # The retailer's store list (JSON, the shape of docs/stores.md): ids outside it are
+    # answered 404 without asking Instacart, and a store's stated time zone wins over the one
+    # derived from its address. Unset: stores are known from Instacart's answers alone.
+    stores_file: Path | None = None
+    # How long "no such store" from Instacart is remembered (a store list, when set, needs none).
+    unknown_store_cache_seconds: float = Field(default=60, ge=0)
     slot_cache_ttl_seconds: float = Field(default=20, gt=0)
     # How long an expired preview may still be served while one caller refreshes it.
     slot_cache_stale_seconds: float = Field(default=30, ge=0)
@@ -183,9 +192,6 @@ class Settings(BaseSettings):
     # With pub/sub, Postgres is still re-read this often: a change whose publish failed, or that
     # was lost while the subscription reconnected, shows this late at most.
     event_stream_recheck_seconds: float = Field(default=30, gt=0)
-    # Each subscribed stream holds a Redis connection from a pool of its own, so streams never
-    # starve the cache and the locks; streams past this many per replica poll Postgres instead.
-    event_stream_redis_connections: int = Field(default=500, ge=1)
 
     # --- Instacart's callbacks ---
     # The client credentials Instacart authenticates with at POST /callbacks/instacart/token.

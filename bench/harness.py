@@ -158,6 +158,7 @@ class Stack:
             # measures it, with the service's defaults).
             "BFF_ADMISSION_MAX_IN_FLIGHT": "1000000",
             "BFF_ADMISSION_LAG_BUDGET_MS": "1000000000",
+            "BFF_ADMISSION_LOOP_BUSY_PERCENT": "100",
             "BFF_RATE_LIMIT_ORDERS_PER_MINUTE": "1000",
         }
         env.update({f"BFF_{k.upper()}": str(v) for k, v in settings.items()})

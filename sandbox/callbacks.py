@@ -32,7 +32,9 @@ import httpx
 
 from sandbox.config import SandboxConfig
 from sandbox.faults import Faults
-from sandbox.state import SandboxState, StatusChange, iso, service_option_json
+from sandbox.order_book import StatusChange
+from sandbox.response_bodies import iso, service_option_json
+from sandbox.state import SandboxState
 
 log = logging.getLogger("sandbox.callbacks")
 

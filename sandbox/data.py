@@ -1,12 +1,16 @@
 """Seed data: stores, postal-code centroids and the product catalog.
 
 Everything here is fixed, so every sandbox starts with the same world. The names are invented;
-the addresses and coordinates are real-looking street locations in five metro areas.
+the addresses and coordinates are real-looking street locations in seven metro areas, in five
+time zones (Phoenix keeps no daylight saving time). Each store's zone is its metro's, which its
+address places it in; Instacart's answers carry no zone, so the sandbox's do not either, and only
+its control routes (``GET /sandbox/catalog``) show it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 DELIVERY = "delivery"
 PICKUP = "pickup"
@@ -36,6 +40,10 @@ class Store:
     metro: str
     fulfillment_types: tuple[str, ...]
 
+    @property
+    def time_zone(self) -> str:
+        return METROS[self.metro].tz
+
 
 @dataclass(frozen=True, slots=True)
 class Product:
@@ -52,6 +60,8 @@ METROS: dict[str, Metro] = {
         Metro("chi", "Chicago", "America/Chicago", -6),
         Metro("sea", "Seattle", "America/Los_Angeles", -8),
         Metro("aus", "Austin", "America/Chicago", -6),
+        Metro("den", "Denver", "America/Denver", -7),
+        Metro("phx", "Phoenix", "America/Phoenix", -7),
     )
 }
 
@@ -109,6 +119,16 @@ STORES: tuple[Store, ...] = (
           "Austin", "TX", "78704", 30.2380, -97.7510, "aus", (DELIVERY, PICKUP)),
     Store("store-aus-003", "Lone Star Market - East Austin", "1100 E 5th St", "Austin", "TX",
           "78702", 30.2640, -97.7320, "aus", (PICKUP, LAST_MILE)),
+    # Denver
+    Store("store-den-001", "Front Range Foods - LoDo", "1701 Wynkoop St", "Denver", "CO",
+          "80202", 39.7530, -105.0000, "den", ALL),
+    Store("store-den-002", "Mile High Market - Capitol Hill", "900 E Colfax Ave", "Denver", "CO",
+          "80218", 39.7400, -104.9770, "den", (DELIVERY, PICKUP)),
+    # Phoenix
+    Store("store-phx-001", "Sonoran Grocers - Downtown", "1 E Washington St", "Phoenix", "AZ",
+          "85004", 33.4484, -112.0730, "phx", ALL),
+    Store("store-phx-002", "Desert Bloom Market - Arcadia", "3901 E Indian School Rd",
+          "Phoenix", "AZ", "85018", 33.4950, -111.9950, "phx", (DELIVERY, PICKUP)),
 )  # fmt: skip
 
 STORES_BY_ID: dict[str, Store] = {s.id: s for s in STORES}
@@ -164,7 +184,40 @@ POSTAL_CODES: dict[str, tuple[float, float]] = {
     "78703": (30.2907, -97.7648),
     "78704": (30.2420, -97.7690),
     "78705": (30.2940, -97.7390),
+    # Denver
+    "80202": (39.7530, -104.9980),
+    "80203": (39.7310, -104.9820),
+    "80205": (39.7590, -104.9660),
+    "80218": (39.7330, -104.9710),
+    # Phoenix
+    "85003": (33.4510, -112.0790),
+    "85004": (33.4510, -112.0680),
+    "85006": (33.4650, -112.0480),
+    "85018": (33.4960, -111.9880),
 }
+
+
+def store_catalogue() -> list[dict[str, Any]]:
+    """Every store with everything the sandbox knows of it, its time zone included: what a
+    retailer's own store list would say (``GET /sandbox/catalog``, the BFF's store list)."""
+    return [
+        {
+            "id": s.id,
+            "name": s.name,
+            "metro": s.metro,
+            "time_zone": s.time_zone,
+            "fulfillment_types": list(s.fulfillment_types),
+            "latitude": s.latitude,
+            "longitude": s.longitude,
+            "address": {
+                "address_line_1": s.address_line_1,
+                "city": s.city,
+                "state": s.state,
+                "postal_code": s.postal_code,
+            },
+        }
+        for s in STORES
+    ]
 
 
 def _upc(item: str) -> str:

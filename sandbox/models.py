@@ -32,22 +32,19 @@ class TokenRequest(_Body):
     scope: str
 
 
-class FindStoresRequest(_Body):
-    address_line_1: str | None = None
-    address_line_2: str | None = None
-    city: str | None = None
-    state: str | None = None
-    postal_code: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-
-
 class Address(_Body):
     address_line_1: str | None = None
     address_line_2: str | None = None
     city: str | None = None
     state: str | None = None
     postal_code: str | None = None
+
+
+class FindStoresRequest(Address):
+    """The specification's FindStoresRequest: an address's fields, then a point."""
+
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 class PreviewServiceOptionsRequest(_Body):

@@ -24,9 +24,10 @@ os.environ.setdefault("BFF_REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("BFF_INSTACART_BASE_URL", "http://127.0.0.1:8081")
 os.environ.setdefault("BFF_AUTH_JWT_SECRET", DEV_JWT_SECRET)
 # The suite's own event loop stalls on blocking test code (subprocesses, threads joined): its
-# lag says nothing about a server's load, so admission by lag is off unless a test asks for it
-# (tests/checkout/test_admission.py). The in-flight limit stays.
+# lag and busy share say nothing about a server's load, so admission by them is off unless a
+# test asks for it (tests/checkout/test_admission.py). The in-flight limit stays.
 os.environ.setdefault("BFF_ADMISSION_LAG_BUDGET_MS", "60000")
+os.environ.setdefault("BFF_ADMISSION_LOOP_BUSY_PERCENT", "100")
 # Nor are the suite's own bursts (200 cold requests at once) load to shed.
 os.environ.setdefault("BFF_ADMISSION_MAX_IN_FLIGHT", "100000")
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.auth.tokens import AuthConfigError, mint_token, subject_problem
 from app.dev.embedded import SECRET_FILE
 from app.lifespan import settings_of
-from app.platform.errors import AppError, NotFound, ValidationFailed
+from app.platform.errors import DemoTokenUnavailable, NotFound, ValidationFailed
 from app.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static" / "demo"
@@ -34,10 +34,6 @@ TOKEN_TTL_SECONDS = 8 * 3600
 _NO_CACHE = {"Cache-Control": "no-cache"}
 
 router = APIRouter(prefix="/demo", tags=["demo"], include_in_schema=False)
-
-
-class DemoTokenUnavailable(AppError):
-    status, code, title = 409, "demo_token_unavailable", "The demo cannot sign tokens here"
 
 
 class DemoTokenRequest(BaseModel):

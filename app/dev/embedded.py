@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from app.settings import Settings
+    from app.stores.directory import ListedStore
 
 log = structlog.get_logger("app.dev.embedded")
 
@@ -299,3 +300,11 @@ class DevelopmentMode:
 
     def sandbox(self, bff: FastAPI) -> FastAPI:
         return build_sandbox(self.settings, bff)
+
+    def store_list(self) -> dict[str, ListedStore]:
+        """The embedded sandbox's stores, as a retailer's store list states them."""
+        from app.stores.directory import StoreList
+        from sandbox.data import store_catalogue
+
+        listed = StoreList.model_validate({"stores": store_catalogue()})
+        return {store.id: store for store in listed.stores}

@@ -33,10 +33,14 @@ from app.platform.errors import (
     AppError,
     NotFound,
     ReservationExpired,
+    SlotFulfillmentMismatch,
+    SlotInPast,
+    SlotNotFound,
     SlotUnavailable,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
+    ValidationFailed,
 )
 
 
@@ -45,8 +49,12 @@ class Refusal(enum.StrEnum):
     HOLD_UNUSABLE = "hold_unusable"  # unknown, replaced by a newer hold, used, or started
     DUPLICATE_ORDER = "duplicate_order"  # our order id already exists upstream
     OPTION_UNAVAILABLE = "option_unavailable"  # the service option is unknown or gone
+    OPTION_MALFORMED = "option_malformed"  # not a service option id at all
+    OPTION_STARTED = "option_started"  # its window has started or passed
+    OPTION_WRONG_TYPE = "option_wrong_type"  # an option of another fulfillment type
     STATUS_CONFLICT = "status_conflict"  # the order's status does not allow the operation
-    STORE_UNAVAILABLE = "store_unavailable"  # no such store, or not for this fulfillment
+    STORE_UNKNOWN = "store_unknown"  # no such store
+    FULFILLMENT_NOT_OFFERED = "fulfillment_not_offered"  # the store lacks this fulfillment
     INVALID = "invalid"  # a malformed field: the field says which, but it is no other reason
 
 
@@ -88,32 +96,39 @@ RULES: tuple[Rule, ...] = (
     Rule(Refusal.DUPLICATE_ORDER, code=1003),
     Rule(Refusal.OPTION_UNAVAILABLE, code=1004),
     Rule(Refusal.STATUS_CONFLICT, code=1005),
+    Rule(Refusal.OPTION_STARTED, code=1006),
+    Rule(Refusal.OPTION_WRONG_TYPE, code=1007),
     # The sandbox (and, as far as is known, Instacart) says "invalid request" for a missing or
     # unknown store, naming the field; any other field with that code is merely malformed.
-    Rule(Refusal.STORE_UNAVAILABLE, meta_key="store_id"),
+    Rule(
+        Refusal.FULFILLMENT_NOT_OFFERED, meta_key="store_id", message=_words(r"\bdoes not offer\b")
+    ),
+    Rule(Refusal.STORE_UNKNOWN, meta_key="store_id"),
+    Rule(Refusal.OPTION_MALFORMED, code=1000, meta_key="service_option_id"),
     Rule(Refusal.INVALID, code=1000),
     Rule(Refusal.DUPLICATE_ORDER, meta_key="order_id", message=_words(r"\balready exists\b")),
     Rule(Refusal.SLOT_FULL, meta_key="hold_id", message=_SLOT_FULL),
     Rule(Refusal.SLOT_FULL, meta_key="service_option_id", message=_SLOT_FULL),
     Rule(Refusal.HOLD_UNUSABLE, meta_key="hold_id"),
+    Rule(Refusal.OPTION_MALFORMED, meta_key="service_option_id", message=_words(r"\bmalformed\b")),
+    Rule(Refusal.OPTION_STARTED, meta_key="service_option_id", message=_words(r"\bstarted\b")),
+    Rule(
+        Refusal.OPTION_WRONG_TYPE, meta_key="service_option_id", message=_words(r"\boption, not\b")
+    ),
     Rule(Refusal.OPTION_UNAVAILABLE, meta_key="service_option_id"),
     Rule(Refusal.STATUS_CONFLICT, meta_key="status"),
     Rule(Refusal.SLOT_FULL, message=_SLOT_FULL),
     Rule(Refusal.DUPLICATE_ORDER, message=_words(r"\border_id\b.*\balready exists\b")),
     Rule(Refusal.HOLD_UNUSABLE, message=_words(r"\bhold_id\b|\bheld slot\b.*\bstarted\b")),
     Rule(Refusal.OPTION_UNAVAILABLE, message=_words(r"\bservice_option_id\b")),
-    Rule(Refusal.STORE_UNAVAILABLE, message=_words(r"\bstore_id\b|\bdoes not offer\b")),
+    Rule(Refusal.FULFILLMENT_NOT_OFFERED, message=_words(r"\bdoes not offer\b")),
+    Rule(Refusal.STORE_UNKNOWN, message=_words(r"\bstore_id\b")),
 )
 
 
 def classify(exc: InstacartError) -> Refusal | None:
     """What a 400 means, or None when no rule knows it."""
     return next((rule.refusal for rule in RULES if rule.matches(exc)), None)
-
-
-def is_slot_unavailable(exc: InstacartError) -> bool:
-    """The slot cannot be held: full, or no longer offered (an unknown service option)."""
-    return classify(exc) in (Refusal.SLOT_FULL, Refusal.OPTION_UNAVAILABLE)
 
 
 def translate(exc: InstacartError) -> AppError:
@@ -140,8 +155,30 @@ def translate(exc: InstacartError) -> AppError:
     if isinstance(exc, InstacartNotFound):
         return NotFound("Instacart does not know this resource.")
     refusal = classify(exc)
-    if refusal is Refusal.SLOT_FULL:
-        return SlotUnavailable("The time slot is full.")
     if refusal is Refusal.HOLD_UNUSABLE:
         return ReservationExpired("The reservation is no longer valid; reserve a slot again.")
+    if refusal in _SLOT_REFUSALS:
+        error, detail = _SLOT_REFUSALS[refusal]
+        return error(detail, param="slot_id")
+    if refusal is Refusal.OPTION_MALFORMED:
+        message = "slot_id is not a slot id: take one from GET /v1/stores/{store_id}/slots"
+        return ValidationFailed(message, errors=[{"field": "slot_id", "message": message}])
     return UpstreamError(f"Instacart refused the request ({exc.operation}).")
+
+
+# What a refused slot means for the storefront, which names it ``slot_id``.
+_SLOT_REFUSALS: dict[Refusal, tuple[type[AppError], str]] = {
+    Refusal.SLOT_FULL: (SlotUnavailable, "The time slot is full: choose another."),
+    Refusal.OPTION_UNAVAILABLE: (
+        SlotNotFound,
+        "The store offers no such slot now: list its slots again and choose one of those.",
+    ),
+    Refusal.OPTION_STARTED: (
+        SlotInPast,
+        "The slot has already started: list the store's slots again for future ones.",
+    ),
+    Refusal.OPTION_WRONG_TYPE: (
+        SlotFulfillmentMismatch,
+        "The slot is of another fulfillment: reserve it with the fulfillment it was listed for.",
+    ),
+}

@@ -5,10 +5,10 @@ that no change falls in between; it sends the order as it is, then every newer v
 published, and ends after a terminal status. Versions already sent (this stream's, or the
 client's Last-Event-ID) are dropped, so duplicates and reorderings of pub/sub do no harm.
 
-Redis is for speed, never correctness: without a subscription (Redis down, or the replica's
-stream connections all taken) the stream polls Postgres for a newer version every few seconds,
-and with one it still re-reads Postgres now and then, for a publish that failed or a message
-lost while the subscription reconnected.
+Redis is for speed, never correctness: while its channel's subscription is not live (Redis
+down, the process's one pub/sub connection reconnecting: app/live_status/fan_out.py) the stream
+polls Postgres for a newer version every few seconds, and with one it still re-reads Postgres
+now and then, for a publish that failed or a message lost while the subscription reconnected.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import anyio
 import orjson
 import structlog
-from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.orders.events import OrderChange, OrderEvents, Subscription
+from app.live_status.fan_out import Listener, OrderEventsFanOut
+from app.orders.events import OrderChange
 from app.orders.repository import OrdersRepository
 from app.orders.view import order_view
 from app.orders.vocabulary import PlacementState
@@ -64,7 +64,7 @@ class OrderStreams:
 
     def __init__(
         self,
-        events: OrderEvents,
+        fan_out: OrderEventsFanOut,
         sessions: async_sessionmaker[AsyncSession],
         timings: StreamTimings,
         *,
@@ -72,13 +72,13 @@ class OrderStreams:
         max_per_order: int = 5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.events = events
+        self.fan_out = fan_out
         self.sessions = sessions
         self.timings = timings
         self.clock = clock
         self.closing = False
-        # Each open stream holds a connection, a subscription and a task: one token must not
-        # open hundreds. Counted in this process (a replica's own resources are what it bounds).
+        # Each open stream holds a request, a listener and a task: one token must not open
+        # hundreds. Counted in this process (a replica's own resources are what it bounds).
         self.max_per_user = max_per_user
         self.max_per_order = max_per_order
         self._per_user: Counter[str] = Counter()
@@ -107,12 +107,8 @@ class OrderStreams:
         if self._per_order[order_id] >= self.max_per_order:
             raise RateLimited(5, f"At most {self.max_per_order} open event streams per order.")
         resources = contextlib.AsyncExitStack()
-        subscription: Subscription | None = None
         try:
-            try:
-                subscription = await resources.enter_async_context(self.events.subscribe(order_id))
-            except (RedisError, OSError) as exc:
-                log.info("order_stream.polling", order_id=order_id, error=type(exc).__name__)
+            subscription = await resources.enter_async_context(self.fan_out.subscribe(order_id))
             first = await self.current(user_id, order_id)
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -138,7 +134,7 @@ class OrderStream:
         self,
         streams: OrderStreams,
         resources: contextlib.AsyncExitStack,
-        subscription: Subscription | None,
+        subscription: Listener,
         user_id: str,
         first: OrderChange,
         last_event_id: int | None,
@@ -152,6 +148,7 @@ class OrderStream:
         self.last_sent = -1 if last_event_id is None else last_event_id
         self._closed = False
         self._next_read = 0.0
+        self._live = subscription.live
 
     @property
     def finished(self) -> bool:
@@ -212,23 +209,18 @@ class OrderStream:
 
     def _schedule_read(self, now: float) -> None:
         timings = self._streams.timings
-        period = timings.recheck_seconds if self._subscription else timings.poll_seconds
+        period = timings.recheck_seconds if self._subscription.live else timings.poll_seconds
         self._next_read = now + period
 
     async def _next_change(self, wait: float) -> OrderChange | None:
-        if self._subscription is None:
-            await anyio.sleep(wait)
-            return None
-        try:
-            return await self._subscription.next_change(wait)
-        except (RedisError, OSError) as exc:
-            # The subscription is gone: poll Postgres from now on (a reconnect subscribes anew).
-            log.warning(
-                "order_stream.subscription_lost", order_id=self.order_id, error=type(exc).__name__
-            )
-            self._subscription = None
+        change = await self._subscription.next_change(wait)
+        live = self._subscription.live
+        if self._live and not live:
+            # The subscription is gone: read Postgres now, then poll it until it is back.
+            log.warning("order_stream.subscription_lost", order_id=self.order_id)
             self._next_read = self._streams.clock()
-            return None
+        self._live = live
+        return change
 
     async def _read(self) -> OrderChange | None:
         try:

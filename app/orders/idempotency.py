@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.orders.tables import IdempotencyKey
@@ -39,6 +39,14 @@ class ClaimResult:
 
 class IdempotencyClaimError(RuntimeError):
     """The key kept appearing and disappearing under us; practically never happens."""
+
+
+def _the_key(user_id: str, key: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """The condition naming one record: this user's key."""
+    return (IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+
+
+_IN_PROGRESS = IdempotencyKey.state == IdempotencyState.IN_PROGRESS
 
 
 class IdempotencyRepository:
@@ -96,7 +104,7 @@ class IdempotencyRepository:
                         (IdempotencyKey.locked_until > db_now()).label("locked"),
                         (IdempotencyKey.expires_at <= db_now()).label("expired"),
                     )
-                    .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+                    .where(*_the_key(user_id, key))
                     .with_for_update()
                 )
             ).first()
@@ -118,28 +126,20 @@ class IdempotencyRepository:
                 )
             if existing.locked:
                 return ClaimResult(ClaimOutcome.IN_PROGRESS, order_id=existing.order_id)
-            await self.session.execute(
-                update(IdempotencyKey)
-                .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-                .values(locked_until=db_now(lock))
-                .execution_options(synchronize_session=False)
-            )
+            await self._update(*_the_key(user_id, key), locked_until=db_now(lock))
             return ClaimResult(ClaimOutcome.RECLAIMABLE, order_id=existing.order_id)
         raise IdempotencyClaimError("idempotency key could not be claimed")
 
     async def complete(self, user_id: str, key: str, order_id: str, status: int, body: Any) -> bool:
         """Store the answer to replay; False unless the key still refers to `order_id`."""
-        result = await self.session.execute(
-            update(IdempotencyKey)
-            .where(
-                IdempotencyKey.user_id == user_id,
-                IdempotencyKey.key == key,
-                IdempotencyKey.order_id == order_id,
-            )
-            .values(state=IdempotencyState.COMPLETED, response_status=status, response_body=body)
-            .execution_options(synchronize_session=False)
+        changed = await self._update(
+            *_the_key(user_id, key),
+            IdempotencyKey.order_id == order_id,
+            state=IdempotencyState.COMPLETED,
+            response_status=status,
+            response_body=body,
         )
-        return rows_affected(result) == 1
+        return changed == 1
 
     async def move(
         self, user_id: str, key: str, from_order: str, to_order: str, status: int, body: Any
@@ -147,92 +147,53 @@ class IdempotencyRepository:
         """Point the key at another order with its answer (the key's own order was never
         placed, the other one was placed for it); False unless the key referred to
         `from_order`."""
-        result = await self.session.execute(
-            update(IdempotencyKey)
-            .where(
-                IdempotencyKey.user_id == user_id,
-                IdempotencyKey.key == key,
-                IdempotencyKey.order_id == from_order,
-            )
-            .values(
-                order_id=to_order,
-                state=IdempotencyState.COMPLETED,
-                response_status=status,
-                response_body=body,
-            )
-            .execution_options(synchronize_session=False)
+        changed = await self._update(
+            *_the_key(user_id, key),
+            IdempotencyKey.order_id == from_order,
+            order_id=to_order,
+            state=IdempotencyState.COMPLETED,
+            response_status=status,
+            response_body=body,
         )
-        return rows_affected(result) == 1
+        return changed == 1
 
     async def unlock(self, user_id: str, key: str, order_id: str) -> bool:
         """End the claim's lock early: the request is over, and a retry may resume at once."""
-        result = await self.session.execute(
-            update(IdempotencyKey)
-            .where(
-                IdempotencyKey.user_id == user_id,
-                IdempotencyKey.key == key,
-                IdempotencyKey.order_id == order_id,
-                IdempotencyKey.state == IdempotencyState.IN_PROGRESS,
-            )
-            .values(locked_until=db_now())
-            .execution_options(synchronize_session=False)
+        changed = await self._update(
+            *_the_key(user_id, key),
+            IdempotencyKey.order_id == order_id,
+            _IN_PROGRESS,
+            locked_until=db_now(),
         )
-        return rows_affected(result) == 1
+        return changed == 1
 
     async def complete_for_order(self, order_id: str, status: int, body: Any) -> int:
         """Store the answer on the in-progress key of an order (the reconciler settled it)."""
-        result = await self.session.execute(
-            update(IdempotencyKey)
-            .where(
-                IdempotencyKey.order_id == order_id,
-                IdempotencyKey.state == IdempotencyState.IN_PROGRESS,
-            )
-            .values(state=IdempotencyState.COMPLETED, response_status=status, response_body=body)
-            .execution_options(synchronize_session=False)
+        return await self._update(
+            IdempotencyKey.order_id == order_id,
+            _IN_PROGRESS,
+            state=IdempotencyState.COMPLETED,
+            response_status=status,
+            response_body=body,
         )
-        return rows_affected(result)
 
     async def release_for_order(self, order_id: str) -> int:
         """Give back the in-progress key of an order that was never placed."""
-        result = await self.session.execute(
-            delete(IdempotencyKey)
-            .where(
-                IdempotencyKey.order_id == order_id,
-                IdempotencyKey.state == IdempotencyState.IN_PROGRESS,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return rows_affected(result)
+        return await self._delete(IdempotencyKey.order_id == order_id, _IN_PROGRESS)
 
     async def release(self, user_id: str, key: str) -> bool:
         """Forget an in-progress claim (the request failed before anything reached Instacart)."""
-        result = await self.session.execute(
-            delete(IdempotencyKey)
-            .where(
-                IdempotencyKey.user_id == user_id,
-                IdempotencyKey.key == key,
-                IdempotencyKey.state == IdempotencyState.IN_PROGRESS,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return rows_affected(result) == 1
+        return await self._delete(*_the_key(user_id, key), _IN_PROGRESS) == 1
 
     async def get(self, user_id: str, key: str) -> IdempotencyKey | None:
-        stmt = select(IdempotencyKey).where(
-            IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
-        )
+        stmt = select(IdempotencyKey).where(*_the_key(user_id, key))
         return (
             await self.session.execute(stmt.execution_options(populate_existing=True))
         ).scalar_one_or_none()
 
     async def purge_expired(self, now: datetime) -> int:
         """Delete records past their retention; returns how many."""
-        result = await self.session.execute(
-            delete(IdempotencyKey)
-            .where(IdempotencyKey.expires_at <= now)
-            .execution_options(synchronize_session=False)
-        )
-        return rows_affected(result)
+        return await self._delete(IdempotencyKey.expires_at <= now)
 
     async def _overwrite(
         self,
@@ -243,18 +204,30 @@ class IdempotencyRepository:
         lock: timedelta,
         ttl: timedelta,
     ) -> None:
-        await self.session.execute(
+        await self._update(
+            *_the_key(user_id, key),
+            fingerprint=fingerprint,
+            state=IdempotencyState.IN_PROGRESS,
+            order_id=order_id,
+            response_status=None,
+            response_body=None,
+            locked_until=db_now(lock),
+            created_at=db_now(),
+            expires_at=db_now(ttl),
+        )
+
+    # Every write is one guarded statement whose row count tells the caller whether it held.
+    async def _update(self, *where: ColumnElement[bool], **values: Any) -> int:
+        result = await self.session.execute(
             update(IdempotencyKey)
-            .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-            .values(
-                fingerprint=fingerprint,
-                state=IdempotencyState.IN_PROGRESS,
-                order_id=order_id,
-                response_status=None,
-                response_body=None,
-                locked_until=db_now(lock),
-                created_at=db_now(),
-                expires_at=db_now(ttl),
-            )
+            .where(*where)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
+        return rows_affected(result)
+
+    async def _delete(self, *where: ColumnElement[bool]) -> int:
+        result = await self.session.execute(
+            delete(IdempotencyKey).where(*where).execution_options(synchronize_session=False)
+        )
+        return rows_affected(result)

@@ -46,6 +46,8 @@ from app.platform.errors import (
     IdempotencyKeyReused,
     RequestInProgress,
     ReservationExpired,
+    ReservationNotFound,
+    ReservationUsed,
     SlotUnavailable,
     UpstreamUnavailable,
     ValidationFailed,
@@ -89,7 +91,10 @@ def request_fingerprint(request: OrderRequest) -> str:
 
 def _checked(reservation: ReservationRecord | None, request: OrderRequest) -> ReservationRecord:
     if reservation is None:
-        raise ReservationExpired("This reservation is unknown or has expired; reserve again.")
+        # Unknown, past retention, or another user's: the same answer, so nothing leaks.
+        raise ReservationNotFound(
+            "There is no such reservation of yours: reserve a slot again.", param="reservation_id"
+        )
     try:
         check_delivery_units(reservation.fulfillment, request.items)
     except ValueError as exc:
@@ -176,11 +181,16 @@ class PlacementService:
                 # Anything refused from here rolls the claim back with it, so the key stays
                 # free for a corrected request. Only new placements count against the limit.
                 reservation = await self.reservations.get(request.reservation_id, user_id, session)
-                intent = _intent(order_id, user_id, _checked(reservation, request), request)
+                checked = _checked(reservation, request)
+                orders = OrdersRepository(session)
+                # An order the customer already has: say which, rather than ask Instacart to
+                # refuse the used hold.
+                used_by = await orders.created_with_reservation(user_id, checked.id)
+                if used_by is not None:
+                    raise ReservationUsed(used_by)
+                intent = _intent(order_id, user_id, checked, request)
                 await self.limiter.hit(user_id)
-                await OrdersRepository(session).add(
-                    intent, lease=timedelta(seconds=self.lease_seconds)
-                )
+                await orders.add(intent, lease=timedelta(seconds=self.lease_seconds))
 
         if claim.outcome is ClaimOutcome.COMPLETED:
             return self._replay(claim.response_body)

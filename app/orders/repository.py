@@ -146,6 +146,19 @@ class OrdersRepository:
         )
         return list((await self.session.execute(stmt)).scalars())
 
+    async def created_with_reservation(self, user_id: str, reservation_id: str) -> str | None:
+        """The id of this user's order that Instacart created from `reservation_id`, if any."""
+        stmt = (
+            select(OrderRow.id)
+            .where(
+                OrderRow.user_id == user_id,
+                OrderRow.reservation_id == reservation_id,
+                OrderRow.placement_state == PlacementState.CREATED,
+            )
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def count_abandoned_placements(self, grace: timedelta) -> int:
         """How many placements `abandoned_placements` would offer with no limit."""
         stmt = select(func.count()).where(*_abandoned(grace))

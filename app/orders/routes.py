@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Response
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from app.dependencies import CheckoutDep, PrincipalDep, StaffDep
 from app.orders.schemas import Order, OrderPage, OrderRequest
 from app.platform.errors import Forbidden, IdempotencyKeyMissing, ValidationFailed
-from app.platform.problem_docs import COMMON, problems, with_problems
+from app.platform.problem_docs import COMMON, WITH_BODY, problems, with_problems
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 staff_router = APIRouter(prefix="/v1/staff/orders", tags=["staff"])
@@ -31,30 +31,21 @@ _IDEMPOTENCY_KEY_PARAMETER = {
     "schema": {"type": "string", "pattern": f"^[!-~]{{1,{_KEY_LENGTH}}}$"},
 }
 
+
+def _order_id_link(operation_id: str, pointer: str) -> dict[str, Any]:
+    """An OpenAPI link passing the order id found at `pointer` of the answer."""
+    return {"operationId": operation_id, "parameters": {"path.order_id": pointer}}
+
+
 # An order's id leads to reading it, cancelling it and following it live.
 _ORDER_LINKS = {
-    "GetOrder": {
-        "operationId": "orders-get",
-        "parameters": {"path.order_id": "$response.body#/id"},
-    },
-    "CancelOrder": {
-        "operationId": "orders-cancel",
-        "parameters": {"path.order_id": "$response.body#/id"},
-    },
-    "OrderEventsTicket": {
-        "operationId": "orders-events-ticket",
-        "parameters": {"path.order_id": "$response.body#/id"},
-    },
+    "GetOrder": _order_id_link("orders-get", "$response.body#/id"),
+    "CancelOrder": _order_id_link("orders-cancel", "$response.body#/id"),
+    "OrderEventsTicket": _order_id_link("orders-events-ticket", "$response.body#/id"),
 }
 _LISTED_ORDER_LINKS = {
-    "GetFirstOrder": {
-        "operationId": "orders-get",
-        "parameters": {"path.order_id": "$response.body#/orders/0/id"},
-    },
-    "CancelFirstOrder": {
-        "operationId": "orders-cancel",
-        "parameters": {"path.order_id": "$response.body#/orders/0/id"},
-    },
+    "GetFirstOrder": _order_id_link("orders-get", "$response.body#/orders/0/id"),
+    "CancelFirstOrder": _order_id_link("orders-cancel", "$response.body#/orders/0/id"),
 }
 
 
@@ -63,7 +54,7 @@ _LISTED_ORDER_LINKS = {
     operation_id="orders-create",
     status_code=201,
     response_model=Order,
-    responses=with_problems({201: {"links": _ORDER_LINKS}}, *COMMON, 400, 409),
+    responses=with_problems({201: {"links": _ORDER_LINKS}}, *WITH_BODY, 400, 404, 409),
     summary="Place the order for a reserved slot (requires an Idempotency-Key)",
     openapi_extra={"parameters": [_IDEMPOTENCY_KEY_PARAMETER]},
 )

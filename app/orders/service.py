@@ -84,7 +84,7 @@ class OrderService:
             or row.placement_state != PlacementState.CREATED
             or row.store_id not in stores
         ):
-            raise NotFound("No such order.")
+            raise NotFound("No placed order of your stores has this id.", param="order_id")
         if row.fulfillment != FulfillmentType.LAST_MILE:
             raise OrderNotStageable("Only last-mile orders are staged at the store.")
         asked_at = datetime.now(UTC)
@@ -103,7 +103,7 @@ class OrderService:
             row = await OrdersRepository(session).get_for_user(order_id, user_id)
         # Someone else's order and an unplaced one look exactly like no order at all.
         if row is None or row.placement_state != PlacementState.CREATED:
-            raise NotFound("No such order.")
+            raise NotFound("You have no order with this id.", param="order_id")
         return row
 
     def _recent(self, row: OrderRow) -> bool:

@@ -66,31 +66,15 @@ _P, _U, _C, _F = (
     PlacementState.FAILED,
 )
 _UNRESOLVED = frozenset({_P, _U})
+# Whoever may be placing the order: the first request, a retry with its key, the reconciler.
+_PLACERS = frozenset({Actor.REQUEST, Actor.RETRY, Actor.RECONCILER})
 
 BEGIN_ATTEMPT = Transition(
     "begin_attempt", _UNRESOLVED, _P, frozenset({Actor.RETRY, Actor.RECONCILER}), True, True
 )
-RENEW_LEASE = Transition(
-    "renew_lease",
-    _UNRESOLVED,
-    None,
-    frozenset({Actor.REQUEST, Actor.RETRY, Actor.RECONCILER}),
-    True,
-)
-RECORD_UNKNOWN = Transition(
-    "record_unknown",
-    _UNRESOLVED,
-    _U,
-    frozenset({Actor.REQUEST, Actor.RETRY, Actor.RECONCILER}),
-    True,
-)
-RECORD_FAILED = Transition(
-    "record_failed",
-    _UNRESOLVED,
-    _F,
-    frozenset({Actor.REQUEST, Actor.RETRY, Actor.RECONCILER}),
-    True,
-)
+RENEW_LEASE = Transition("renew_lease", _UNRESOLVED, None, _PLACERS, True)
+RECORD_UNKNOWN = Transition("record_unknown", _UNRESOLVED, _U, _PLACERS, True)
+RECORD_FAILED = Transition("record_failed", _UNRESOLVED, _F, _PLACERS, True)
 CONFIRM = Transition("confirm", frozenset({_P, _U, _F}), _C, frozenset(Actor), False)
 RECORD_STATUS = Transition(
     "record_status",
@@ -128,6 +112,19 @@ def _rank(column: Any) -> Any:
         *((column == status, literal(rank)) for status, rank in STATUS_RANKS.items()),
         else_=None,
     )
+
+
+def _status_values(status: str, at: datetime) -> dict[str, Any]:
+    """The columns an Instacart status seen at `at` writes."""
+    return {
+        "status": status,
+        "status_updated_at": at,
+        # A repeat of the same status moves its time, not what the customer sees.
+        "version": case(
+            (OrderRow.status.is_distinct_from(status), OrderRow.version + 1),
+            else_=OrderRow.version,
+        ),
+    }
 
 
 class OrderStateMachine:
@@ -229,16 +226,9 @@ class OrderStateMachine:
         ]
         if rank is not None:
             guards.append(or_(current.is_(None), current <= rank))
-        values = {
-            "status": status,
-            "status_updated_at": at,
-            # A repeat of the same status moves its time, not what the customer sees.
-            "version": case(
-                (OrderRow.status.is_distinct_from(status), OrderRow.version + 1),
-                else_=OrderRow.version,
-            ),
-        }
-        return await self._apply(RECORD_STATUS, actor, order_id, values, extra=and_(*guards))
+        return await self._apply(
+            RECORD_STATUS, actor, order_id, _status_values(status, at), extra=and_(*guards)
+        )
 
     async def record_lookup(
         self, order_id: str, actor: Actor, status: str, asked_at: datetime
@@ -253,16 +243,10 @@ class OrderStateMachine:
             self._refuse_unknown_status(order_id, actor, status)
             return None
         at = asked_at.replace(microsecond=0)
-        values = {
-            "status": status,
-            "status_updated_at": at,
-            "version": case(
-                (OrderRow.status.is_distinct_from(status), OrderRow.version + 1),
-                else_=OrderRow.version,
-            ),
-        }
         not_newer = or_(OrderRow.status_updated_at.is_(None), OrderRow.status_updated_at <= at)
-        return await self._apply(RECORD_LOOKUP, actor, order_id, values, extra=not_newer)
+        return await self._apply(
+            RECORD_LOOKUP, actor, order_id, _status_values(status, at), extra=not_newer
+        )
 
     def _refuse_unknown_status(self, order_id: str, actor: Actor, status: str) -> None:
         """A status outside the vocabulary is never shown: the order keeps its last known one."""

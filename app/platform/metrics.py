@@ -113,6 +113,7 @@ ADMISSION_IN_FLIGHT = Gauge(
 ADMISSION_REFUSED = Counter(
     "bff_admission_refused_total",
     "Storefront API requests refused 503 over_capacity before any work, by reason (in_flight: "
-    "BFF_ADMISSION_MAX_IN_FLIGHT reached; loop_lag: the event loop past its budget).",
+    "BFF_ADMISSION_MAX_IN_FLIGHT reached; loop_lag: the event loop past its budget; "
+    "loop_busy: its thread busier than BFF_ADMISSION_LOOP_BUSY_PERCENT).",
     ["reason"],
 )

@@ -5,40 +5,67 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from app.platform.error_catalogue import CATALOGUE
 
 
 class FieldError(BaseModel):
-    field: str
-    message: str
+    field: str = Field(description="The field at fault: `slot_id`, `items.0.quantity`, ...")
+    message: str = Field(description="What is wrong with it, in a sentence.")
 
 
 class Problem(BaseModel):
     """RFC 9457 problem details, with the service's stable ``code`` and the request id."""
 
-    type: str
+    type: str = Field(
+        description="Where the code's entry in the error catalogue is served, relative to the "
+        "service: what it means and what to do.",
+        examples=["/v1/errors/slot_unavailable"],
+    )
     title: str
     status: int
-    detail: str
-    code: str
+    detail: str = Field(description="What went wrong here, in a sentence for a developer.")
+    code: str = Field(
+        description="Stable: branch on it. Every code is in the error catalogue "
+        "(`GET /v1/errors`, docs/errors.md).",
+        examples=["slot_unavailable"],
+    )
     request_id: str | None = None
     instance: str | None = None
+    param: str | None = Field(
+        default=None,
+        description="The request parameter at fault, as the client spells it (`slot_id`, "
+        "`order_id`, `items.0.quantity`, `body`).",
+        examples=["slot_id"],
+    )
     errors: list[FieldError] | None = None
+    order_id: str | None = Field(
+        default=None,
+        description="`reservation_used`: the caller's order that used the reservation.",
+    )
 
 
-_DESCRIPTIONS = {
-    400: "Bad request (idempotency_key_missing)",
-    401: "Missing, expired or invalid token (unauthenticated)",
-    403: "Staff only (forbidden)",
-    404: "No such resource, or not yours (not_found)",
-    409: "Conflict (slot_unavailable, reservation_expired, order_not_cancelable, ...)",
-    413: "Request body too large (payload_too_large)",
-    422: "Invalid request (validation_failed, idempotency_key_reused)",
-    429: "Per-user rate limit (rate_limited), with Retry-After",
-    502: "Instacart answered with an error the service cannot map (upstream_error)",
-    503: "Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After",
-    504: "Instacart did not answer in time (upstream_timeout)",
+# The general answer of each status; the codes that come with it are the catalogue's.
+_MEANINGS = {
+    400: "Bad request",
+    401: "Missing, expired or invalid token",
+    403: "Not allowed for this user",
+    404: "No such resource, or not the user's",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "The body is not JSON",
+    422: "Invalid request",
+    429: "Per-user rate limit, with Retry-After",
+    502: "Instacart answered with an error the service cannot map",
+    503: "Instacart or a dependency is unavailable, with Retry-After",
+    504: "Instacart did not answer in time",
 }
+
+
+def _description(status: int) -> str:
+    codes = ", ".join(code for code, entry in CATALOGUE.items() if entry.status == status)
+    return f"{_MEANINGS[status]} ({codes})" if codes else _MEANINGS[status]
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -46,7 +73,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "model": Problem,
-            "description": _DESCRIPTIONS[status],
+            "description": _description(status),
             "content": {"application/problem+json": {}},
         }
         for status in statuses
@@ -62,6 +89,8 @@ def with_problems(
 
 # Every authenticated route can answer these.
 COMMON = (401, 413, 422, 429, 502, 503, 504)
+# And a route that takes a JSON body, this.
+WITH_BODY = (*COMMON, 415)
 
 
 # The callback routes' credentials (app.callbacks.routes): routes name them in ``security``, and

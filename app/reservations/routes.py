@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.dependencies import CheckoutDep, PrincipalDep
-from app.platform.problem_docs import COMMON, with_problems
+from app.platform.problem_docs import WITH_BODY, with_problems
 from app.reservations.schemas import Reservation, ReservationRequest
 
 router = APIRouter(prefix="/v1/reservations", tags=["reservations"])
@@ -27,7 +27,7 @@ _PLACE_ORDER_LINK = {
     operation_id="reservations-create",
     status_code=201,
     response_model=Reservation,
-    responses=with_problems({201: _PLACE_ORDER_LINK}, *COMMON, 404, 409),
+    responses=with_problems({201: _PLACE_ORDER_LINK}, *WITH_BODY, 404, 409),
     summary="Hold a slot for 10 minutes (replacing the user's previous hold)",
 )
 async def create_reservation(

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.instacart.client import InstacartClient
 from app.instacart.errors import InstacartError
 from app.instacart.models import Cart, CartItem, ReserveTimeSlotRequest, ServiceOption
-from app.instacart.refusals import is_slot_unavailable, translate
+from app.instacart.refusals import translate
 from app.orders.vocabulary import Fulfillment, FulfillmentType
-from app.platform.errors import SlotUnavailable
+from app.platform.errors import SlotInPast, SlotNotFound, SlotUnavailable
 from app.platform.rate_limits import RateLimiter
 from app.reservations.repository import ReservationsRepository
 from app.reservations.schemas import Reservation, ReservationRequest
@@ -106,24 +106,28 @@ class ReservationService:
         self.limiter = limiter
 
     async def reserve(self, user_id: str, request: ReservationRequest) -> Reservation:
+        # An id the store list lacks (or Instacart refused lately) costs no hold attempt.
+        self.catalog.directory.check_listed(request.store_id, request.fulfillment)
+        await self.catalog.directory.check_remembered(request.store_id, request.fulfillment)
         await self.limiter.hit(user_id)
         try:
             hold_id, expires_at, option = await self._hold(user_id, request)
         except InstacartError as exc:
-            if is_slot_unavailable(exc):
-                # Whatever the cache showed, this slot has no room: stop showing it.
+            error = translate(exc)
+            if isinstance(error, SlotUnavailable | SlotNotFound | SlotInPast):
+                # Whatever the cache showed, this slot cannot be held: stop showing it.
                 await self.catalog.invalidate_slots(request.fulfillment, request.store_id)
-                raise SlotUnavailable("The time slot is full or no longer offered.") from exc
-            raise translate(exc) from exc
+            raise error from exc
         # The hold took capacity: previews of this store are out of date for everyone.
         await self.catalog.invalidate_slots(request.fulfillment, request.store_id)
+        time_zone = await self.catalog.directory.time_zone(request.store_id)
         record = ReservationRecord(
             id=new_reservation_id(),
             user_id=user_id,
             fulfillment=request.fulfillment,
             store_id=request.store_id,
             hold_id=hold_id,
-            slot=Slot.model_validate(slot_json(option, request.fulfillment)),
+            slot=Slot.model_validate(slot_json(option, request.fulfillment, time_zone)),
             expires_at=expires_at,
         )
         await self.store.save(record)
@@ -150,7 +154,10 @@ class ReservationService:
             for option in options:
                 if option.id == request.slot_id:
                     return option.id, datetime.now(UTC) + LAST_MILE_HOLD, option
-            raise SlotUnavailable("The time slot is full or no longer offered.")
+            # The preview lists only slots with room: this one is full, gone or never was.
+            raise SlotUnavailable(
+                "The time slot is full or no longer offered: choose another.", param="slot_id"
+            )
         reserve = (
             self.client.reserve_delivery_time_slot
             if FulfillmentType(request.fulfillment) is FulfillmentType.DELIVERY

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from app.orders.vocabulary import Fulfillment
 from app.platform.schema_types import (
@@ -40,11 +40,25 @@ class StoreAddress(ResponseModel):
     postal_code: str | None = None
 
 
+# A store's zone and a slot's, as the zone database names them.
+TimeZone = Annotated[
+    str | None,
+    Field(
+        description="The store's IANA time zone (e.g. America/Los_Angeles): show the store's "
+        "times in it, not in the browser's. Instacart gives none; the service derives it from "
+        "the store's address or the retailer's store list (docs/stores.md). Null when neither "
+        "is known.",
+        examples=["America/Los_Angeles"],
+    ),
+]
+
+
 class Store(ResponseModel):
     id: str
     name: str | None = None
     address: StoreAddress | None = None
     distance: float | None = None
+    time_zone: TimeZone = None
 
 
 class StoreList(ResponseModel):
@@ -100,12 +114,19 @@ class StoreQuery:
     state: str | None = None
 
 
+_LOCAL_INSTANT = (
+    "In the store's local time with its UTC offset (2026-11-27T08:00:00-08:00); in UTC (Z) "
+    "when the store's zone is unknown."
+)
+
+
 class Slot(ResponseModel):
     id: str
-    date: dt.date | None = None
-    starts_at: dt.datetime | None = None
-    ends_at: dt.datetime | None = None
+    date: Annotated[dt.date | None, Field(description="The slot's day at the store.")] = None
+    starts_at: Annotated[dt.datetime | None, Field(description=_LOCAL_INSTANT)] = None
+    ends_at: Annotated[dt.datetime | None, Field(description=_LOCAL_INSTANT)] = None
     fulfillment: Fulfillment
+    time_zone: TimeZone = None
 
 
 class SlotList(ResponseModel):

@@ -6,10 +6,13 @@ in-process look-up (or one Redis round trip) and no JSON work at all.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -23,10 +26,11 @@ from app.instacart.models import (
 )
 from app.instacart.refusals import Refusal, classify, translate
 from app.orders.vocabulary import Fulfillment, FulfillmentType
-from app.platform.errors import NotFound, ValidationFailed
+from app.platform.errors import AppError, ValidationFailed
 from app.platform.rate_limits import RateLimiter
 from app.platform.shared_cache import CacheEntry, SharedCache, etag_for
-from app.stores.schemas import Address, Slot, SlotQuery, StoreQuery
+from app.stores.directory import StoreDirectory, fulfillment_not_offered, store_not_found
+from app.stores.schemas import Address, Slot, SlotQuery, Store, StoreQuery
 
 _SPACES = re.compile(r"\s+")
 
@@ -40,6 +44,13 @@ _STORE_OPERATIONS = {
 _PREVIEW_OPERATIONS = {
     FulfillmentType.DELIVERY: "previewDeliveryTimeSlots",
     FulfillmentType.PICKUP: "previewPickupTimeSlots",
+}
+
+
+# Instacart's word that a store is not there for a fulfillment, as the storefront hears it.
+_STORE_REFUSALS: dict[Refusal, Callable[[str, str], AppError]] = {
+    Refusal.STORE_UNKNOWN: lambda store_id, _: store_not_found(store_id),
+    Refusal.FULFILLMENT_NOT_OFFERED: fulfillment_not_offered,
 }
 
 
@@ -90,14 +101,23 @@ def slot_group(fulfillment: str, store_id: str) -> str:
     return f"{fulfillment}:{store_id}"
 
 
-def slot_json(option: ServiceOption, fulfillment: Fulfillment) -> dict[str, object]:
-    """The storefront's Slot, serialised like every other response (UTC times end in Z)."""
+def _local(instant: dt.datetime | None, zone: ZoneInfo | None) -> dt.datetime | None:
+    return instant.astimezone(zone) if instant is not None and zone is not None else instant
+
+
+def slot_json(
+    option: ServiceOption, fulfillment: Fulfillment, time_zone: str | None
+) -> dict[str, object]:
+    """The storefront's Slot: its times in the store's zone with their offset (in UTC, ending
+    in Z, when the zone is unknown), and the zone's name."""
+    zone = ZoneInfo(time_zone) if time_zone else None
     return Slot(
         id=option.id,
         date=option.date,
-        starts_at=option.window_starts_at,
-        ends_at=option.window_ends_at,
+        starts_at=_local(option.window_starts_at, zone),
+        ends_at=_local(option.window_ends_at, zone),
         fulfillment=option.fulfillment_type or fulfillment,
+        time_zone=time_zone,
     ).model_dump(mode="json")
 
 
@@ -115,12 +135,14 @@ class SlotCatalog:
         client: InstacartClient,
         store_cache: SharedCache,
         slot_cache: SharedCache,
+        directory: StoreDirectory,
         *,
         miss_limiter: RateLimiter | None = None,
     ) -> None:
         self.client = client
         self.store_cache = store_cache
         self.slot_cache = slot_cache
+        self.directory = directory
         # A user's slot previews that Instacart must answer (cache misses: a new address, an
         # unknown store, last mile): what a client controls is bounded.
         self.miss_limiter = miss_limiter
@@ -165,8 +187,12 @@ class SlotCatalog:
                 ) from exc
             except InstacartError as exc:
                 raise translate(exc) from exc
+            found = [Store.model_validate(store.model_dump(exclude_none=True)) for store in stores]
+            for store in found:
+                store.time_zone = self.directory.zone_for(store)
+            await self.directory.learn(found)
             return orjson.dumps(
-                {"stores": [store.model_dump(mode="json", exclude_none=True) for store in stores]}
+                {"stores": [store.model_dump(mode="json", exclude_none=True) for store in found]}
             )
 
         deadline = self.client.policy(
@@ -180,30 +206,40 @@ class SlotCatalog:
     async def slots(self, user_id: str, store_id: str, query: SlotQuery) -> CatalogAnswer:
         """A store's slot preview for the query; shared by every user but for last mile."""
         fulfillment = query.fulfillment
+        # An id the retailer's list lacks is answered here: no cache key, no upstream call.
+        self.directory.check_listed(store_id, fulfillment)
         if FulfillmentType(fulfillment) is FulfillmentType.LAST_MILE:
+            await self.directory.check_remembered(store_id, fulfillment)
             # Never cached: Instacart's last-mile preview also holds every option it returns for
             # this user, so a cached answer handed to someone else shows holds that are not
             # theirs. Keying by user would only replay a user's own holds, which the next
             # preview (a reservation previews again) replaces, at a hit rate near zero.
             await self._count_miss(user_id)
             options = await self.preview(user_id, fulfillment, store_id, query.address())
-            body = orjson.dumps({"slots": [slot_json(o, fulfillment) for o in options]})
+            body = await self._slots_body(store_id, fulfillment, options)
             return CatalogAnswer(body, etag_for(body), max_age=0)
         slot_key = self._slot_keys.get((store_id, query))
         if slot_key is None:
             slot_key = self._slot_key(store_id, query)
 
         async def load() -> bytes:
+            await self.directory.check_remembered(store_id, fulfillment)
             # Counted against the user whose request loads (single-flight: a refusal also
             # reaches whoever waits on the same key in this process at that instant).
             await self._count_miss(user_id)
             options = await self.preview(user_id, fulfillment, store_id, slot_key.address)
-            return orjson.dumps({"slots": [slot_json(o, fulfillment) for o in options]})
+            return await self._slots_body(store_id, fulfillment, options)
 
         entry, _ = await self.slot_cache.get_or_load(
             slot_key.key, load, group=slot_key.group, deadline_seconds=slot_key.deadline
         )
         return _answer(entry, self.slot_cache)
+
+    async def _slots_body(
+        self, store_id: str, fulfillment: Fulfillment, options: list[ServiceOption]
+    ) -> bytes:
+        zone = await self.directory.time_zone(store_id)
+        return orjson.dumps({"slots": [slot_json(o, fulfillment, zone) for o in options]})
 
     async def _count_miss(self, user_id: str) -> None:
         if self.miss_limiter is not None:
@@ -244,11 +280,14 @@ class SlotCatalog:
         try:
             return await preview(user_id, request)
         except InstacartBadRequest as exc:
-            if classify(exc) is Refusal.STORE_UNAVAILABLE:
-                raise NotFound("No such store for this fulfillment.") from exc
-            raise ValidationFailed(
-                f"Instacart refused the preview: {exc.upstream_message}"
-            ) from exc
+            refusal = classify(exc)
+            if refusal not in _STORE_REFUSALS:
+                raise ValidationFailed(
+                    f"Instacart refused the preview: {exc.upstream_message}"
+                ) from exc
+            error = _STORE_REFUSALS[refusal](store_id, fulfillment)
+            await self.directory.remember_refusal(store_id, fulfillment, error)
+            raise error from exc
         except InstacartError as exc:
             raise translate(exc) from exc
 

@@ -48,23 +48,7 @@ async def catalog(request: Request) -> Any:
         "products": [
             {"product_id": p.product_id, "upc": p.upc, "name": p.name} for p in data.PRODUCTS
         ],
-        "stores": [
-            {
-                "id": s.id,
-                "name": s.name,
-                "metro": s.metro,
-                "fulfillment_types": list(s.fulfillment_types),
-                "latitude": s.latitude,
-                "longitude": s.longitude,
-                "address": {
-                    "address_line_1": s.address_line_1,
-                    "city": s.city,
-                    "state": s.state,
-                    "postal_code": s.postal_code,
-                },
-            }
-            for s in data.STORES
-        ],
+        "stores": data.store_catalogue(),
         "postal_codes": {
             code: {"latitude": lat, "longitude": lon}
             for code, (lat, lon) in data.POSTAL_CODES.items()

@@ -11,8 +11,8 @@ from sandbox.data import DELIVERY, LAST_MILE, PICKUP
 from sandbox.errors import SandboxError
 from sandbox.http import state_of
 from sandbox.models import CreateOrderRequest
+from sandbox.order_book import RESERVED_ORDER_IDS
 from sandbox.routes.operation import add_operation
-from sandbox.state import RESERVED_ORDER_IDS
 
 router = APIRouter()
 

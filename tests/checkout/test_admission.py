@@ -53,34 +53,61 @@ async def _ok(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def test_a_lagging_event_loop_refuses_storefront_requests_but_not_probes() -> None:
-    lag = {"seconds": 0.5}
+    loop = LoopLag()
+    loop.seconds = 0.5
     admission = AdmissionControl(
-        _ok, max_in_flight=100, lag_budget_seconds=0.15, lag=lambda: lag["seconds"]
+        _ok, max_in_flight=100, lag_budget_seconds=0.15, busy_budget=0.85, loop=loop
     )
     transport = httpx.ASGITransport(app=admission)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         assert (await client.get("/v1/orders")).status_code == 503
+        assert (await client.post("/v1/orders")).status_code == 503
         assert (await client.get("/readyz")).status_code == 200
         assert (await client.post("/callbacks/instacart")).status_code == 200
         assert (await client.get("/v1/orders/ord_1/events")).status_code == 200
-        lag["seconds"] = 0.01
+        loop.seconds = 0.01
         assert (await client.get("/v1/orders")).status_code == 200
 
 
-async def test_the_loop_lag_is_measured() -> None:
+async def test_a_busy_event_loop_refuses_new_checkouts_but_finishes_placements() -> None:
+    loop = LoopLag()
+    loop.busy = 0.95
+    admission = AdmissionControl(
+        _ok, max_in_flight=100, lag_budget_seconds=0.15, busy_budget=0.85, loop=loop
+    )
+    transport = httpx.ASGITransport(app=admission)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for method, path in (("POST", "/v1/reservations"), ("GET", "/v1/stores/s1/slots")):
+            refused = await client.request(method, path)
+            assert refused.status_code == 503
+            assert refused.json()["code"] == "over_capacity"
+        # a placement follows a reservation already paid for: it is let through
+        assert (await client.post("/v1/orders")).status_code == 200
+        loop.busy = 0.5
+        assert (await client.post("/v1/reservations")).status_code == 200
+
+
+async def test_the_loop_lag_and_busy_share_are_measured() -> None:
     readings = {"n": 0}
 
     def monotonic() -> float:
         readings["n"] += 1
         return time.monotonic()
 
-    lag = LoopLag(monotonic)
+    # The loop thread's CPU time is told, not read: on a shared machine a spinning thread gets
+    # what the others leave it, and the share measured would be theirs to decide.
+    cpu = {"seconds": 0.0}
+    lag = LoopLag(monotonic, thread_time=lambda: cpu["seconds"])
     lag.start()
     try:
         # Two readings make one sample: a loop that nothing blocks runs it on time.
         await wait_until_async(lambda: readings["n"] >= 2, what="the first sample of the lag")
         assert lag() < 0.1
-        time.sleep(0.3)  # the point: block the loop as an overloaded one is
+        time.sleep(0.3)  # the point: block the loop, as an overloaded one is...
+        cpu["seconds"] += 0.3  # ...on the CPU all that time
         await wait_until_async(lambda: lag() >= 0.2, what="the stall measured as lag")
+        assert lag.busy > 0.5  # blocked on the CPU for most of the last fifth of a second
+        # the loop is idle from here on: the average forgets the stall
+        await wait_until_async(lambda: lag.busy < 0.3, what="the busy share to fade")
     finally:
         await lag.aclose()

@@ -147,8 +147,9 @@ async def test_a_hold_used_by_an_order_the_customer_already_has_is_still_409(
         placed = await checkout.place(reservation, user, "first")
         assert placed.status_code == 201
         # A second checkout of the same reservation under a new key: the customer knows the
-        # first order, so this one is refused rather than answered with it.
+        # first order, so this one is refused (naming it) rather than answered with it.
         again = await checkout.place(reservation, user, "second")
         assert again.status_code == 409, again.text
-        assert again.json()["code"] == "reservation_expired"
+        assert again.json()["code"] == "reservation_used"
+        assert again.json()["order_id"] == placed.json()["id"]
         assert await _visible_orders(checkout, user) == [placed.json()["id"]]

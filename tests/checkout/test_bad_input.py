@@ -140,7 +140,7 @@ async def test_unknown_store_slots_are_404(checkout: Checkout, user: str) -> Non
         params={"fulfillment": "pickup"},
         headers=checkout.auth(user),
     )
-    assert_problem(response, 404, "not_found")
+    assert_problem(response, 404, "store_not_found")
 
 
 async def test_bad_order_path_and_limits_are_422(checkout: Checkout, user: str) -> None:

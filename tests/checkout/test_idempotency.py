@@ -90,17 +90,17 @@ async def test_missing_idempotency_key_is_400(checkout: Checkout, user: str) -> 
     assert await checkout.calls("createPickupOrder") == 0
 
 
-async def test_unknown_reservation_is_409_reservation_expired(
+async def test_unknown_reservation_is_404_reservation_not_found(
     checkout: Checkout, user: str
 ) -> None:
     response = await checkout.place({"id": "res_nope", "fulfillment": "pickup"}, user)
-    assert response.status_code == 409
-    assert response.json()["code"] == "reservation_expired"
+    assert response.status_code == 404
+    assert response.json()["code"] == "reservation_not_found"
 
 
 async def test_someone_elses_reservation_cannot_be_used(checkout: Checkout, user: str) -> None:
     reservation = await checkout.reserve("pickup", user)
     response = await checkout.place(reservation, "mallory")
-    assert response.status_code == 409
-    assert response.json()["code"] == "reservation_expired"
+    assert response.status_code == 404
+    assert response.json()["code"] == "reservation_not_found"
     assert await checkout.calls("createPickupOrder") == 0

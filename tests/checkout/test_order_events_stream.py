@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from redis import asyncio as aioredis
+from redis.exceptions import RedisError
 
 from app.orders.state_machine import Actor, OrderStateMachine
+from local_processes.redis_server import PrivateRedis
 from local_processes.waiting import wait_until_async
 from sandbox import SandboxConfig, create_sandbox_app
 from tests.checkout.live_orders import advance, issue_ticket, placed_order
 from tests.support.checkout import Checkout
+from tests.support.ci import tools_required
 from tests.support.event_streams import EventReader, events_path, serving
 
 
@@ -239,3 +246,93 @@ async def test_a_change_seen_by_another_replica_reaches_a_stream_on_this_one(
                 assert event is not None
                 assert event["order"]["status"] == status
             assert await events.frame() is None
+
+
+def _channel(checkout: Checkout, order_id: str) -> str:
+    return f"{checkout.app.state.bff.settings.cache_namespace}:order-events:{order_id}"
+
+
+async def _subscribers(redis_url: str, *channels: str) -> list[int]:
+    """How many Redis clients follow each channel (PUBSUB NUMSUB)."""
+    async with aioredis.Redis.from_url(redis_url) as redis:
+        return [int(count) for _, count in await redis.pubsub_numsub(*channels)]
+
+
+async def test_a_replicas_streams_share_one_redis_subscription(
+    open_served: Callable[..., Any], user: str
+) -> None:
+    redis_url = os.environ["BFF_REDIS_URL"]
+    async with (
+        open_served(event_stream_recheck_seconds=600) as (checkout, client),
+        contextlib.AsyncExitStack() as streams,
+    ):
+        orders = [await placed_order(checkout, user) for _ in range(2)]
+        channels = [_channel(checkout, order["id"]) for order in orders]
+        readers = []
+        for order, count in zip(orders, (3, 2), strict=True):
+            for _ in range(count):
+                response = await streams.enter_async_context(
+                    client.stream("GET", events_path(order["id"]), headers=checkout.auth(user))
+                )
+                reader = EventReader(response)
+                assert await reader.status() is not None
+                readers.append((order["id"], reader))
+        # Five streams, two orders: one subscription per order, not one per stream.
+        assert await _subscribers(redis_url, *channels) == [1, 1]
+        row = await _record(checkout, orders[0]["id"], "picking")
+        await checkout.app.state.bff.checkout.events.publish(row)
+        for order_id, reader in readers:
+            if order_id == orders[0]["id"]:
+                event = await reader.status()
+                assert event is not None
+                assert event["order"]["status"] == "picking"
+        await streams.aclose()
+
+        async def unsubscribed() -> bool:
+            return await _subscribers(redis_url, *channels) == [0, 0]
+
+        # the last stream of an order unsubscribes
+        await wait_until_async(unsubscribed, what="both orders' subscriptions gone")
+
+
+async def test_the_shared_subscription_comes_back_after_redis_restarts(
+    open_served: Callable[..., Any], user: str, tmp_path: Path
+) -> None:
+    with tools_required():
+        redis = PrivateRedis(tmp_path)
+    await asyncio.to_thread(redis.start)
+    try:
+        # Postgres is re-read only every 10 minutes: after the restart, the change must come
+        # through the subscription the process made again.
+        async with open_served(
+            redis_url=redis.url, event_stream_recheck_seconds=600, event_stream_poll_seconds=600
+        ) as (checkout, client):
+            order = await placed_order(checkout, user)
+            channel = _channel(checkout, order["id"])
+            headers = checkout.auth(user)
+            async with client.stream("GET", events_path(order["id"]), headers=headers) as response:
+                events = EventReader(response)
+                assert await events.status() is not None
+                assert await _subscribers(redis.url, channel) == [1]
+                await asyncio.to_thread(redis.stop)
+                await asyncio.to_thread(redis.start)
+
+                async def subscribed_again() -> bool:
+                    return await _subscribers(redis.url, channel) == [1]
+
+                await wait_until_async(subscribed_again, what="the subscription made again")
+
+                async def publisher_reconnected() -> bool:
+                    # The publishing client's pooled connection broke with the restart too.
+                    with contextlib.suppress(RedisError):
+                        return bool(await checkout.app.state.bff.redis.ping())
+                    return False
+
+                await wait_until_async(publisher_reconnected, what="the publisher reconnected")
+                row = await _record(checkout, order["id"], "picking")
+                await checkout.app.state.bff.checkout.events.publish(row)
+                event = await events.status()
+                assert event is not None
+                assert event["order"]["status"] == "picking"
+    finally:
+        await asyncio.to_thread(redis.stop)

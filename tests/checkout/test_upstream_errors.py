@@ -52,6 +52,14 @@ async def unknown_option(checkout: Checkout, user: str) -> InstacartError:
     return await _refusal(checkout.app.state.bff.instacart.reserve_pickup_time_slot(user, request))
 
 
+async def gone_option(checkout: Checkout, user: str) -> InstacartError:
+    # well formed, but beyond the days the store offers
+    request = ReserveTimeSlotRequest(
+        service_option_id="pickup.store-sf-001.20990101T1600Z", cart=CART
+    )
+    return await _refusal(checkout.app.state.bff.instacart.reserve_pickup_time_slot(user, request))
+
+
 async def cancel_twice(checkout: Checkout, user: str) -> InstacartError:
     placed = await checkout.place(await checkout.reserve("pickup", user), user)
     order_id = placed.json()["id"]
@@ -69,9 +77,11 @@ CASES: list[tuple[Callable[[Checkout, str], Awaitable[InstacartError]], Refusal,
     (duplicate_order, Refusal.DUPLICATE_ORDER, "upstream_error"),
     (unknown_hold, Refusal.HOLD_UNUSABLE, "reservation_expired"),
     (full_slot, Refusal.SLOT_FULL, "slot_unavailable"),
-    (unknown_option, Refusal.OPTION_UNAVAILABLE, "upstream_error"),
+    (unknown_option, Refusal.OPTION_MALFORMED, "validation_failed"),
+    (gone_option, Refusal.OPTION_UNAVAILABLE, "slot_not_found"),
     (cancel_twice, Refusal.STATUS_CONFLICT, "upstream_error"),
-    (unknown_store, Refusal.STORE_UNAVAILABLE, "upstream_error"),
+    # the slot catalogue says which store (app/stores/slot_catalog.py); alone it is unmapped
+    (unknown_store, Refusal.STORE_UNKNOWN, "upstream_error"),
 ]
 
 

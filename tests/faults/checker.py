@@ -6,7 +6,10 @@ Invariants (issue 7):
 - every 201 is an order its owner sees, in GET /v1/orders and GET /v1/orders/{id};
 - every upstream order is visible to its owner after reconciliation;
 - no 500 anywhere: a 5xx is 502/503/504 with its documented code, and a 503 has Retry-After;
-- a completed key replays its first answer (201, same id, Idempotent-Replayed: true).
+- a completed key replays its first answer (201, same id, Idempotent-Replayed: true);
+- once settled, every order's owner sees the status Instacart has (issue 15);
+- no refusal the storefront takes as final (a 4xx other than 409 request_in_progress and 429)
+  for a checkout whose order exists upstream (issue 15).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.faults.history import DOCUMENTED_5XX, Checkout, Exchange
+from tests.faults.history import DOCUMENTED_5XX, RETRYABLE_4XX, Checkout, Exchange
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Truth:
     rows: list[dict[str, Any]]  # the BFF's orders table
     listed: dict[str, list[str]]  # user -> order ids in their GET /v1/orders
     readable: dict[str, int]  # order id -> status of the owner's GET /v1/orders/{id}
+    shown: dict[str, str | None] = field(default_factory=dict)  # order id -> status it showed
 
 
 @dataclass
@@ -141,6 +145,21 @@ def check_orders(
                     order_id=order_id,
                     get_status=truth.readable.get(order_id),
                 )
+    # once settled, the owner sees the status Instacart has
+    for order in truth.upstream:
+        shown = truth.shown.get(order["id"])
+        readable = truth.readable.get(order["id"]) == 200
+        if order["user_id"] in users and readable and shown != order["status"]:
+            report.add(
+                "status_not_converged", order_id=order["id"], upstream=order["status"], shown=shown
+            )
+
+    # a refusal the storefront takes as final, for a checkout whose order exists upstream
+    for e in placed:
+        final = e.status is not None and 400 <= e.status < 500
+        if final and (e.status, e.code) not in RETRYABLE_4XX and upstream_by_user.get(e.user or ""):
+            report.add("definitive_refusal_with_an_upstream_order", **_brief(e))
+
     upstream_ids = {o["id"] for o in truth.upstream}
     for row in truth.rows:
         if row["user_id"] not in users:

@@ -9,16 +9,13 @@ import time
 from collections.abc import Sequence
 
 from tests.faults.harness import Fleet
-from tests.faults.history import Checkout, Exchange
-
-# Worth another try with the same key: the outcome is open, or the first request still runs.
-RETRYABLE = {(409, "request_in_progress"), (429, "rate_limited")}
+from tests.faults.history import RETRYABLE_4XX, Checkout, Exchange
 
 
 def should_retry(e: Exchange) -> bool:
     if e.status is None:  # no answer: the replica died, or the connection did
         return True
-    return e.status >= 500 or (e.status, e.code) in RETRYABLE
+    return e.status >= 500 or (e.status, e.code) in RETRYABLE_4XX
 
 
 async def reserve_all(fleet: Fleet, checkouts: Sequence[Checkout]) -> None:

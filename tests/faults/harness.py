@@ -29,11 +29,12 @@ from local_processes.redis_server import PrivateRedis
 from local_processes.servers import REPO_ROOT, Server
 from local_processes.waiting import WaitTimedOut, wait_until_async
 from tests.faults import checker
-from tests.faults.history import Checkout, History, Storefront
+from tests.faults.history import Checkout, Exchange, History, Storefront
 from tests.support.ci import tools_required
 
 RESULTS = Path(__file__).resolve().parent / ".results"
 SETTLE_SECONDS = 45
+CONVERGE_SECONDS = 30  # for every order's status to show what Instacart has
 
 
 class Fleet:
@@ -46,6 +47,7 @@ class Fleet:
         redis: PrivateRedis,
         replicas: int,
         bff_settings: dict[str, str],
+        callbacks: bool = False,
     ) -> None:
         self.name = name
         self.pg = pg
@@ -74,6 +76,14 @@ class Fleet:
             f"r{i}": Server(f"bff-r{i}", ["app", "serve"], self.env, "/readyz", log_dir)
             for i in range(replicas)
         }
+        if callbacks:
+            # Instacart calls back one address (the ingress, in production); here the first
+            # replica's, so a SIGKILL of r0 loses callbacks, as an outage of the receiver would.
+            receiver = self.replicas["r0"].url + "/callbacks/instacart"
+            self.sandbox.env |= {
+                "SANDBOX_CALLBACK_URL": receiver,
+                "SANDBOX_CALLBACK_TOKEN_URL": receiver + "/token",
+            }
         self.history = History()
         self.storefront = Storefront(self.history, {n: s.url for n, s in self.replicas.items()})
         self.sandbox_http = httpx.AsyncClient(base_url=self.sandbox.url, timeout=30)
@@ -122,6 +132,11 @@ class Fleet:
     async def clear_faults(self) -> None:
         response = await self.sandbox_http.delete("/sandbox/faults")
         assert response.status_code == 200, response.text
+
+    async def advance(self, order_id: str) -> int:
+        """Move an order on at Instacart, as its shopper would; the sandbox's answer status."""
+        response = await self.sandbox_http.post(f"/sandbox/orders/{order_id}/advance", json={})
+        return response.status_code
 
     async def stats(self) -> dict[str, Any]:
         return (await self.sandbox_http.get("/sandbox/stats")).json()
@@ -215,9 +230,14 @@ class Fleet:
         wanted |= {
             (e.user, e.order_id) for e in self.history.of("place") if e.status == 201 and e.order_id
         }
+        upstream_status = {o["id"]: o["status"] for o in upstream}
+        converged_by = time.monotonic() + CONVERGE_SECONDS
         for user, order_id in sorted(wanted, key=str):
-            got = await self.storefront.get_order(reader, user, order_id)
+            got = await self._read_until_converged(
+                reader, user, order_id, upstream_status.get(order_id), converged_by
+            )
             truth.readable[order_id] = got.status or 0
+            truth.shown[order_id] = got.order_status
 
         exchanges = self.history.exchanges
         checker.check_answers(exchanges, self.killed, report)
@@ -246,6 +266,26 @@ class Fleet:
         )
         self._write(summary, report)
         return {"summary": summary, "anomalies": report.anomalies}
+
+    async def _read_until_converged(
+        self, reader: str, user: str, order_id: str, upstream: str | None, by: float
+    ) -> Exchange:
+        """The owner's read of an order, again until it shows Instacart's status (or is not
+        200) or `by` has passed; what it showed last is the checker's to judge."""
+        reads: list[Exchange] = []
+
+        async def converged() -> bool:
+            got = await self.storefront.get_order(reader, user, order_id)
+            reads.append(got)
+            return got.status != 200 or got.order_status == (upstream or got.order_status)
+
+        # A read refreshes a status older than BFF_ORDER_REFRESH_SECONDS from Instacart: the
+        # owner's view converges, soon but not at once, after a lost callback.
+        what = f"{order_id} to show Instacart's status"
+        with contextlib.suppress(WaitTimedOut):
+            timeout = max(0.0, by - time.monotonic())
+            await wait_until_async(converged, what=what, timeout=timeout, interval=0.2)
+        return reads[-1]
 
     async def _replay_completed(
         self, checkouts: list[Checkout], replica: str
@@ -289,6 +329,7 @@ async def open_fleet(
     template_url: str,
     *,
     replicas: int = 2,
+    callbacks: bool = False,
     **bff_settings: str,
 ) -> AsyncIterator[Fleet]:
     """A running fleet on its own database (a copy of the migrated template) and own Redis."""
@@ -300,7 +341,7 @@ async def open_fleet(
     with tools_required():
         redis = PrivateRedis(log_dir)
     redis.start()
-    fleet = Fleet(name, log_dir, pg, database, redis, replicas, bff_settings)
+    fleet = Fleet(name, log_dir, pg, database, redis, replicas, bff_settings, callbacks)
     try:
         await asyncio.to_thread(fleet.start)
         yield fleet

@@ -22,6 +22,8 @@ DOCUMENTED_5XX = {
     503: {"upstream_unavailable", "dependency_unavailable"},
     504: {"upstream_timeout"},
 }
+# 4xx answers worth another try with the same key: the first request still runs, or a limit.
+RETRYABLE_4XX = {(409, "request_in_progress"), (429, "rate_limited")}
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Exchange:
     retry_after: str | None = None
     error: str | None = None
     order_ids: list[str] = field(default_factory=list)  # a list's orders
+    order_status: str | None = None  # the status an order's read showed
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,6 +166,7 @@ class Storefront:
         exchange.code = body.get("code")
         if exchange.op in ("place", "get") and response.status_code in (200, 201):
             exchange.order_id = body.get("id")
+            exchange.order_status = body.get("status")
         if exchange.op == "list" and response.status_code == 200:
             exchange.order_ids = [o["id"] for o in body.get("orders", [])]
 

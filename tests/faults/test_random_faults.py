@@ -3,7 +3,9 @@
 Three replicas, six storefront clients checking out one after another for the whole run, and
 one fault after another drawn from the menu below with a recorded seed: 5xx storms, creates
 slower than the deadline, creates that land but whose answers hang, lookups failing, Redis
-stopped, Postgres stopped, a replica SIGKILLed. Then the history is checked against the
+stopped, Postgres stopped, a replica SIGKILLed, callbacks duplicated, reordered and refused
+their token (while Instacart's shoppers move the orders on all along). Then the history is
+checked against the
 sandbox's orders (tests/faults/checker.py): no user with two orders from one checkout intent,
 no 201 without a visible order, no visible order without an upstream one, no 500, every
 status converging once settled, and no definitive 409 while the order exists upstream.
@@ -42,9 +44,9 @@ CREATES = ("createDeliveryOrder", "createPickupOrder")
 FULFILLMENTS = ("delivery", "pickup")
 
 
-def _sandbox_fault(operations: dict[str, Any]) -> Callable[[Fleet], Awaitable[None]]:
+def _sandbox_fault(operations: dict[str, Any], **extra: Any) -> Callable[[Fleet], Awaitable[None]]:
     async def apply(f: Fleet) -> None:
-        await f.set_faults(operations)
+        await f.set_faults(operations, **extra)
 
     return apply
 
@@ -68,6 +70,18 @@ MENU: list[tuple[str, Callable[[Fleet], Awaitable[None]]]] = [
         _sandbox_fault({op: {"hang_after_create": True, "hang_seconds": 2.5} for op in CREATES}),
     ),
     ("lookups_fail", _sandbox_fault({"getOrder": {"error_rate": 0.6, "status": 503}})),
+    (
+        "callback_chaos",
+        _sandbox_fault(
+            {},
+            callbacks={
+                "duplicate_rate": 0.5,
+                "reorder_window": 4,
+                "reorder_wait_ms": 800,
+                "drop_token_rate": 0.3,
+            },
+        ),
+    ),
     ("redis_down", _redis_down),
     ("postgres_down", _postgres_down),
 ]
@@ -99,6 +113,15 @@ async def _faults(f: Fleet, rng: random.Random, until: float, drawn: Counter[str
             f.count(name)
         f.history.phase = "calm"
         await asyncio.sleep(rng.uniform(0.5, 2.0))
+
+
+async def _instacart_shoppers(f: Fleet, rng: random.Random, until: float) -> None:
+    """Instacart's side moves placed orders on (each move is a callback to the fleet)."""
+    while time.monotonic() < until:
+        placed = [e.order_id for e in f.history.of("place") if e.status == 201 and e.order_id]
+        if placed:
+            await f.advance(rng.choice(placed))
+        await asyncio.sleep(rng.uniform(0.1, 0.4))
 
 
 async def _shopper(
@@ -141,7 +164,10 @@ async def test_a_long_run_of_random_faults_keeps_every_promise(fleet: Any) -> No
     async with fleet(
         f"random_{SEED}",
         replicas=3,
+        callbacks=True,
         BFF_INSTACART_CREATE_DEADLINE_SECONDS="1.5",
+        # an order's read refreshes a status older than this from Instacart
+        BFF_ORDER_REFRESH_SECONDS="1",
         BFF_RECONCILER_ENABLED="true",
         BFF_RECONCILE_GRACE_SECONDS="3",
         BFF_RECONCILE_INTERVAL_SECONDS="1",
@@ -156,6 +182,7 @@ async def test_a_long_run_of_random_faults_keeps_every_promise(fleet: Any) -> No
         drawn: Counter[str] = Counter()
         await asyncio.gather(
             _faults(f, random.Random(rng.random()), until, drawn),
+            _instacart_shoppers(f, random.Random(rng.random()), until),
             *(
                 _shopper(f, i, random.Random(rng.random()), until, slots, checkouts)
                 for i in range(SHOPPERS)

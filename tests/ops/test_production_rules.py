@@ -177,3 +177,13 @@ def test_an_unwritable_data_folder_ends_in_one_readable_line(tmp_path: Path) -> 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "cannot be written" in lines[0] and "BFF_DATA_DIR" in lines[0]
+
+
+def test_a_store_list_that_cannot_be_read_ends_in_one_readable_line(tmp_path: Path) -> None:
+    stores = tmp_path / "stores.json"
+    stores.write_text('{"stores": [{"id": "s1", "time_zone": "Mars/Olympus_Mons"}]}')
+    result = _serve(1, BFF_ENVIRONMENT="development", BFF_STORES_FILE=str(stores))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(stores) in lines[0] and "not an IANA time zone" in lines[0]

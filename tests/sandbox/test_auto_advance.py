@@ -17,7 +17,7 @@ from local_processes.checkout_stack import sandbox_server
 from local_processes.ports import free_port
 from local_processes.waiting import wait_until
 from sandbox import SandboxConfig, create_sandbox_app
-from sandbox.state import WORKFLOWS
+from sandbox.order_workflow import WORKFLOWS
 from tests.sandbox.helpers import TOKEN_BODY, place_order
 from tests.sandbox.retailer import DELIVERY_EVENTS, Retailer, callback_config
 from tests.support.clock import FakeClock

@@ -108,6 +108,14 @@ async def service_option_past(w: World) -> httpx.Response:
     return await hold(w.client, w.auth, "delivery.store-sf-001.20250602T1500Z")
 
 
+async def service_option_of_pickup(w: World) -> httpx.Response:
+    return await hold(w.client, w.auth, "pickup.store-sf-001.20250603T1600Z")
+
+
+async def service_option_malformed(w: World) -> httpx.Response:
+    return await hold(w.client, w.auth, "tomorrow-at-nine")
+
+
 async def cancel_after_acknowledged(w: World) -> httpx.Response:
     order = await place_order(w.client, w.auth)
     await w.client.post(f"/sandbox/orders/{order['id']}/advance")
@@ -222,7 +230,9 @@ REASONS: dict[str, tuple[Scenario, int, int, str | None]] = {
     "slot-full-on-create": (slot_full_on_create, 400, 1001, "hold_id"),
     "slot-full-on-reserve": (slot_full_on_reserve, 400, 1001, "service_option_id"),
     "service-option-unknown": (service_option_unknown, 400, 1004, "service_option_id"),
-    "service-option-started": (service_option_past, 400, 1004, "service_option_id"),
+    "service-option-started": (service_option_past, 400, 1006, "service_option_id"),
+    "service-option-of-another-type": (service_option_of_pickup, 400, 1007, "service_option_id"),
+    "service-option-malformed": (service_option_malformed, 400, 1000, "service_option_id"),
     "cancel-in-wrong-status": (cancel_after_acknowledged, 400, 1005, "status"),
     "stage-in-wrong-status": (stage_after_delivering, 400, 1005, "status"),
     "cart-without-items": (cart_without_items, 400, 1000, "cart"),

@@ -1,6 +1,7 @@
 // A typed checkout with openapi-fetch: the README's example, type-checked by the drift test.
 import createClient from "openapi-fetch";
 import type { components, paths } from "../src/bff";
+import { slotWindow } from "./store_time";
 
 type Slot = components["schemas"]["Slot"];
 type Order = components["schemas"]["Order"];
@@ -22,6 +23,9 @@ export async function deliverySlots(
   if (error) throw new Error(`${error.code}: ${error.detail}`); // error is a Problem
   return data.slots;
 }
+
+// What a shopper reads on a slot's button: the store's own time (examples/store_time.ts).
+export const slotLabels = (slots: Slot[]): string[] => slots.map((slot) => slotWindow(slot));
 
 export async function placeOrder(
   bff: ReturnType<typeof bffClient>,

@@ -101,6 +101,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/errors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every problem code the service answers with, and what to do about each
+         * @description JSON by default; an HTML page when `Accept` asks for `text/html`.
+         */
+        get: operations["errors-list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/errors/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One problem code: the target of a problem's `type`
+         * @description JSON by default; an HTML page when `Accept` asks for `text/html`.
+         */
+        get: operations["errors-get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orders": {
         parameters: {
             query?: never;
@@ -319,11 +359,53 @@ export interface components {
              */
             token_type: string;
         };
+        /** ErrorCatalogue */
+        ErrorCatalogue: {
+            /** Errors */
+            errors: components["schemas"]["ErrorCode"][];
+        };
+        /**
+         * ErrorCode
+         * @description One problem ``code``: when the service answers with it and what the client should do.
+         */
+        ErrorCode: {
+            /**
+             * Code
+             * @example slot_unavailable
+             */
+            code: string;
+            /**
+             * Status
+             * @example 409
+             */
+            status: number;
+            /**
+             * Title
+             * @example The time slot is full
+             */
+            title: string;
+            /**
+             * Type
+             * @description The problem's `type`, where this entry is served.
+             * @example /v1/errors/slot_unavailable
+             */
+            type: string;
+            /** What To Do */
+            what_to_do: string;
+            /** When */
+            when: string;
+        };
         /** FieldError */
         FieldError: {
-            /** Field */
+            /**
+             * Field
+             * @description The field at fault: `slot_id`, `items.0.quantity`, ...
+             */
             field: string;
-            /** Message */
+            /**
+             * Message
+             * @description What is wrong with it, in a sentence.
+             */
             message: string;
         };
         /** Health */
@@ -428,21 +510,43 @@ export interface components {
          * @description RFC 9457 problem details, with the service's stable ``code`` and the request id.
          */
         Problem: {
-            /** Code */
+            /**
+             * Code
+             * @description Stable: branch on it. Every code is in the error catalogue (`GET /v1/errors`, docs/errors.md).
+             * @example slot_unavailable
+             */
             code: string;
-            /** Detail */
+            /**
+             * Detail
+             * @description What went wrong here, in a sentence for a developer.
+             */
             detail: string;
             /** Errors */
             errors?: components["schemas"]["FieldError"][] | null;
             /** Instance */
             instance?: string | null;
+            /**
+             * Order Id
+             * @description `reservation_used`: the caller's order that used the reservation.
+             */
+            order_id?: string | null;
+            /**
+             * Param
+             * @description The request parameter at fault, as the client spells it (`slot_id`, `order_id`, `items.0.quantity`, `body`).
+             * @example slot_id
+             */
+            param?: string | null;
             /** Request Id */
             request_id?: string | null;
             /** Status */
             status: number;
             /** Title */
             title: string;
-            /** Type */
+            /**
+             * Type
+             * @description Where the code's entry in the error catalogue is served, relative to the service: what it means and what to do.
+             * @example /v1/errors/slot_unavailable
+             */
             type: string;
         };
         /** Reservation */
@@ -477,9 +581,15 @@ export interface components {
         };
         /** Slot */
         Slot: {
-            /** Date */
+            /**
+             * Date
+             * @description The slot's day at the store.
+             */
             date?: string | null;
-            /** Ends At */
+            /**
+             * Ends At
+             * @description In the store's local time with its UTC offset (2026-11-27T08:00:00-08:00); in UTC (Z) when the store's zone is unknown.
+             */
             ends_at?: string | null;
             /**
              * Fulfillment
@@ -488,8 +598,17 @@ export interface components {
             fulfillment: "delivery" | "pickup" | "last_mile";
             /** Id */
             id: string;
-            /** Starts At */
+            /**
+             * Starts At
+             * @description In the store's local time with its UTC offset (2026-11-27T08:00:00-08:00); in UTC (Z) when the store's zone is unknown.
+             */
             starts_at?: string | null;
+            /**
+             * Time Zone
+             * @description The store's IANA time zone (e.g. America/Los_Angeles): show the store's times in it, not in the browser's. Instacart gives none; the service derives it from the store's address or the retailer's store list (docs/stores.md). Null when neither is known.
+             * @example America/Los_Angeles
+             */
+            time_zone?: string | null;
         };
         /** SlotList */
         SlotList: {
@@ -505,6 +624,12 @@ export interface components {
             id: string;
             /** Name */
             name?: string | null;
+            /**
+             * Time Zone
+             * @description The store's IANA time zone (e.g. America/Los_Angeles): show the store's times in it, not in the browser's. Instacart gives none; the service derives it from the store's address or the retailer's store list (docs/stores.md). Null when neither is known.
+             * @example America/Los_Angeles
+             */
+            time_zone?: string | null;
         };
         /** StoreAddress */
         StoreAddress: {
@@ -581,7 +706,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -590,7 +715,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -655,7 +780,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -744,6 +869,68 @@ export interface operations {
             };
         };
     };
+    "errors-list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorCatalogue"];
+                    "text/html": string;
+                };
+            };
+        };
+    };
+    "errors-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorCode"];
+                    "text/html": string;
+                };
+            };
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "orders-list": {
         parameters: {
             query?: {
@@ -784,7 +971,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -793,7 +980,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -811,7 +998,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -856,7 +1043,7 @@ export interface operations {
                     "application/json": components["schemas"]["Order"];
                 };
             };
-            /** @description Bad request (idempotency_key_missing) */
+            /** @description Bad request (bad_request, idempotency_key_missing, http_error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -874,7 +1061,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict (slot_unavailable, reservation_expired, order_not_cancelable, ...) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (demo_token_unavailable, order_not_cancelable, order_not_stageable, request_in_progress, reservation_expired, reservation_used, slot_unavailable) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -892,7 +1088,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description The body is not JSON (unsupported_media_type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -901,7 +1106,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -919,7 +1124,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -968,7 +1173,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -986,7 +1191,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -995,7 +1200,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1013,7 +1218,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1062,7 +1267,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1071,7 +1276,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict (slot_unavailable, reservation_expired, order_not_cancelable, ...) */
+            /** @description Conflict (demo_token_unavailable, order_not_cancelable, order_not_stageable, request_in_progress, reservation_expired, reservation_used, slot_unavailable) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1089,7 +1294,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1098,7 +1303,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1116,7 +1321,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1184,7 +1389,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1204,7 +1409,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1214,7 +1419,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1234,7 +1439,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1285,7 +1490,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1303,7 +1508,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1312,7 +1517,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1330,7 +1535,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1381,7 +1586,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1390,7 +1595,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict (slot_unavailable, reservation_expired, order_not_cancelable, ...) */
+            /** @description Conflict (demo_token_unavailable, order_not_cancelable, order_not_stageable, request_in_progress, reservation_expired, reservation_used, slot_unavailable) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1408,7 +1613,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description The body is not JSON (unsupported_media_type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1417,7 +1631,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1435,7 +1649,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1484,7 +1698,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Staff only (forbidden) */
+            /** @description Not allowed for this user (forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1493,7 +1707,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1502,7 +1716,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict (slot_unavailable, reservation_expired, order_not_cancelable, ...) */
+            /** @description Conflict (demo_token_unavailable, order_not_cancelable, order_not_stageable, request_in_progress, reservation_expired, reservation_used, slot_unavailable) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1520,7 +1734,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1529,7 +1743,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1547,7 +1761,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1621,7 +1835,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1630,7 +1844,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1648,7 +1862,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1714,7 +1928,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not yours (not_found) */
+            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1732,7 +1946,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (validation_failed, idempotency_key_reused) */
+            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1741,7 +1955,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit (rate_limited), with Retry-After */
+            /** @description Per-user rate limit, with Retry-After (rate_limited) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1759,7 +1973,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable (upstream_unavailable), with Retry-After */
+            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;

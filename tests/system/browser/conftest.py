@@ -8,7 +8,6 @@ under CI. Screenshots and the servers' logs are kept in tests/system/browser/.ar
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,22 +16,10 @@ from typing import Any
 import pytest
 
 from tests.support.ci import skip_or_fail
+from tests.system.browser.chromium import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from tests.system.browser.shop import Shop, start_shop
 
-CHROMIUM = os.environ.get("BFF_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / ".artifacts"
-# The flags the machine's own browser check uses: no sandbox as root, and no calls home, which
-# this machine's closed network would refuse many at a time.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1280, "height": 1000}
 
 
 @pytest.fixture(scope="session")

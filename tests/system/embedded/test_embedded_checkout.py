@@ -18,6 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.dev.embedded import SECRET_FILE, in_process_redis
+from app.live_status.fan_out import OrderEventsFanOut
 from app.orders.events import OrderEvents
 from app.settings import Settings
 from local_processes.waiting import wait_until_async
@@ -162,10 +163,16 @@ async def test_the_in_process_redis_runs_locks_scripts_and_pub_sub() -> None:
             assert not await second.lock("embedded-test:lock", timeout=5).acquire(blocking=False)
         assert await second.eval("return redis.call('incr', KEYS[1])", 1, "embedded-test:n") >= 1
         events = OrderEvents(second, "embedded-test")
-        async with events.subscribe("ord_x") as subscription:
-            message = {"version": 7, "order": {"id": "ord_x", "status": "picking"}}
-            assert await first.publish(events.channel("ord_x"), orjson.dumps(message)) == 1
-            change = await subscription.next_change(2)
+        fan_out = OrderEventsFanOut(second, events.channel)
+        fan_out.start()
+        try:
+            async with fan_out.subscribe("ord_x") as subscription:
+                assert subscription.live
+                message = {"version": 7, "order": {"id": "ord_x", "status": "picking"}}
+                assert await first.publish(events.channel("ord_x"), orjson.dumps(message)) == 1
+                change = await subscription.next_change(2)
+        finally:
+            await fan_out.aclose()
         assert change is not None and change.version == 7
         assert change.order["status"] == "picking"
     finally:

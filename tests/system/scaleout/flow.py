@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from app.orders.events import OrderChange, OrderEvents, Subscription
+from app.live_status.fan_out import Listener, OrderEventsFanOut
+from app.orders.events import OrderChange, OrderEvents
 from app.platform.errors import RateLimited
 from app.platform.rate_limits import RateLimiter
 from local_processes.waiting import wait_until_async
@@ -78,12 +79,17 @@ async def rate_limit_holds(checkout: Checkout, user: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def subscribed(events: OrderEvents, order_id: str) -> AsyncIterator[Subscription]:
-    async with events.subscribe(order_id) as subscription:
-        yield subscription
+async def fan_out_on(client: Any, events: OrderEvents) -> AsyncIterator[OrderEventsFanOut]:
+    """A fan-out of order events over `client`, as a replica's streams have over theirs."""
+    fan_out = OrderEventsFanOut(client, events.channel)
+    fan_out.start()
+    try:
+        yield fan_out
+    finally:
+        await fan_out.aclose()
 
 
-async def next_change_after(subscription: Subscription, version: int) -> OrderChange:
+async def next_change_after(subscription: Listener, version: int) -> OrderChange:
     async def newer() -> OrderChange | None:
         change = await subscription.next_change(1.0)
         return change if change is not None and change.version > version else None
@@ -92,7 +98,7 @@ async def next_change_after(subscription: Subscription, version: int) -> OrderCh
 
 
 async def order_change_reaches(
-    checkout: Checkout, order: dict[str, Any], user: str, *subscribers: OrderEvents
+    checkout: Checkout, order: dict[str, Any], user: str, *subscribers: OrderEventsFanOut
 ) -> None:
     """Each subscriber sees the change that a read publishes after Instacart moved the order.
 
@@ -100,8 +106,8 @@ async def order_change_reaches(
     """
     async with contextlib.AsyncExitStack() as stack:
         subscriptions = [
-            await stack.enter_async_context(subscribed(events, order["id"]))
-            for events in subscribers
+            await stack.enter_async_context(fan_out.subscribe(order["id"]))
+            for fan_out in subscribers
         ]
         moved = await checkout.sandbox.post(f"/sandbox/orders/{order['id']}/advance", json={})
         assert moved.status_code == 200, moved.text

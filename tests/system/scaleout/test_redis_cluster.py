@@ -13,7 +13,12 @@ from app.platform.connections import ClusterClient, build_redis
 from local_processes.ports import free_port
 from local_processes.waiting import wait_until_async
 from sandbox import SandboxConfig, create_sandbox_app
-from tests.system.scaleout.flow import order_change_reaches, rate_limit_holds, whole_checkout
+from tests.system.scaleout.flow import (
+    fan_out_on,
+    order_change_reaches,
+    rate_limit_holds,
+    whole_checkout,
+)
 from tests.system.scaleout.processes import (
     RedisCluster,
     redis_cli,
@@ -50,14 +55,13 @@ async def test_a_whole_checkout_on_two_replicas_runs_on_a_redis_cluster(
         await rate_limit_holds(a, user)
         # A change one replica publishes reaches subscribers on both: through the cluster
         # client's pub/sub and through the event streams' own client.
-        await order_change_reaches(
-            a,
-            order,
-            user,
-            a.app.state.bff.checkout.events,
-            b.app.state.bff.checkout.events,
-            b.app.state.bff.order_streams.events,
-        )
+        async with (
+            fan_out_on(a.app.state.bff.redis, a.app.state.bff.checkout.events) as on_a,
+            fan_out_on(b.app.state.bff.redis, b.app.state.bff.checkout.events) as on_b,
+        ):
+            await order_change_reaches(
+                a, order, user, on_a, on_b, b.app.state.bff.order_streams.fan_out
+            )
 
 
 async def test_keys_that_live_together_share_one_slot(

@@ -13,7 +13,12 @@ from app.platform.connections import build_redis
 from app.platform.redis_urls import parse_sentinel_url
 from app.platform.shared_cache import SharedCache
 from app.settings import Settings
-from tests.system.scaleout.flow import order_change_reaches, rate_limit_holds, whole_checkout
+from tests.system.scaleout.flow import (
+    fan_out_on,
+    order_change_reaches,
+    rate_limit_holds,
+    whole_checkout,
+)
 from tests.system.scaleout.processes import RedisSentinel, redis_cli, redis_sentinel
 
 
@@ -56,7 +61,7 @@ async def test_the_sentinel_url_reaches_the_master_for_cache_locks_limits_and_pu
         await lock.release()
 
         events = OrderEvents(streams, namespace)
-        async with events.subscribe("o1") as subscription:
+        async with fan_out_on(streams, events) as fan_out, fan_out.subscribe("o1") as subscription:
             assert await client.publish(events.channel("o1"), b'{"version": 2, "order": {}}') == 1
             change = await subscription.next_change(5)
         assert change is not None and change.version == 2
@@ -86,11 +91,10 @@ async def test_a_whole_checkout_runs_behind_redis_sentinel(
     async with open_checkout(redis_url=sentinel.url, order_refresh_seconds=0) as checkout:
         order = await whole_checkout(checkout, user)
         await rate_limit_holds(checkout, user)
-        await order_change_reaches(
-            checkout,
-            order,
-            user,
-            checkout.app.state.bff.checkout.events,
-            checkout.app.state.bff.order_streams.events,
-        )
+        async with fan_out_on(
+            checkout.app.state.bff.redis, checkout.app.state.bff.checkout.events
+        ) as on_main_client:
+            await order_change_reaches(
+                checkout, order, user, on_main_client, checkout.app.state.bff.order_streams.fan_out
+            )
         assert (await checkout.stats())["tokens_issued"] == 1

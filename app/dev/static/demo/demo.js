@@ -138,6 +138,8 @@ function showProblem(error, doing) {
   }
   const meta = [body.status ? `HTTP ${body.status}` : null, body.code, body.request_id && `request ${body.request_id}`];
   $("#problem-meta").textContent = meta.filter(Boolean).join(" · ");
+  // A problem's type is the service's own page on its code: what it means, what to do.
+  if (body.type) $("#problem-meta").append(" · ", el("a", { href: body.type, target: "_blank", rel: "noopener" }, "what to do"));
   $("#problem").dataset.code = body.code || "";
   $("#problem").hidden = false;
 }
@@ -164,12 +166,23 @@ async function action(button, doing, run) {
 
 // ---------------------------------------------------------------- formatting
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "short", month: "short", day: "numeric" });
-const fmtTime = (iso) => (iso ? timeFormat.format(new Date(iso)) : "");
-const fmtDay = (iso) => (iso ? dayFormat.format(new Date(iso)) : "");
-const fmtSlot = (slot) =>
-  slot ? `${fmtDay(slot.starts_at)}, ${fmtTime(slot.starts_at)} – ${fmtTime(slot.ends_at)}` : "";
+// A slot is at the store's time, whatever the browser's zone: a shopper in London picking up in
+// San Francisco at 8 AM must read 8 AM. `zone` is the slot's time_zone (null: the browser's).
+const formats = new Map();
+function formatIn(zone, options) {
+  const key = `${zone}|${JSON.stringify(options)}`;
+  if (!formats.has(key)) formats.set(key, new Intl.DateTimeFormat(undefined, { ...options, timeZone: zone || undefined }));
+  return formats.get(key);
+}
+const TIME = { hour: "numeric", minute: "2-digit" };
+const DAY = { weekday: "short", month: "short", day: "numeric" };
+const fmtTime = (iso, zone) => (iso ? formatIn(zone, TIME).format(new Date(iso)) : "");
+const fmtDay = (iso, zone) => (iso ? formatIn(zone, DAY).format(new Date(iso)) : "");
+// "8:00 AM – 10:00 AM PST": the zone is named once, after the end.
+const fmtWindow = (slot) =>
+  `${fmtTime(slot.starts_at, slot.time_zone)} – ` +
+  formatIn(slot.time_zone, { ...TIME, timeZoneName: "short" }).format(new Date(slot.ends_at));
+const fmtSlot = (slot) => (slot ? `${fmtDay(slot.starts_at, slot.time_zone)}, ${fmtWindow(slot)}` : "");
 
 function statusText(status, fulfillment) {
   const own = fulfillment === "pickup" ? PICKUP_TEXT[status] : undefined;
@@ -298,7 +311,7 @@ function renderSlots(slots) {
   }
   const days = new Map();
   for (const slot of slots) {
-    const day = fmtDay(slot.starts_at);
+    const day = fmtDay(slot.starts_at, slot.time_zone);
     if (!days.has(day)) days.set(day, []);
     days.get(day).push(slot);
   }
@@ -321,7 +334,7 @@ function renderSlots(slots) {
                 dataset: { slotId: slot.id },
                 onclick: (event) => reserve(slot, event.currentTarget),
               },
-              `${fmtTime(slot.starts_at)} – ${fmtTime(slot.ends_at)}`,
+              fmtWindow(slot),
             ),
           ),
         ),
@@ -454,7 +467,7 @@ async function placeOrder() {
   }).then(() => {
     const code = $("#problem").hidden ? null : $("#problem").dataset.code;
     // The hold is gone: a new slot is needed, and with it a new order (and a new key).
-    if (code === "reservation_expired" || code === "slot_unavailable") {
+    if (HOLD_GONE.has(code)) {
       state.reservation = null;
       state.pending = null;
       renderHold();
@@ -462,6 +475,14 @@ async function placeOrder() {
     }
   });
 }
+
+// The problem codes after which the held slot cannot be ordered (docs/errors.md).
+const HOLD_GONE = new Set([
+  "reservation_expired",
+  "reservation_not_found",
+  "reservation_used",
+  "slot_unavailable",
+]);
 
 // ---------------------------------------------------------------- live status
 
