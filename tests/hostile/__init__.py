@@ -16,5 +16,5 @@ by its number; each opens with the finding as reported and what is asserted now:
 
 In-process tests hold the same rules in more detail: tests/test_production_rules.py,
 tests/test_bounded_labels.py, tests/test_slow_clients.py, tests/checkout/ (callbacks, budgets,
-staff) and tests/auth/. docs/security.md lists them by finding.
+staff) and tests/auth/; docs/production.md lists them by finding.
 """
