@@ -127,6 +127,8 @@ def signing_keys_problem(settings: Settings) -> str | None:
     A replica without keys would start, pass its probes and refuse every request; exiting
     instead lets the orchestrator restart it with a back-off, while the replicas already
     running keep the keys they hold (docs/production.md, "Starting")."""
+    if settings.auth_jwt_secret is None and settings.auth_jwks_url is None:
+        return None  # development mode: its secret is generated when it starts
     try:
         verifier = TokenVerifier.from_settings(settings)
     except AuthConfigError as exc:

@@ -25,13 +25,16 @@ from tests.servers import REPO_ROOT, free_port
 JWKS_PATH = "/.well-known/jwks.json"
 
 
-def _jwks_elsewhere(target: Target, port: int, **variables: str) -> dict[str, str]:
-    """The target's settings, with its keys at https://127.0.0.1:`port` and no metrics port
-    (the target holds its own)."""
+def _beside(target: Target, **variables: str) -> dict[str, str]:
+    """The target's settings with `variables`, and no metrics port (the target holds it)."""
     environment = production_environment(**target.environment) | variables
-    environment["BFF_AUTH_JWKS_URL"] = f"https://127.0.0.1:{port}{JWKS_PATH}"
     del environment["BFF_METRICS_PORT"]
     return environment
+
+
+def _jwks_elsewhere(target: Target, port: int, **variables: str) -> dict[str, str]:
+    """The target's settings, with its keys at https://127.0.0.1:`port`."""
+    return _beside(target, BFF_AUTH_JWKS_URL=f"https://127.0.0.1:{port}{JWKS_PATH}", **variables)
 
 
 def test_missing_settings_end_in_one_line_and_status_1() -> None:
@@ -41,6 +44,14 @@ def test_missing_settings_end_in_one_line_and_status_1() -> None:
     assert line.startswith("python -m app serve: invalid settings")
     for variable in ("BFF_DATABASE_URL", "BFF_REDIS_URL", "BFF_AUTH_JWKS_URL"):
         assert variable in line
+
+
+def test_keys_no_allowed_algorithm_can_use_end_in_one_line_and_status_1(target: Target) -> None:
+    # JWKS keys are RS256/ES256; allowing HS256 alone leaves no token that could be checked.
+    result = start_up(_beside(target, BFF_AUTH_ALGORITHMS="HS256"), free_port())
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "no usable token verification" in line and "BFF_AUTH_ALGORITHMS" in line
 
 
 def test_an_unreachable_jwks_ends_in_one_line_and_status_1_after_its_deadline(
