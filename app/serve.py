@@ -14,6 +14,10 @@ On SIGTERM (Kubernetes stopping the pod) or Ctrl-C the service, in this order:
    for up to `shutdown_timeout_seconds` (keep it below the pod's grace period);
 4. closes its clients in the lifespan, in reverse order of opening.
 A second signal stops at once.
+
+Before it listens, `serve` refuses to start, with one line and status 1, what could only fail
+later: invalid settings, a busy port, and token keys it cannot have (a JWKS URL whose keys do
+not come within BFF_AUTH_JWKS_STARTUP_DEADLINE_SECONDS).
 """
 
 from __future__ import annotations

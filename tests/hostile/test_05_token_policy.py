@@ -9,10 +9,6 @@ audience; every forgery below is 401, and production refuses the weak settings a
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import time
 
 import jwt
@@ -20,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.auth.helpers import hmac_signed
 from tests.hostile.identity_provider import KID, IdentityProvider
 from tests.hostile.target import Target, production_environment, start_up
 from tests.servers import free_port
@@ -34,20 +31,12 @@ def _orders(target: Target, token: str) -> int:
 
 
 def _hs256_with_the_public_key(idp: IdentityProvider) -> str:
-    """The algorithm-confusion forgery: HMAC keyed with the published RSA key (by hand, as
-    PyJWT refuses to sign so)."""
+    """The algorithm-confusion forgery: HMAC keyed with the published RSA key."""
     public = jwt.PyJWK(idp.jwks["keys"][0]).key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    header = {"alg": "HS256", "typ": "JWT", "kid": KID}
     claims = {"sub": "mallory", "exp": int(time.time()) + 600}
-    signed = b".".join(_base64url(json.dumps(part).encode()) for part in (header, claims))
-    signature = hmac.new(public, signed, hashlib.sha256).digest()
-    return (signed + b"." + _base64url(signature)).decode()
-
-
-def _base64url(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    return hmac_signed(public, {"alg": "HS256", "typ": "JWT", "kid": KID}, claims)
 
 
 def _signed_by_another_key_with_the_known_kid() -> str:
