@@ -36,6 +36,14 @@ def wait_until(check: Callable[[], bool], what: str, seconds: float = 15) -> Non
         time.sleep(0.05)
 
 
+def with_a_minute_window_ahead(seconds: float = 20) -> None:
+    """Rate limits count per wall-clock minute (app/platform/rate_limits.py): a test counting up
+    to one starts with at least `seconds` of its minute left, or else in the next one."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        time.sleep(left + 0.05)
+
+
 def production_environment(**variables: str) -> dict[str, str]:
     """This process's environment without a single BFF_* variable, plus `variables`: what a
     deployment sets, and nothing the suite's own defaults would add."""

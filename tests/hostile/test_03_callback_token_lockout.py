@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.hostile.target import Target
+from tests.hostile.target import Target, with_a_minute_window_ahead
 
 TOKEN_URL = "/callbacks/instacart/token"
 ATTEMPTS = 1000
@@ -26,6 +26,7 @@ async def test_a_thousand_wrong_guesses_never_lock_instacart_out(target: Target)
     client_id, secret = target.callback_credentials
     wrong = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": "x"}
     right = wrong | {"client_secret": secret}
+    with_a_minute_window_ahead()
     async with target.async_client() as bff:
 
         async def guess() -> int:

@@ -15,7 +15,7 @@ import uuid
 import httpx
 
 from tests.hostile.storefront import SF_ADDRESS, place_order
-from tests.hostile.target import Target
+from tests.hostile.target import Target, with_a_minute_window_ahead
 
 STREAMS_PER_ORDER, STREAMS_PER_USER = 5, 10
 TICKETS_PER_MINUTE = 30
@@ -63,6 +63,7 @@ async def test_event_streams_per_order_and_per_user(target: Target) -> None:
 def test_stream_tickets_per_user_and_minute(target: Target) -> None:
     user = f"ticketer-{uuid.uuid4().hex[:8]}"
     (order_id,) = _orders(target, user, 1)
+    with_a_minute_window_ahead()
     with target.client() as bff:
         path = f"/v1/orders/{order_id}/events/ticket"
         for _ in range(TICKETS_PER_MINUTE):
@@ -91,6 +92,7 @@ def test_slot_previews_instacart_must_answer_per_user_and_minute(target: Target)
                 headers=headers,
             )
 
+        with_a_minute_window_ahead()
         upstream = target.sandbox_calls("previewDeliveryTimeSlots")
         for number in range(1000, 1000 + SLOT_MISSES_PER_MINUTE):
             assert preview(number).status_code == 200

@@ -59,9 +59,8 @@ def _seconds_until_closed(conn: socket.socket, trickle: bytes = b"") -> float:
 
 
 def test_an_anonymous_slow_body_is_401_before_it_is_read(target: Target) -> None:
-    status, seconds = _post_a_stalled_body(target, authorization=None)
-    assert status == 401
-    assert seconds < BODY_READ_TIMEOUT_SECONDS  # answered without waiting for the body
+    status, _ = _post_a_stalled_body(target, authorization=None)
+    assert status == 401  # had the body been awaited, the answer would be 408 (or 422 parsed)
 
 
 def test_an_authenticated_stalled_body_is_408_after_the_read_timeout(target: Target) -> None:
