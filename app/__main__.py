@@ -71,6 +71,15 @@ def main(argv: list[str] | None = None) -> int:
             print("python -m app token: refused outside development and test", file=sys.stderr)
             return 2
         settings = Settings(environment="test" if environment == "test" else "development")
+        if "BFF_ENVIRONMENT" not in os.environ and not settings.uses_development_secret:
+            # Development by default only with development's own secret: a forgotten variable
+            # beside a real secret must not mint tokens for any user.
+            print(
+                "python -m app token: refused: tokens signed with a configured secret are "
+                "minted only where BFF_ENVIRONMENT says development or test",
+                file=sys.stderr,
+            )
+            return 2
         parts = EmbeddedParts.of(settings)
         if parts.auth:  # what a server started in this directory verifies tokens with
             settings.auth_jwt_secret = SecretStr(development_secret(parts.data_dir))
