@@ -18,7 +18,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 LIMIT_NAME = re.compile(
     r"^rate_limit_|^max_|_max_|_in_flight$|_budget_ms$|_backlog$|_concurrent_requests$"
     r"|_bytes$|_per_minute$|_timeout_seconds$|_deadline_seconds$|_lifetime_seconds$"
-    r"|_ttl_seconds$"
+    r"|_ttl_seconds$|_percent$"
 )
 OWN_WORK = {
     "redis_max_connections": "the service's own Redis pool",
