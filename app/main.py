@@ -41,7 +41,7 @@ def create_app(
     configured is embedded when the lifespan starts (app/lifespan.py, app/dev/).
     """
     settings = settings or Settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings)
     # The client logs and counts its own retries (with the operation); stamina's default hooks
     # would add a second log line carrying the exception text, and a second counter.
     stamina.instrumentation.set_on_retry_hooks(())

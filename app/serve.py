@@ -35,6 +35,7 @@ from prometheus_client import start_http_server
 
 from app.lifespan import lifecycle_of
 from app.main import create_app
+from app.platform.logging import granian_log_config
 from app.settings import Settings, SettingsError, load_settings
 
 log = structlog.get_logger("app.serve")
@@ -140,7 +141,10 @@ def serve(host: str, port: int) -> None:
         address=host,
         port=port,
         interface=Interfaces.ASGI,
-        log_level=LogLevels.warning,
+        # Granian's own lines (start, listening, stop, errors) join the service's log stream at
+        # the service's level (notset: the root logger's), not its stdout in a format of its own.
+        log_level=LogLevels.notset,
+        log_dictconfig=granian_log_config(),
         log_access=False,
         # Granian's defaults (a backlog of 128, and as many requests in progress) cap a replica
         # at about 256 connections, idle keep-alive ones included: a burst of a thousand
