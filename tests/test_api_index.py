@@ -3,33 +3,25 @@ everything in production, gets the API's name, version and the links that are se
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import httpx
-from asgi_lifespan import LifespanManager
 
-from app.main import create_app
 from app.settings import Settings
 from tests.support.settings import production_values
+
+# The fixture of tests/conftest.py: a BFF of the given settings, in-process, its lifespan run.
+OpenBff = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
-@asynccontextmanager
-async def _served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as c,
-    ):
-        yield c
-
-
 async def test_development_sends_a_browser_to_the_demo_and_a_program_the_description(
     make_settings: Callable[..., Settings],
+    open_bff: OpenBff,
 ) -> None:
-    async with _served(make_settings(environment="development")) as client:
+    async with open_bff(make_settings(environment="development")) as client:
         browser = await client.get("/", headers=BROWSER)
         assert browser.status_code == 307
         assert browser.headers["location"] == "/demo"
@@ -58,8 +50,9 @@ async def test_development_sends_a_browser_to_the_demo_and_a_program_the_descrip
 
 async def test_production_describes_the_api_even_to_a_browser_and_links_only_what_it_serves(
     make_settings: Callable[..., Settings],
+    open_bff: OpenBff,
 ) -> None:
-    async with _served(make_settings(**production_values())) as client:
+    async with open_bff(make_settings(**production_values())) as client:
         for headers in (BROWSER, {}):
             answer = await client.get("/", headers=headers)
             assert answer.status_code == 200
@@ -77,10 +70,11 @@ async def test_production_describes_the_api_even_to_a_browser_and_links_only_wha
 
 async def test_without_the_demo_a_development_browser_gets_the_description(
     make_settings: Callable[..., Settings],
+    open_bff: OpenBff,
 ) -> None:
     # A configured secret of the retailer's: the demo, which signs tokens for anyone, is off.
     settings = make_settings(environment="development", auth_jwt_secret="r" * 40)
-    async with _served(settings) as client:
+    async with open_bff(settings) as client:
         answer = await client.get("/", headers=BROWSER)
         assert answer.status_code == 200
         assert answer.json()["links"]["demo"] is None

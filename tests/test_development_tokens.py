@@ -8,18 +8,19 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
-from asgi_lifespan import LifespanManager
 
-from app.main import create_app
 from app.settings import Settings
 from tests.support.settings import production_values
+
+# The fixture of tests/conftest.py: a BFF of the given settings, in-process, its lifespan run.
+OpenBff = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,16 +71,6 @@ def test_the_token_command_without_a_secret_to_sign_with_says_so(tmp_path: Path)
     )
 
 
-@asynccontextmanager
-async def _served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as c,
-    ):
-        yield c
-
-
 def _signed_with(secret: str) -> dict[str, str]:
     now = int(time.time())
     token = jwt.encode({"sub": "alice", "iat": now, "exp": now + 600}, secret, "HS256")
@@ -95,11 +86,11 @@ async def _refusals(client: httpx.AsyncClient, headers: dict[str, str]) -> list[
 
 
 async def test_a_development_server_says_which_secret_file_it_checks_with(
-    make_settings: Callable[..., Settings], tmp_path: Path
+    make_settings: Callable[..., Settings], open_bff: OpenBff, tmp_path: Path
 ) -> None:
     server_data = tmp_path / "server-data"
     settings = make_settings(environment="development", auth_jwt_secret=None, data_dir=server_data)
-    async with _served(settings) as client:
+    async with open_bff(settings) as client:
         for problem in await _refusals(client, _signed_with("another-folder's-secret-1234567890")):
             assert problem["detail"] == (
                 "token signature is invalid: this server checks signatures with the development "
@@ -116,13 +107,13 @@ async def test_a_development_server_says_which_secret_file_it_checks_with(
 
 
 async def test_a_development_server_with_a_configured_secret_names_the_setting(
-    make_settings: Callable[..., Settings], migrated_database_url: str
+    make_settings: Callable[..., Settings], open_bff: OpenBff, migrated_database_url: str
 ) -> None:
     secret = "the-development-server's-own-secret-0123"
     settings = make_settings(
         environment="development", auth_jwt_secret=secret, database_url=migrated_database_url
     )
-    async with _served(settings) as client:
+    async with open_bff(settings) as client:
         for problem in await _refusals(client, _signed_with("x" * 40)):
             assert problem["detail"].startswith(
                 "token signature is invalid: this server checks signatures with "
@@ -134,7 +125,8 @@ async def test_a_development_server_with_a_configured_secret_names_the_setting(
 
 async def test_production_says_only_that_the_signature_is_invalid(
     make_settings: Callable[..., Settings],
+    open_bff: OpenBff,
 ) -> None:
-    async with _served(make_settings(**production_values())) as client:
+    async with open_bff(make_settings(**production_values())) as client:
         for problem in await _refusals(client, _signed_with("x" * 40)):
             assert problem["detail"] == "token signature is invalid"
