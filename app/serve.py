@@ -35,7 +35,7 @@ from prometheus_client import start_http_server
 
 from app.lifespan import lifecycle_of
 from app.main import create_app
-from app.platform.logging import granian_log_config
+from app.platform.logging import granian_log_config, skip_unrendered_record_fields
 from app.settings import Settings, SettingsError, load_settings
 
 log = structlog.get_logger("app.serve")
@@ -135,6 +135,7 @@ def serve(host: str, port: int) -> None:
             raise StartupError(f"the metrics port {settings.metrics_port} is already in use")
         # prometheus-client's own server, in a thread: the scrape never waits on the app.
         start_http_server(settings.metrics_port, addr=host)
+    skip_unrendered_record_fields()
     app = create_app(settings)
     server = Server(
         frozen_after_startup(app),

@@ -204,11 +204,15 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> N
         server_logger.handlers.clear()
         server_logger.propagate = True
     logging.getLogger("_granian").addFilter(_DROP_EMBEDDED_SERVER_WARNING)
-    # No line shows a record's caller, process or thread: not computing them saves about a
-    # quarter of what a line costs (the logging HOWTO's "Optimization" names these switches).
-    logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     # Warnings (a coroutine never awaited, a deprecation) become records like any other.
     logging.captureWarnings(True)
     # httpx logs every request line with its full URL at INFO; our own upstream log says more.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def skip_unrendered_record_fields() -> None:
+    """For a served process: no line shows a record's caller, process or thread, and not
+    computing them saves about a quarter of what a line costs (the logging HOWTO's
+    "Optimization" names these switches). Left on elsewhere: pytest's log reports show callers."""
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
