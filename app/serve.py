@@ -41,7 +41,11 @@ from app.auth.jwks import JWKSUnavailable
 from app.auth.tokens import AuthConfigError, TokenVerifier
 from app.lifespan import lifecycle_of
 from app.main import create_app
-from app.platform.logging import configure_logging
+from app.platform.logging import (
+    configure_logging,
+    granian_log_config,
+    skip_unrendered_record_fields,
+)
 from app.settings import Settings, SettingsError, load_settings
 from app.stores.directory import read_store_list
 
@@ -175,12 +179,13 @@ def serve(host: str, port: int) -> None:
     if settings.metrics_port is not None and not port_is_free(host, settings.metrics_port):
         raise StartupError(f"the metrics port {settings.metrics_port} is already in use")
     # The fetch attempts of the wait below are logged as the service logs (stderr).
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings)
     if problem := signing_keys_problem(settings):
         raise StartupError(problem)
     if settings.metrics_port is not None:
         # prometheus-client's own server, in a thread: the scrape never waits on the app.
         start_http_server(settings.metrics_port, addr=host)
+    skip_unrendered_record_fields()
     app = create_app(settings)
     server = Server(
         frozen_after_startup(app),
@@ -191,7 +196,10 @@ def serve(host: str, port: int) -> None:
         # connection for HTTP/2's preface with no time limit, so a client that connects and
         # sends nothing was held for good. HTTP/1's header read timeout covers that wait.
         http=HTTPModes.http1,
-        log_level=LogLevels.warning,
+        # Granian's own lines (start, listening, stop, errors) join the service's log stream at
+        # the service's level (notset: the root logger's), not its stdout in a format of its own.
+        log_level=LogLevels.notset,
+        log_dictconfig=granian_log_config(),
         log_access=False,
         # Granian's defaults (a backlog of 128, and as many requests in progress) cap a replica
         # at about 256 connections, idle keep-alive ones included: a burst of a thousand

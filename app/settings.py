@@ -40,7 +40,8 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "production"
     log_level: str = "INFO"
-    # None means: JSON when stderr is not a terminal, readable console output when it is.
+    # None means: JSON in production and wherever stderr is not a terminal, readable lines at a
+    # terminal outside production (app/platform/logging.py).
     log_json: bool | None = None
 
     # --- storage ---
