@@ -55,7 +55,13 @@ def test_the_token_command_names_the_secret_file_it_signed_with(tmp_path: Path) 
 
 def test_the_token_command_names_the_setting_it_signed_with(tmp_path: Path) -> None:
     secret = "a-configured-secret-of-forty-characters!"
-    ran = _token_command(tmp_path, BFF_DATA_DIR=str(tmp_path / "data"), BFF_AUTH_JWT_SECRET=secret)
+    # Said out loud: without BFF_ENVIRONMENT a configured secret mints nothing (issue 14).
+    ran = _token_command(
+        tmp_path,
+        BFF_ENVIRONMENT="development",
+        BFF_DATA_DIR=str(tmp_path / "data"),
+        BFF_AUTH_JWT_SECRET=secret,
+    )
     assert ran.returncode == 0, ran.stderr
     assert jwt.decode(ran.stdout.strip(), secret, algorithms=["HS256"])["sub"] == "alice"
     assert "signed with BFF_AUTH_JWT_SECRET from the environment" in ran.stderr
@@ -64,7 +70,11 @@ def test_the_token_command_names_the_setting_it_signed_with(tmp_path: Path) -> N
 
 
 def test_the_token_command_without_a_secret_to_sign_with_says_so(tmp_path: Path) -> None:
-    ran = _token_command(tmp_path, BFF_AUTH_JWKS_URL="https://id.retailer.example/jwks")
+    ran = _token_command(
+        tmp_path,
+        BFF_ENVIRONMENT="development",
+        BFF_AUTH_JWKS_URL="https://id.retailer.example/jwks",
+    )
     assert ran.returncode == 2
     assert ran.stderr.strip() == (
         "python -m app token: cannot mint a token: BFF_AUTH_JWT_SECRET is not set"
