@@ -58,28 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if args.command == "token":
-        from pydantic import SecretStr
-
-        from app.auth.tokens import mint_token
-        from app.dev.embedded import EmbeddedParts, development_secret
-        from app.settings import Settings
-
-        # A development tool: unless BFF_ENVIRONMENT says otherwise, the settings of a server
-        # that scripts/run started in this directory. Production refuses to mint.
-        environment = os.environ.get("BFF_ENVIRONMENT", "development")
-        if environment not in ("development", "test"):
-            print("python -m app token: refused outside development and test", file=sys.stderr)
-            return 2
-        settings = Settings(environment="test" if environment == "test" else "development")
-        parts = EmbeddedParts.of(settings)
-        if parts.auth:  # what a server started in this directory verifies tokens with
-            settings.auth_jwt_secret = SecretStr(development_secret(parts.data_dir))
-        print(
-            mint_token(
-                settings, args.user, staff=args.staff, stores=args.store, ttl_seconds=args.ttl
-            )
-        )
-        return 0
+        return _print_token(args)
     if args.command == "reconcile":
         from app.settings import SettingsError, load_settings
 
@@ -113,6 +92,59 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser.print_help()
     return 2
+
+
+def _print_token(args: argparse.Namespace) -> int:
+    """A signed development token on stdout; on stderr, which secret signed it, so that a
+    developer whose server answers "signature is invalid" sees that the two differ."""
+    from pydantic import SecretStr
+
+    from app.auth.tokens import AuthConfigError, mint_token
+    from app.dev.embedded import SECRET_FILE, EmbeddedParts, development_secret
+    from app.dev.token_signing import signing_secret_source
+    from app.settings import Settings
+
+    # A development tool: unless BFF_ENVIRONMENT says otherwise, the settings of a server that
+    # scripts/run started in this directory. Production refuses to mint.
+    environment = os.environ.get("BFF_ENVIRONMENT", "development")
+    if environment not in ("development", "test"):
+        print("python -m app token: refused outside development and test", file=sys.stderr)
+        return 2
+    settings = Settings(environment="test" if environment == "test" else "development")
+    if "BFF_ENVIRONMENT" not in os.environ and not settings.uses_development_secret:
+        # Development by default only with development's own secret: a forgotten variable
+        # beside a real secret must not mint tokens for any user.
+        print(
+            "python -m app token: refused: tokens signed with a configured secret are "
+            "minted only where BFF_ENVIRONMENT says development or test",
+            file=sys.stderr,
+        )
+        return 2
+    parts = EmbeddedParts.of(settings)
+    created = False
+    if parts.auth:  # what a server started in this directory verifies tokens with
+        created = not (parts.data_dir / SECRET_FILE).exists()
+        settings.auth_jwt_secret = SecretStr(development_secret(parts.data_dir))
+    try:
+        token = mint_token(
+            settings, args.user, staff=args.staff, stores=args.store, ttl_seconds=args.ttl
+        )
+    except (AuthConfigError, ValueError) as exc:
+        print(f"python -m app token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    source = signing_secret_source(settings, embedded=parts.auth)
+    if not parts.auth and settings.auth_jwt_secret is not None:
+        source += " from the environment" if "BFF_AUTH_JWT_SECRET" in os.environ else " from .env"
+    print(f"python -m app token: signed with {source}", file=sys.stderr)
+    if created:
+        print(
+            "python -m app token: that secret is new: no server has used this data folder yet, "
+            "so a server running with another BFF_DATA_DIR (or in another directory) refuses "
+            "this token; run this command with the server's BFF_DATA_DIR",
+            file=sys.stderr,
+        )
+    return 0
 
 
 async def _reconcile_once(settings: Settings) -> object:

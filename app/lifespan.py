@@ -151,6 +151,15 @@ async def development_mode(
     return await DevelopmentMode.start(settings, instacart_transport=instacart_transport)
 
 
+def _token_verifier(settings: Settings, dev: DevelopmentMode | None) -> TokenVerifier:
+    if settings.environment != "development":
+        return TokenVerifier.from_settings(settings)
+    # A development server's 401 for a bad signature says which secret it checks with.
+    from app.dev.token_signing import development_verifier
+
+    return development_verifier(settings, embedded=dev is not None and dev.parts.auth)
+
+
 def open_redis(
     settings: Settings,
     dev: DevelopmentMode | None,
@@ -191,7 +200,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             transport = httpx.ASGITransport(app=sandbox)
         instacart = build_instacart_client(settings, redis, transport)
         stack.push_async_callback(instacart.aclose)
-        verifier = TokenVerifier.from_settings(settings)
+        verifier = _token_verifier(settings, dev)
         stack.push_async_callback(verifier.aclose)
         checkout = build_services(
             settings,

@@ -15,6 +15,7 @@ from app.callbacks.routes import router as callbacks_router
 from app.lifespan import Lifecycle, lifespan
 from app.live_status.routes import router as live_status_router
 from app.ops.error_reference import router as errors_router
+from app.ops.index import router as index_router
 from app.ops.routes import router as ops_router
 from app.orders.routes import router as orders_router
 from app.orders.routes import staff_router
@@ -42,7 +43,7 @@ def create_app(
     configured is embedded when the lifespan starts (app/lifespan.py, app/dev/).
     """
     settings = settings or Settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings)
     # The client logs and counts its own retries (with the operation); stamina's default hooks
     # would add a second log line carrying the exception text, and a second counter.
     stamina.instrumentation.set_on_retry_hooks(())
@@ -61,6 +62,7 @@ def create_app(
     app.state.instacart_transport = instacart_transport
     app.state.settings = settings
     app.state.lifecycle = Lifecycle()
+    app.state.demo_path = None
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -69,6 +71,7 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents this override
     install_error_handlers(app)
+    app.include_router(index_router)
     app.include_router(ops_router)
     app.include_router(errors_router)
     app.include_router(stores_router)
@@ -83,6 +86,7 @@ def create_app(
         from app.dev.demo import router as demo_router  # production never loads development mode
 
         app.include_router(demo_router)
+        app.state.demo_path = demo_router.prefix  # where GET / sends a browser
     # Innermost: inside CORS, the body cap and the request context, like any route.
     app.add_middleware(SlotFastLane, fastapi_app=app)
     # Before anything is read or parsed, but after the request id (a refusal carries one too).

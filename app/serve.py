@@ -14,6 +14,10 @@ On SIGTERM (Kubernetes stopping the pod) or Ctrl-C the service, in this order:
    for up to `shutdown_timeout_seconds` (keep it below the pod's grace period);
 4. closes its clients in the lifespan, in reverse order of opening.
 A second signal stops at once.
+
+Before it listens, `serve` refuses to start, with one line and status 1, what could only fail
+later: invalid settings, a busy port, and token keys it cannot have (a JWKS URL whose keys do
+not come within BFF_AUTH_JWKS_STARTUP_DEADLINE_SECONDS).
 """
 
 from __future__ import annotations
@@ -27,14 +31,21 @@ from typing import Any
 import structlog
 import uvloop
 from fastapi import FastAPI
-from granian.constants import Interfaces
+from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server.embed import Server
 from prometheus_client import start_http_server
 
+from app.auth.jwks import JWKSUnavailable
+from app.auth.tokens import AuthConfigError, TokenVerifier
 from app.lifespan import lifecycle_of
 from app.main import create_app
+from app.platform.logging import (
+    configure_logging,
+    granian_log_config,
+    skip_unrendered_record_fields,
+)
 from app.settings import Settings, SettingsError, load_settings
 from app.stores.directory import read_store_list
 
@@ -118,6 +129,36 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def signing_keys_problem(settings: Settings) -> str | None:
+    """Why tokens could not be checked at all, or None: settings no verifier can be built from,
+    or a JWKS URL whose keys could not be fetched within the start-up deadline.
+
+    A replica without keys would start, pass its probes and refuse every request; exiting
+    instead lets the orchestrator restart it with a back-off, while the replicas already
+    running keep the keys they hold (docs/production.md, "Starting")."""
+    if settings.auth_jwt_secret is None and settings.auth_jwks_url is None:
+        return None  # development mode: its secret is generated when it starts
+    try:
+        verifier = TokenVerifier.from_settings(settings)
+    except AuthConfigError as exc:
+        return str(exc)
+    jwks = verifier.jwks
+    if jwks is None:
+        return None
+
+    async def wait() -> None:
+        try:
+            await jwks.wait_for_keys(settings.auth_jwks_startup_deadline_seconds)
+        finally:
+            await verifier.aclose()
+
+    try:
+        asyncio.run(wait())
+    except JWKSUnavailable as exc:
+        return f"{exc}; check BFF_AUTH_JWKS_URL (BFF_AUTH_JWKS_STARTUP_DEADLINE_SECONDS: how long)"
+    return None
+
+
 def serve(host: str, port: int) -> None:
     try:
         settings = load_settings()
@@ -135,25 +176,39 @@ def serve(host: str, port: int) -> None:
             raise StartupError(str(exc)) from None
     if not port_is_free(host, port):
         raise StartupError(f"port {port} on {host} is already in use (BFF_PORT chooses another)")
+    if settings.metrics_port is not None and not port_is_free(host, settings.metrics_port):
+        raise StartupError(f"the metrics port {settings.metrics_port} is already in use")
+    # The fetch attempts of the wait below are logged as the service logs (stderr).
+    configure_logging(settings)
+    if problem := signing_keys_problem(settings):
+        raise StartupError(problem)
     if settings.metrics_port is not None:
-        if not port_is_free(host, settings.metrics_port):
-            raise StartupError(f"the metrics port {settings.metrics_port} is already in use")
         # prometheus-client's own server, in a thread: the scrape never waits on the app.
         start_http_server(settings.metrics_port, addr=host)
+    skip_unrendered_record_fields()
     app = create_app(settings)
     server = Server(
         frozen_after_startup(app),
         address=host,
         port=port,
         interface=Interfaces.ASGI,
-        log_level=LogLevels.warning,
+        # HTTP/1.1 only, as the ingress speaks to it: the automatic mode first sniffs a new
+        # connection for HTTP/2's preface with no time limit, so a client that connects and
+        # sends nothing was held for good. HTTP/1's header read timeout covers that wait.
+        http=HTTPModes.http1,
+        # Granian's own lines (start, listening, stop, errors) join the service's log stream at
+        # the service's level (notset: the root logger's), not its stdout in a format of its own.
+        log_level=LogLevels.notset,
+        log_dictconfig=granian_log_config(),
         log_access=False,
         # Granian's defaults (a backlog of 128, and as many requests in progress) cap a replica
         # at about 256 connections, idle keep-alive ones included: a burst of a thousand
         # customers then waits on connect for tens of seconds. Both are settings.
         backlog=settings.server_backlog,
         backpressure=settings.server_max_concurrent_requests,
-        # A client that trickles its headers must not hold a connection for long.
+        # The server (hyper) starts this timer whenever a connection waits for a request: it
+        # bounds a new connection that sends nothing, an idle keep-alive one between requests
+        # and one that trickles its headers alike. Granian has no other idle timeout.
         http1_settings=HTTP1Settings(
             header_read_timeout=int(settings.header_read_timeout_seconds * 1000)
         ),

@@ -40,7 +40,8 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "production"
     log_level: str = "INFO"
-    # None means: JSON when stderr is not a terminal, readable console output when it is.
+    # None means: JSON in production and wherever stderr is not a terminal, readable lines at a
+    # terminal outside production (app/platform/logging.py).
     log_json: bool | None = None
 
     # --- storage ---
@@ -102,6 +103,10 @@ class Settings(BaseSettings):
     # `python -m app token` (same directory) signs with. Production refuses that.
     auth_jwt_secret: SecretStr | None = None
     auth_jwks_url: AnyHttpUrl | None = None
+    # How long a starting process tries to fetch the JWKS URL's keys before it exits with
+    # status 1: long enough to ride out a blip at the identity provider, and below the pod's
+    # start-up probe budget (60 s), so that the one line saying why is what ends the pod.
+    auth_jwks_startup_deadline_seconds: float = Field(default=30, gt=0)
     auth_issuer: str | None = None
     auth_audience: str | None = None
     auth_algorithms: Annotated[list[str], NoDecode] = ["HS256", "RS256", "ES256"]
@@ -137,7 +142,10 @@ class Settings(BaseSettings):
     # --- slow clients ---
     # A request body that stalls this long between chunks is answered 408 (request_timeout).
     body_read_timeout_seconds: float = Field(default=10, gt=0)
-    # How long the server waits for a request's headers (granian's header read timeout).
+    # How long a connection may wait for a request's headers (granian's header read timeout):
+    # a new connection that sends nothing, an idle keep-alive connection between two requests
+    # and one trickling its headers are all closed after it. Behind a proxy that keeps idle
+    # connections to the service, keep it above the proxy's own idle timeout (docs/production.md).
     header_read_timeout_seconds: float = Field(default=10, gt=0)
 
     # --- operations ---

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 from collections import Counter
 from typing import Any
 
@@ -84,7 +85,10 @@ def report(runs: list[dict[str, Any]], rates: list[int], seconds: float, reps: i
                 continue
 
             def both(key: str, cell: list[dict[str, Any]] = cell) -> str:
-                values = [r[key] for r in cell]
+                # a repetition without refusals has no refusal times: it does not count
+                values = [r[key] for r in cell if not math.isnan(r[key])]
+                if not values:
+                    return "-"
                 return f"{h.median(values):.0f} ms (worst {max(values):.0f})"
 
             lines.append(

@@ -3,6 +3,7 @@ in-process BFF. Nothing imports this module: what tests share is in tests/suppor
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -58,14 +59,26 @@ def make_settings() -> Callable[..., Settings]:
     return build
 
 
-@pytest.fixture
-async def bff(make_settings: Callable[..., Settings]) -> AsyncIterator[httpx.AsyncClient]:
-    """The BFF in-process with its lifespan running, behind an httpx client."""
-    app = create_app(make_settings())
+@contextlib.asynccontextmanager
+async def _served_in_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
     async with (
         LifespanManager(app) as manager,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=manager.app), base_url="http://bff.test"
         ) as client,
     ):
+        yield client
+
+
+@pytest.fixture
+def open_bff() -> Callable[[Settings], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]:
+    """``async with open_bff(settings) as client``: a BFF of those settings, as ``bff`` is."""
+    return _served_in_process
+
+
+@pytest.fixture
+async def bff(make_settings: Callable[..., Settings]) -> AsyncIterator[httpx.AsyncClient]:
+    """The BFF in-process with its lifespan running, behind an httpx client."""
+    async with _served_in_process(make_settings()) as client:
         yield client

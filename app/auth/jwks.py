@@ -72,6 +72,7 @@ class JWKSCache:
         self._fetched_at: float | None = None  # last successful fetch
         self._attempted_at: float | None = None  # last fetch attempt, successful or not
         self._last_failed = False
+        self._last_failure: str | None = None  # what went wrong, in a line fit for a log
         self._inflight: asyncio.Task[None] | None = None
         self.fetch_count = 0
 
@@ -107,6 +108,36 @@ class JWKSCache:
         # Shielded: a cancelled request must not cancel the fetch other requests wait for.
         await asyncio.shield(task)
 
+    async def wait_for_keys(
+        self, deadline_seconds: float, *, first_pause: float = 0.5, longest_pause: float = 5.0
+    ) -> None:
+        """Fetch until a key set is in hand, trying again after growing pauses for up to
+        ``deadline_seconds``; JWKSUnavailable naming the URL's host and the last failure if not.
+
+        For a starting process: it cannot check a single token without keys, and a blip at the
+        identity provider shorter than the deadline must not stop it."""
+        deadline = time.monotonic() + deadline_seconds
+        pause, attempts = first_pause, 0
+        while True:
+            attempts += 1
+            try:
+                # Each attempt may take what is left, and at least a second: the last one,
+                # made at the deadline, must still be able to fail for a reason of its own.
+                async with asyncio.timeout(max(deadline - time.monotonic(), 1.0)):
+                    await self.refresh()
+            except TimeoutError:
+                self._last_failure = "no answer in time"
+            if self._fetched_at is not None:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise JWKSUnavailable(
+                    f"the signing keys at {httpx.URL(self._url).host} could not be fetched in "
+                    f"{deadline_seconds:g} s ({attempts} attempts, the last: {self._last_failure})"
+                )
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(pause * 2, longest_pause)
+
     async def aclose(self) -> None:
         if self._inflight is not None and not self._inflight.done():
             self._inflight.cancel()
@@ -135,11 +166,12 @@ class JWKSCache:
         except Exception as exc:
             # Keep the last good keys; one warning per failed fetch, with no response body.
             self._last_failed = True
+            self._last_failure = _describe(exc)
             log.warning(
                 "auth.jwks.fetch_failed",
                 url=self._url,
                 error=type(exc).__name__,
-                reason=str(exc) if isinstance(exc, JWKSError) else None,
+                reason=self._last_failure,
                 status=getattr(getattr(exc, "response", None), "status_code", None),
                 keeping_keys=len(self._all_keys),
             )
@@ -184,3 +216,13 @@ class JWKSCache:
         if not keys:
             raise JWKSError("the key set holds no usable signing key")
         return keys
+
+
+def _describe(exc: Exception) -> str:
+    """A failed fetch in one line, without the response body (an error page may echo anything)."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, JWKSError):
+        return str(exc)
+    detail = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__

@@ -8,10 +8,11 @@ method is counted as `other` (and answered 405 or 404 like any other), an unknow
 from __future__ import annotations
 
 import random
-import string
 
 import httpx
 from prometheus_client import REGISTRY, generate_latest
+
+from tests.support.junk_requests import junk_request
 
 REQUESTS = 3000
 
@@ -24,10 +25,6 @@ def _series(metric: str) -> int:
         for sample in family.samples
         if sample.name.endswith("_count")
     )
-
-
-def _junk(rng: random.Random, length: int) -> str:
-    return "".join(rng.choices(string.ascii_letters + string.digits, k=length))
 
 
 async def test_a_made_up_method_is_405_problem_json_and_counted_as_other(
@@ -48,16 +45,7 @@ async def test_random_methods_paths_and_headers_grow_no_series(bff: httpx.AsyncC
 
     async def junk_round(count: int) -> None:
         for _ in range(count):
-            method = rng.choice(["GET", "POST", _junk(rng, rng.randint(3, 9)).upper()])
-            path = rng.choice(
-                [
-                    f"/{_junk(rng, 12)}",
-                    f"/v1/stores/{_junk(rng, 10)}/slots",
-                    f"/v1/orders/{_junk(rng, 16)}",
-                    f"/v1/{_junk(rng, 5)}/{_junk(rng, 5)}",
-                ]
-            )
-            headers = {f"x-{_junk(rng, 6)}": _junk(rng, 20), "x-request-id": _junk(rng, 30)}
+            method, path, headers = junk_request(rng)
             answer = await bff.request(method, path, headers=headers)
             assert answer.status_code < 500
 

@@ -4,6 +4,27 @@
  */
 
 export interface paths {
+    "/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What this service is, and where its documentation and health checks are
+         * @description Needs no token. Links are paths on this service; a part that is not served (the OpenAPI
+         *     document and documentation in production, the demo outside development) is null.
+         */
+        get: operations["ops-index"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/callbacks/instacart": {
         parameters: {
             query?: never;
@@ -314,6 +335,60 @@ export interface components {
             postal_code?: string | null;
             /** State */
             state?: string | null;
+        };
+        /**
+         * ApiIndex
+         * @description What this service is, and where to read more.
+         */
+        ApiIndex: {
+            links: components["schemas"]["ApiLinks"];
+            /**
+             * Name
+             * @example Checkout BFF for Instacart Connect
+             */
+            name: string;
+            /**
+             * Version
+             * @description The API's version.
+             * @example 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * ApiLinks
+         * @description Paths on this service, relative to its address.
+         */
+        ApiLinks: {
+            /**
+             * Demo
+             * @description The demo storefront; null where it is not served (it is in development only).
+             * @example /demo
+             */
+            demo: string | null;
+            /**
+             * Docs
+             * @description The interactive documentation; null where it is not served (production).
+             * @example /docs
+             */
+            docs: string | null;
+            /**
+             * Liveness
+             * @description Whether the process is alive.
+             * @example /livez
+             */
+            liveness: string;
+            /**
+             * Openapi
+             * @description The OpenAPI document; null where it is not served (production publishes it with the storefront clients instead).
+             * @example /openapi.json
+             */
+            openapi: string | null;
+            /**
+             * Readiness
+             * @description Whether the process takes requests (503 while it drains).
+             * @example /readyz
+             */
+            readiness: string;
         };
         /** CallbackAck */
         CallbackAck: {
@@ -666,6 +741,35 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    "ops-index": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The service's name, version and links. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiIndex"];
+                };
+            };
+            /** @description In development, where the demo storefront is served: a browser (`Accept` naming `text/html`) is redirected to it. */
+            307: {
+                headers: {
+                    /** @description The demo storefront. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     "callbacks-receive": {
         parameters: {
             query?: never;

@@ -352,3 +352,39 @@ def test_service_from_the_image_serves_a_slot_preview_as_a_non_root_user(
             # A SIGTERM ends the service cleanly: the signal reaches Python, not a shell.
             _terminate(port)
             assert proc.wait(timeout=30) == 0, log_path.read_text()
+
+
+def test_the_image_ends_a_start_it_cannot_make_with_one_line_and_status_1(
+    buildah: Buildah, container: str
+) -> None:
+    def start(env: dict[str, str]) -> list[str]:
+        command = [*COMMAND[:-4], "--host", "127.0.0.1", "--port", str(free_port())]
+        result = subprocess.run(
+            buildah.run_args(container, env, *command), capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        # buildah adds lines of its own after the command's, saying how it ended
+        ended = re.compile(r"(Error: exit|subprocess exited with) status 1")
+        return [line for line in result.stderr.splitlines() if not ended.fullmatch(line)]
+
+    # No settings at all: it used to write a development secret into its read-only code folder
+    # and die with granian's traceback; production's rules name what to set.
+    lines = start({})
+    assert len(lines) == 1, lines
+    assert "invalid settings" in lines[0] and "BFF_DATABASE_URL" in lines[0]
+    # Settings production accepts, and an identity provider that never answers.
+    production = {
+        "BFF_DATABASE_URL": "postgresql+asyncpg://bff@127.0.0.1:1/bff",
+        "BFF_REDIS_URL": "redis://127.0.0.1:1/0",
+        "BFF_INSTACART_BASE_URL": "https://connect.instacart.example",
+        "BFF_INSTACART_CLIENT_ID": "retailer",
+        "BFF_INSTACART_CLIENT_SECRET": "retailer-secret",
+        "BFF_AUTH_JWKS_URL": f"https://127.0.0.1:{free_port()}/.well-known/jwks.json",
+        "BFF_AUTH_ISSUER": "https://id.retailer.example/",
+        "BFF_AUTH_AUDIENCE": "checkout-bff",
+        "BFF_CALLBACK_CLIENT_SECRET": "c" * 40,
+        "BFF_AUTH_JWKS_STARTUP_DEADLINE_SECONDS": "1",
+    }
+    last = start(production)[-1]
+    assert "the signing keys at 127.0.0.1 could not be fetched in 1 s" in last

@@ -22,14 +22,16 @@ DOC = REPO_ROOT / "docs" / "errors.md"
 
 
 def _every_error_class() -> set[type[AppError]]:
-    """Every AppError subclass any module of the service defines (development mode's too)."""
+    """Every AppError subclass with a code of its own that any module of the service defines
+    (development mode's too); a base that only shares behaviour, such as RetryLater, has none."""
     for module in pkgutil.walk_packages(app.__path__, "app."):
         importlib.import_module(module.name)
     found: set[type[AppError]] = set()
     pending = [AppError]
     while pending:
         for sub in pending.pop().__subclasses__():
-            found.add(sub)
+            if "code" in vars(sub):
+                found.add(sub)
             pending.append(sub)
     return found
 
