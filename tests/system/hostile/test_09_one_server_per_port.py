@@ -9,7 +9,7 @@ port), refuses to start with one line naming the port, and the target keeps answ
 from __future__ import annotations
 
 from local_processes.ports import free_port
-from tests.hostile.target import Target, production_environment, start_up
+from tests.system.hostile.target import Target, production_environment, start_up
 
 
 def test_a_second_server_on_the_targets_port_refuses_to_start(target: Target) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from tests.hostile.target import Target
+from tests.system.hostile.target import Target
 
 
 def test_no_secret_or_address_reaches_a_log_line(target: Target) -> None:

@@ -13,7 +13,11 @@ import select
 import socket
 import time
 
-from tests.hostile.target import BODY_READ_TIMEOUT_SECONDS, HEADER_READ_TIMEOUT_SECONDS, Target
+from tests.system.hostile.target import (
+    BODY_READ_TIMEOUT_SECONDS,
+    HEADER_READ_TIMEOUT_SECONDS,
+    Target,
+)
 
 # How much later than its setting a bound may act on a busy machine.
 SLACK_SECONDS = 3.0

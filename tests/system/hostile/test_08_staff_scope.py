@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.hostile.storefront import place_order
-from tests.hostile.target import Target
+from tests.system.hostile.storefront import place_order
+from tests.system.hostile.target import Target
 
 
 def test_staff_stage_only_their_own_stores_orders(target: Target) -> None:

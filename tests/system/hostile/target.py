@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.hostile.identity_provider import AUDIENCE, ISSUER, IdentityProvider
 from tests.support.paths import REPO_ROOT
+from tests.system.hostile.identity_provider import AUDIENCE, ISSUER, IdentityProvider
 
 BODY_READ_TIMEOUT_SECONDS = 1.0
 HEADER_READ_TIMEOUT_SECONDS = 2.0

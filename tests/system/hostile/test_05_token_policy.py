@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local_processes.ports import free_port
 from tests.auth.helpers import hmac_signed
-from tests.hostile.identity_provider import KID, IdentityProvider
-from tests.hostile.target import Target, production_environment, start_up
+from tests.system.hostile.identity_provider import KID, IdentityProvider
+from tests.system.hostile.target import Target, production_environment, start_up
 
 CENTURY = 100 * 365 * 24 * 3600
 

@@ -9,11 +9,11 @@ one must be either documented or exempted here on purpose.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from app.settings import Settings
+from tests.support.paths import REPO_ROOT
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = REPO_ROOT / "README.md"
 
 LIMIT_NAME = re.compile(
     r"^rate_limit_|^max_|_max_|_in_flight$|_budget_ms$|_backlog$|_concurrent_requests$"

@@ -13,8 +13,8 @@ import pytest
 from local_processes.checkout_stack import sandbox_server
 from local_processes.ports import free_port
 from local_processes.servers import Server
-from tests.hostile.identity_provider import IdentityProvider
-from tests.hostile.target import (
+from tests.system.hostile.identity_provider import IdentityProvider
+from tests.system.hostile.target import (
     BODY_READ_TIMEOUT_SECONDS,
     HEADER_READ_TIMEOUT_SECONDS,
     Target,

@@ -14,8 +14,8 @@ import uuid
 
 import httpx
 
-from tests.hostile.storefront import SF_ADDRESS, place_order
-from tests.hostile.target import Target, with_a_minute_window_ahead
+from tests.system.hostile.storefront import SF_ADDRESS, place_order
+from tests.system.hostile.target import Target, with_a_minute_window_ahead
 
 STREAMS_PER_ORDER, STREAMS_PER_USER = 5, 10
 TICKETS_PER_MINUTE = 30

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from local_processes.waiting import wait_until
-from tests.hostile.storefront import place_order
-from tests.hostile.target import Target
+from tests.system.hostile.storefront import place_order
+from tests.system.hostile.target import Target
 
 
 def _callback_token(target: Target, bff: httpx.Client) -> str:

@@ -4,8 +4,8 @@ left a process that started and refused every request).
 Each start-up failure ends with one readable line and status 1: settings missing altogether,
 and a JWKS URL whose keys cannot be fetched within BFF_AUTH_JWKS_STARTUP_DEADLINE_SECONDS. A
 blip at the identity provider shorter than that deadline does not stop a start. (The image is
-held to the same in tests/image/test_image.py, an unwritable data folder in
-tests/test_production_rules.py.)
+held to the same in tests/system/image/test_image.py, an unwritable data folder in
+tests/ops/test_production_rules.py.)
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import httpx
 
 from local_processes.ports import free_port
 from local_processes.waiting import wait_until
-from tests.hostile.identity_provider import IdentityProvider
-from tests.hostile.target import Target, production_environment, start_up
 from tests.support.paths import REPO_ROOT
+from tests.system.hostile.identity_provider import IdentityProvider
+from tests.system.hostile.target import Target, production_environment, start_up
 
 JWKS_PATH = "/.well-known/jwks.json"
 

@@ -14,7 +14,7 @@ by its number; each opens with the finding as reported and what is asserted now:
 10 start-up failures                 test_10_startup_failures
    no secret in any log line         test_11_no_secret_in_any_log_line (runs last)
 
-In-process tests hold the same rules in more detail: tests/test_production_rules.py,
-tests/test_bounded_labels.py, tests/test_slow_clients.py, tests/checkout/ (callbacks, budgets,
-staff) and tests/auth/; docs/production.md lists them by finding.
+In-process tests hold the same rules in more detail: tests/ops/test_production_rules.py,
+tests/platform_layer/test_bounded_labels.py and test_slow_clients.py, tests/checkout/
+(callbacks, budgets, staff) and tests/auth/; docs/production.md lists them by finding.
 """

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from tests.hostile.target import Target, production_environment
 from tests.support.paths import REPO_ROOT
+from tests.system.hostile.target import Target, production_environment
 
 
 def test_no_token_for_any_user_and_no_demo(target: Target) -> None:

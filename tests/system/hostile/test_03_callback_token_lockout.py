@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.hostile.target import Target, with_a_minute_window_ahead
+from tests.system.hostile.target import Target, with_a_minute_window_ahead
 
 TOKEN_URL = "/callbacks/instacart/token"
 ATTEMPTS = 1000

@@ -3,7 +3,7 @@ grew the series from 335 to 5,335, the scrape from 81 KB to 9 MB and the process
 
 Here thousands of made-up methods, paths, store ids and headers, with and without a valid
 token, change neither the number of series, nor the scrape's size, nor the process's memory
-beyond noise. (tests/test_bounded_labels.py holds the same rule in-process.)
+beyond noise. (tests/platform_layer/test_bounded_labels.py holds the same rule in-process.)
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import random
 
 import httpx
 
-from tests.hostile.target import Target
 from tests.support.junk_requests import junk_request
+from tests.system.hostile.target import Target
 
 WARM_UP = 600  # every closed-set combination this traffic can reach, a few times over
 REQUESTS = 5000

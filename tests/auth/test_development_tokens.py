@@ -17,12 +17,11 @@ import httpx
 import jwt
 
 from app.settings import Settings
+from tests.support.paths import REPO_ROOT
 from tests.support.settings import production_values
 
 # The fixture of tests/conftest.py: a BFF of the given settings, in-process, its lifespan run.
 OpenBff = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _token_command(cwd: Path, **environment: str) -> subprocess.CompletedProcess[str]:
@@ -31,7 +30,7 @@ def _token_command(cwd: Path, **environment: str) -> subprocess.CompletedProcess
     return subprocess.run(
         [sys.executable, "-m", "app", "token", "--user", "alice"],
         cwd=cwd,
-        env=env | {"PYTHONPATH": str(ROOT)},
+        env=env | {"PYTHONPATH": str(REPO_ROOT)},
         capture_output=True,
         text=True,
         timeout=60,
