@@ -178,11 +178,6 @@ def _imported_names(*folders: str) -> list[tuple[Path, str]]:
     return [(path, name) for path in _python_files(*folders) for name in _absolute_imports(path)]
 
 
-# Being edited elsewhere while this rule came in: it moves off tests/test_shutdown.py (and this
-# line goes) in the next commit.
-_MOVING = {"tests/test_live_status.py imports tests.test_shutdown"}
-
-
 def test_no_module_imports_a_test_module_or_a_conftest() -> None:
     # What two test modules share is a module of its own (tests/support/, or beside them).
     offenders = [
@@ -190,7 +185,7 @@ def test_no_module_imports_a_test_module_or_a_conftest() -> None:
         for path, name in _imported_names("tests", "bench", "local_processes")
         if name.split(".")[-1].startswith("test_") or name.split(".")[-1] == "conftest"
     ]
-    assert set(offenders) <= _MOVING
+    assert offenders == []
 
 
 def _importing(folders: tuple[str, ...], forbidden: tuple[str, ...]) -> list[str]:

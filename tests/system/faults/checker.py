@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.faults.history import DOCUMENTED_5XX, RETRYABLE_4XX, Checkout, Exchange
+from tests.system.faults.history import DOCUMENTED_5XX, RETRYABLE_4XX, Checkout, Exchange
 
 
 @dataclass

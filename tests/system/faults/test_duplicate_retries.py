@@ -11,8 +11,8 @@ import asyncio
 
 import pytest
 
-from tests.faults.flows import reserve_all
-from tests.faults.history import Checkout, new_checkouts
+from tests.system.faults.flows import reserve_all
+from tests.system.faults.history import Checkout, new_checkouts
 
 pytestmark = pytest.mark.faults
 

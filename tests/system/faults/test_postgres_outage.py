@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from local_processes.waiting import wait_until
-from tests.faults.flows import keep_placing, reserve_all
-from tests.faults.history import new_checkouts
+from tests.system.faults.flows import keep_placing, reserve_all
+from tests.system.faults.history import new_checkouts
 
 pytestmark = pytest.mark.faults
 

@@ -11,42 +11,13 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from local_processes.checkout_stack import bff_server, sandbox_server
 from local_processes.waiting import wait_until
+from tests.support.storefront_sync import place, reserve_pickup
 from tests.support.tokens import bearer
-
-SF = {"postal_code": "94105"}
-
-
-def reserve_pickup(bff: httpx.Client) -> dict[str, Any]:
-    stores = bff.get("/v1/stores", params={"fulfillment": "pickup"} | SF).json()["stores"]
-    store_id = stores[0]["id"]
-    slots = bff.get(f"/v1/stores/{store_id}/slots", params={"fulfillment": "pickup"}).json()
-    body = {"fulfillment": "pickup", "store_id": store_id, "slot_id": slots["slots"][0]["id"]}
-    reserved = bff.post("/v1/reservations", json=body)
-    assert reserved.status_code == 201, reserved.text
-    return reserved.json()
-
-
-def place(
-    bff: httpx.Client, reservation: dict[str, Any], address: dict[str, str] | None = None
-) -> httpx.Response:
-    body: dict[str, Any] = {
-        "reservation_id": reservation["id"],
-        "items": [{"upc": "0001111041700", "quantity": 1}],
-    }
-    if address is not None:
-        body["address"] = address
-    return bff.post(
-        "/v1/orders",
-        json=body,
-        headers={"Idempotency-Key": uuid.uuid4().hex},
-        timeout=30,
-    )
 
 
 def test_sigterm_fails_readiness_finishes_work_ends_streams_and_exits(

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from local_processes.postgres import PrivatePostgres, create_database, upgrade
-from tests.faults.harness import open_fleet
 from tests.support.ci import tools_required
+from tests.system.faults.harness import open_fleet
 
 
 @pytest.fixture(scope="session")

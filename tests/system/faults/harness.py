@@ -2,7 +2,7 @@
 
 `Fleet.settle_and_check()` ends a scenario: it clears the faults, reconciles until no
 placement is unresolved, replays every completed key, reads the ground truth and runs the
-checker, then writes the counts to tests/faults/.results/<scenario>.json.
+checker, then writes the counts to tests/system/faults/.results/<scenario>.json.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from local_processes.postgres import PrivatePostgres, create_database
 from local_processes.redis_server import PrivateRedis
 from local_processes.servers import REPO_ROOT, Server
 from local_processes.waiting import WaitTimedOut, wait_until_async
-from tests.faults import checker
-from tests.faults.history import Checkout, Exchange, History, Storefront
 from tests.support.ci import tools_required
+from tests.system.faults import checker
+from tests.system.faults.history import Checkout, Exchange, History, Storefront
 
 RESULTS = Path(__file__).resolve().parent / ".results"
 SETTLE_SECONDS = 45

@@ -8,8 +8,8 @@ import random
 import time
 from collections.abc import Sequence
 
-from tests.faults.harness import Fleet
-from tests.faults.history import RETRYABLE_4XX, Checkout, Exchange
+from tests.system.faults.harness import Fleet
+from tests.system.faults.history import RETRYABLE_4XX, Checkout, Exchange
 
 
 def should_retry(e: Exchange) -> bool:

@@ -6,13 +6,14 @@ slower than the deadline, creates that land but whose answers hang, lookups fail
 stopped, Postgres stopped, a replica SIGKILLed, callbacks duplicated, reordered and refused
 their token (while Instacart's shoppers move the orders on all along). Then the history is
 checked against the
-sandbox's orders (tests/faults/checker.py): no user with two orders from one checkout intent,
+sandbox's orders (checker.py): no user with two orders from one checkout intent,
 no 201 without a visible order, no visible order without an upstream one, no 500, every
 status converging once settled, and no definitive 409 while the order exists upstream.
 
 Short in CI (FAULTS_SECONDS, 40 by default); long on demand, and replayable:
 
-    FAULTS_SECONDS=600 FAULTS_SEED=1234 .venv/bin/pytest tests/faults/test_random_faults.py -s
+    FAULTS_SECONDS=600 FAULTS_SEED=1234 \\
+        .venv/bin/pytest tests/system/faults/test_random_faults.py -s
 
 Every run prints its seed and figures; a failure's message names the seed that replays it.
 """
@@ -30,9 +31,9 @@ from typing import Any
 
 import pytest
 
-from tests.faults.flows import keep_placing
-from tests.faults.harness import Fleet
-from tests.faults.history import Checkout
+from tests.system.faults.flows import keep_placing
+from tests.system.faults.harness import Fleet
+from tests.system.faults.history import Checkout
 
 SECONDS = float(os.environ.get("FAULTS_SECONDS", "40"))
 SEED = int(os.environ.get("FAULTS_SEED", str(random.SystemRandom().randrange(2**31))))

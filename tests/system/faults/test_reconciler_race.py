@@ -15,8 +15,8 @@ import random
 
 import pytest
 
-from tests.faults.flows import keep_placing, reserve_all
-from tests.faults.history import new_checkouts
+from tests.system.faults.flows import keep_placing, reserve_all
+from tests.system.faults.history import new_checkouts
 
 pytestmark = pytest.mark.faults
 

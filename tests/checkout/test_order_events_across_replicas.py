@@ -12,8 +12,10 @@ import httpx
 
 from app.auth.tokens import mint_token
 from app.settings import Settings
-from tests.faults.processes import Server, free_port, poll
-from tests.test_shutdown import place
+from local_processes.ports import free_port
+from local_processes.servers import Server
+from local_processes.waiting import wait_until
+from tests.support.storefront_sync import place
 
 SF = {"postal_code": "94105", "address_line_1": "101 Spear St"}
 
@@ -89,12 +91,12 @@ def test_a_stream_on_one_replica_follows_callbacks_received_by_another(
                 ended.set()
 
             threading.Thread(target=follow, daemon=True).start()
-            poll("the current order first", lambda: statuses == ["brand_new"], 10)
+            wait_until(lambda: statuses == ["brand_new"], what="the current order first")
             workflow = ["acknowledged", "picking", "delivering", "delivered"]
             for step, status in enumerate(workflow, start=2):
                 advanced = httpx.post(f"{sandbox.url}/sandbox/orders/{order_id}/advance", json={})
                 assert advanced.json()["status"] == status
-                poll(f"{status} on the stream", lambda n=step: len(statuses) >= n, 10)
+                wait_until(lambda n=step: len(statuses) >= n, what=f"{status} on the stream")
             assert ended.wait(10), "the stream did not end after the terminal status"
         assert statuses == ["brand_new", *workflow]
         receiver_log = receiver.log_path.read_text()
