@@ -8,8 +8,8 @@ Invariants (issue 7):
 - no 500 anywhere: a 5xx is 502/503/504 with its documented code, and a 503 has Retry-After;
 - a completed key replays its first answer (201, same id, Idempotent-Replayed: true);
 - once settled, every order's owner sees the status Instacart has (issue 15);
-- no refusal the storefront takes as final (a 4xx other than 409 request_in_progress and 429)
-  for a checkout whose order exists upstream (issue 15).
+- no 409 the storefront takes as final (any but request_in_progress) for a checkout whose
+  order exists upstream (issue 15).
 """
 
 from __future__ import annotations
@@ -154,11 +154,12 @@ def check_orders(
                 "status_not_converged", order_id=order["id"], upstream=order["status"], shown=shown
             )
 
-    # a refusal the storefront takes as final, for a checkout whose order exists upstream
+    # a conflict the storefront takes as final (the slot or the hold gone), for a checkout
+    # whose order exists upstream; a 422 for a different body under the same key is right
     for e in placed:
-        final = e.status is not None and 400 <= e.status < 500
-        if final and (e.status, e.code) not in RETRYABLE_4XX and upstream_by_user.get(e.user or ""):
-            report.add("definitive_refusal_with_an_upstream_order", **_brief(e))
+        final = e.status == 409 and (e.status, e.code) not in RETRYABLE_4XX
+        if final and upstream_by_user.get(e.user or ""):
+            report.add("definitive_409_with_an_upstream_order", **_brief(e))
 
     upstream_ids = {o["id"] for o in truth.upstream}
     for row in truth.rows:
