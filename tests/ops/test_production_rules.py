@@ -3,12 +3,13 @@ name, and start-up failures that say what is wrong in one line."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,14 +85,10 @@ def test_the_issuer_and_audience_opt_out_is_explicit() -> None:
 
 
 @pytest.fixture
-async def production_bff() -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(**PRODUCTION, metrics_port=1))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://bff.test"
-        ) as client,
-    ):
+async def production_bff(
+    open_bff: Callable[[Settings], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with open_bff(Settings(**PRODUCTION, metrics_port=1)) as client:
         yield client
 
 
