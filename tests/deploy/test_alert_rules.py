@@ -4,36 +4,24 @@ promtool reads plain rules files, so the rule groups are taken out of the Promet
 overlay renders it. The unit tests (deploy/alert-tests/*.test.yaml) compare every annotation of
 a firing alert; they run against the rules with each alert's summary as its one annotation, so
 that they need not repeat every description and link (the full rules pass `promtool check
-rules`, and test_runbooks.py follows the links). promtool comes from Debian's prometheus
-package (scripts/test installs it); without it these tests skip locally and fail under CI.
+rules`, and test_runbooks.py follows the links). Without promtool these tests skip locally and
+fail under CI.
 """
 
 from __future__ import annotations
 
 import copy
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.conftest import skip_or_fail
-from tests.deploy.conftest import DEPLOY, Rendered
+from tests.deploy.conftest import DEPLOY, Rendered, run_promtool
 
 ALERT_TESTS = DEPLOY / "alert-tests"
 RULES_FILE = "checkout-bff.rules.yaml"  # the name every unit test file reads
 BASE_RULES = DEPLOY / "base" / "prometheusrule.yaml"
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        skip_or_fail("promtool is not installed (scripts/test installs Debian's prometheus)")
-    assert path is not None
-    return path
 
 
 def rule_groups(r: Rendered) -> list[dict[str, Any]]:
@@ -49,12 +37,6 @@ def with_summaries_only(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if "alert" in rule:
                 rule["annotations"] = {"summary": rule["annotations"]["summary"]}
     return groups
-
-
-def run_promtool(promtool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [promtool, *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False
-    )
 
 
 def unit_test_dir(groups: list[dict[str, Any]], tmp_path: Path) -> Path:
