@@ -20,6 +20,13 @@ def kubectl() -> str:
 
 
 @pytest.fixture(scope="session")
+def promtool() -> str:
+    return require_tool(
+        "promtool", install="Debian's prometheus package (scripts/test installs it)"
+    )
+
+
+@pytest.fixture(scope="session")
 def rendered(kubectl: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
     return render(kubectl, tmp_path_factory.mktemp("rendered"))
 

