@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from app.platform.error_catalogue import CATALOGUE
+from app.platform.problems import PROBLEM_CONTENT_TYPE
+from app.platform.schema_types import OpenEnum
+
+# Every code the service answers with, from the catalogue (which a test holds to the error
+# classes), so that the document's list cannot drift from what the service says.
+ProblemCode = Annotated[
+    str,
+    OpenEnum(
+        "ProblemCode",
+        "Why the request failed, stable across versions: branch on it, not on `title` or "
+        "`detail`. Each code's entry in the error catalogue (`GET /v1/errors/{code}`, where the "
+        "problem's `type` leads) says when it happens and what to do:",
+        tuple(
+            (code, f"{entry.status}, {entry.title}. {entry.what_to_do}")
+            for code, entry in CATALOGUE.items()
+        ),
+        "The service adds codes for causes it learns to tell apart, so a client built from an "
+        "older document may meet one not listed here. Act on the HTTP status: after a 429 or "
+        "503 retry once `Retry-After` has passed, after another 4xx fix the request, and show "
+        "`detail` to a developer.",
+    ),
+]
 
 
 class FieldError(BaseModel):
@@ -26,7 +48,7 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str = Field(description="What went wrong here, in a sentence for a developer.")
-    code: str = Field(
+    code: ProblemCode = Field(
         description="Stable: branch on it. Every code is in the error catalogue "
         "(`GET /v1/errors`, docs/errors.md).",
         examples=["slot_unavailable"],
@@ -74,7 +96,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {
             "model": Problem,
             "description": _description(status),
-            "content": {"application/problem+json": {}},
+            "content": {PROBLEM_CONTENT_TYPE: {}},
         }
         for status in statuses
     }
@@ -109,29 +131,26 @@ SECURITY_SCHEMES: dict[str, Any] = {
 }
 
 
-# The OAuth token endpoint answers its errors as RFC 6749 says: application/json.
-_OAUTH_ERROR = {"$ref": "#/components/schemas/OAuthError"}
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
 
 def problem_media_types(schema: dict[str, Any]) -> dict[str, Any]:
-    """Finish FastAPI's document: errors as ``application/problem+json``, the callback schemes.
+    """Finish FastAPI's document: problems as ``application/problem+json``, the callback schemes.
 
-    FastAPI files a response model under ``application/json``; errors never use that type.
+    FastAPI files a response model under the route's own media type (``application/json``, or
+    ``text/event-stream`` for the event stream, where generated clients would type the error as
+    ``unknown``); a problem never comes as either.
     """
     components = schema.setdefault("components", {})
     components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
     for path in schema.get("paths", {}).values():
         for operation in path.values():
-            for status, response in operation.get("responses", {}).items():
+            for response in operation.get("responses", {}).values():
                 content = response.get("content", {})
-                json_content = content.get("application/json")
-                if (
-                    str(status).isdigit()
-                    and int(status) >= 400
-                    and json_content is not None
-                    and json_content.get("schema") != _OAUTH_ERROR
-                ):
-                    content["application/problem+json"] = content.pop("application/json")
+                for media_type in [m for m in content if m != PROBLEM_CONTENT_TYPE]:
+                    if content[media_type].get("schema") == _PROBLEM:
+                        moved = content.pop(media_type)
+                        content.setdefault(PROBLEM_CONTENT_TYPE, {}).update(moved)
     return schema
 
 

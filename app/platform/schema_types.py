@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 # The documents state exactly what the validators accept (a client generated from them, or a
 # fuzzer, must never be surprised by a 422). Where a validator trims first, the pattern says so:
@@ -57,6 +67,47 @@ StateCode = Annotated[
     StringConstraints(strip_whitespace=True, min_length=2, max_length=40),
     trimmed(2, 40),
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenEnum:
+    """A string documented as a named enum that may grow: ``Annotated[str, OpenEnum(...)]``.
+
+    Validation stays "any string" (an answer never fails because a value is new); the document
+    gets one component listing the known values with what each means, so that generated clients
+    get a union they can switch over exhaustively, marked ``x-extensible-enum`` and described as
+    open: why a client may meet a value it does not know, and what to do with one.
+    """
+
+    name: str
+    summary: str
+    meanings: tuple[tuple[str, str], ...]  # (value, what it means), in the order to show
+    open_note: str  # why a value may be new, and what a client does with one
+
+    @property
+    def values(self) -> list[str]:
+        return [value for value, _ in self.meanings]
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        # A core schema with a ref becomes one component that every field using it points at.
+        return core_schema.str_schema(ref=self.name)
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        reference = handler(schema)
+        listed = "\n".join(f"- `{value}`: {meaning}" for value, meaning in self.meanings)
+        handler.resolve_ref_schema(reference).update(
+            {
+                "title": self.name,
+                "enum": self.values,
+                "x-extensible-enum": self.values,
+                "description": f"{self.summary}\n\n{listed}\n\n**Open**: {self.open_note}",
+            }
+        )
+        return reference
 
 
 class RequestModel(BaseModel):

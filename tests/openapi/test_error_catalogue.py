@@ -22,14 +22,16 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 
 
 def _every_error_class() -> set[type[AppError]]:
-    """Every AppError subclass any module of the service defines (development mode's too)."""
+    """Every AppError subclass any module of the service defines (development mode's too) with
+    a code of its own: a base such as RetryLater only lends its subclasses behaviour."""
     for module in pkgutil.walk_packages(app.__path__, "app."):
         importlib.import_module(module.name)
     found: set[type[AppError]] = set()
     pending = [AppError]
     while pending:
         for sub in pending.pop().__subclasses__():
-            found.add(sub)
+            if "code" in vars(sub):
+                found.add(sub)
             pending.append(sub)
     return found
 
@@ -37,6 +39,13 @@ def _every_error_class() -> set[type[AppError]]:
 def test_every_error_class_has_one_entry_and_every_entry_a_class() -> None:
     assert set(CLASSES) == _every_error_class()
     assert len(CATALOGUE) == len(CLASSES), "two classes share a code"
+
+
+def test_the_documents_problem_code_enum_holds_every_code_the_service_answers() -> None:
+    enum = create_app(Settings(environment="development")).openapi()["components"]["schemas"][
+        "ProblemCode"
+    ]["enum"]
+    assert sorted(enum) == sorted({cls.code for cls in _every_error_class()})
 
 
 def test_docs_errors_md_is_generated_from_the_catalogue() -> None:

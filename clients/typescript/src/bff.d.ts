@@ -434,6 +434,19 @@ export interface components {
             product_id: string;
         });
         /**
+         * ItemStatus
+         * @description What the shopper did with an ordered line, as Instacart reports it.
+         *
+         *     - `pending`: Not picked yet.
+         *     - `found`: The shopper found it as ordered.
+         *     - `replaced`: The shopper replaced it with another product.
+         *     - `refunded`: Neither found nor replaced: the customer is not charged for it.
+         *
+         *     **Open**: Instacart may add item statuses, which the service passes on as they come. Show such a line without a status.
+         * @enum {string}
+         */
+        ItemStatus: "pending" | "found" | "replaced" | "refunded";
+        /**
          * OAuthError
          * @description RFC 6749 section 5.2.
          */
@@ -465,8 +478,7 @@ export interface components {
             /** Items */
             items: components["schemas"]["OrderItem"][];
             slot?: components["schemas"]["Slot"] | null;
-            /** Status */
-            status: string;
+            status: components["schemas"]["OrderStatus"];
             /** Store Id */
             store_id: string;
             /**
@@ -483,8 +495,7 @@ export interface components {
             product_id?: string | null;
             /** Quantity */
             quantity: number;
-            /** Status */
-            status?: string | null;
+            status?: components["schemas"]["ItemStatus"] | null;
             /** Upc */
             upc?: string | null;
         };
@@ -506,16 +517,35 @@ export interface components {
             reservation_id: string;
         };
         /**
+         * OrderStatus
+         * @description Where the order stands in Instacart's workflow. Which statuses an order passes through depends on its fulfillment; the final ones are `canceled`, `completed`, `delivered`: nothing follows them, and the event stream ends. Whether the order can still be canceled is `cancelable`.
+         *
+         *     - `brand_new`: Placed: Instacart has it and no shopper has taken it yet. The only status in which it can be canceled.
+         *     - `acknowledged`: A shopper has taken the order; it can no longer be canceled.
+         *     - `picking`: The shopper is collecting the items in the store.
+         *     - `checkout`: The shopper is paying for the items at the store.
+         *     - `staging`: The items are being bagged and set aside for pickup or handover.
+         *     - `staged`: Ready at the store: a pickup customer may collect it, a last-mile order waits for its courier.
+         *     - `delivering`: On its way to the customer.
+         *     - `delivered`: Delivered or handed over. Final.
+         *     - `completed`: Finished (Instacart's closing status in some workflows). Final.
+         *     - `canceled`: Canceled. Final.
+         *     - `rescheduled`: Instacart moved the order to another window; the order goes on and a further status follows. `slot` still shows the window chosen at checkout.
+         *
+         *     **Open**: Instacart adds statuses, and the service shows each once it has rules for it, so a client built from an older document may meet one not listed here. Show it as an order in progress (neither failed nor final), take `cancelable` as the answer to whether it can be canceled, and keep following the order (its event stream, or `GET /v1/orders/{order_id}`).
+         * @enum {string}
+         */
+        OrderStatus: "brand_new" | "acknowledged" | "picking" | "checkout" | "staging" | "staged" | "delivering" | "delivered" | "completed" | "canceled" | "rescheduled";
+        /**
          * Problem
          * @description RFC 9457 problem details, with the service's stable ``code`` and the request id.
          */
         Problem: {
             /**
-             * Code
              * @description Stable: branch on it. Every code is in the error catalogue (`GET /v1/errors`, docs/errors.md).
              * @example slot_unavailable
              */
-            code: string;
+            code: components["schemas"]["ProblemCode"];
             /**
              * Detail
              * @description What went wrong here, in a sentence for a developer.
@@ -549,6 +579,48 @@ export interface components {
              */
             type: string;
         };
+        /**
+         * ProblemCode
+         * @description Why the request failed, stable across versions: branch on it, not on `title` or `detail`. Each code's entry in the error catalogue (`GET /v1/errors/{code}`, where the problem's `type` leads) says when it happens and what to do:
+         *
+         *     - `bad_request`: 400, Bad request. Fix the request; `detail` says what was wrong. Do not retry it unchanged.
+         *     - `idempotency_key_missing`: 400, An Idempotency-Key header is required. Send a new key (a UUID) for each checkout attempt, and the same key when retrying it.
+         *     - `http_error`: 400, The request was refused. Read `detail`; fix the request before sending it again.
+         *     - `unauthenticated`: 401, Authentication required. Get a fresh token from the identity provider and retry with `Authorization: Bearer <token>`.
+         *     - `forbidden`: 403, Not allowed. Use a token with the needed role or store; retrying with the same one will not help.
+         *     - `not_found`: 404, Not found. Check the id; list the user's orders with `GET /v1/orders` to find theirs.
+         *     - `reservation_not_found`: 404, No such reservation. Reserve a slot again (`POST /v1/reservations`) and place the order with the new reservation's id.
+         *     - `slot_not_found`: 404, No such time slot. List the store's slots again (`GET /v1/stores/{store_id}/slots`) and reserve one of those.
+         *     - `store_not_found`: 404, No such store. Take a store id from `GET /v1/stores`; do not retry the same id.
+         *     - `method_not_allowed`: 405, Method not allowed. Use one of the methods in `Allow`.
+         *     - `not_acceptable`: 406, No acceptable representation. Accept `application/json` (and `application/problem+json` for errors).
+         *     - `request_timeout`: 408, The request was not received in time. Send the whole body promptly; retry on a healthy connection.
+         *     - `demo_token_unavailable`: 409, The demo cannot sign tokens here. Use a token from the identity provider, or run with the development secret.
+         *     - `order_not_cancelable`: 409, The order can no longer be canceled. Show the order's status; the customer must contact support to stop it now.
+         *     - `order_not_stageable`: 409, The order cannot be staged. Read the order (`GET /v1/orders/{order_id}`) and stage only last-mile orders waiting at the store.
+         *     - `request_in_progress`: 409, The same request is still being processed. Retry the same request with the same key after a short wait; it will answer the first request's outcome.
+         *     - `reservation_expired`: 409, The reservation expired. Reserve a slot again and place the order with the new reservation.
+         *     - `reservation_used`: 409, The reservation was used by an order. Show the order in `order_id` (`GET /v1/orders/{order_id}`); to order again, reserve a new slot.
+         *     - `slot_unavailable`: 409, The time slot is full. List the store's slots again and let the customer choose another one.
+         *     - `payload_too_large`: 413, The request body is too large. Send a smaller body (at most 100 lines of at most 250 units for delivery).
+         *     - `unsupported_media_type`: 415, The body is not JSON. Send the body as JSON with the header `Content-Type: application/json`.
+         *     - `fulfillment_not_offered`: 422, The store does not offer this fulfillment. Choose another fulfillment, or a store that `GET /v1/stores?fulfillment=...` lists.
+         *     - `idempotency_key_reused`: 422, The Idempotency-Key was used for another request. Use a new key for a new request; reuse a key only to retry the identical request.
+         *     - `slot_fulfillment_mismatch`: 422, The slot is of another fulfillment. Reserve with the fulfillment the slot was listed for, or list slots of this one.
+         *     - `slot_in_past`: 422, The time slot has already started. List the store's slots again: only future windows are offered.
+         *     - `validation_failed`: 422, The request is not valid. Fix the fields named and send the request again.
+         *     - `rate_limited`: 429, Too many requests. Wait the seconds in `Retry-After`, then retry.
+         *     - `internal_error`: 500, Internal error. Report the problem's `request_id`; retrying may work once it is fixed.
+         *     - `upstream_error`: 502, Instacart answered with an error. Do not retry at once; report the `request_id` if it persists.
+         *     - `dependency_unavailable`: 503, A dependency of the service is down. Retry after `Retry-After` seconds; an order placed with an `Idempotency-Key` is safe to retry with the same key.
+         *     - `over_capacity`: 503, The service is at capacity. Retry after `Retry-After` seconds, with backoff.
+         *     - `upstream_unavailable`: 503, Instacart is unavailable. Retry after `Retry-After` seconds; retry an order with the same `Idempotency-Key`.
+         *     - `upstream_timeout`: 504, Instacart did not answer in time. Retry with the same `Idempotency-Key`: it answers the order once Instacart's outcome is known.
+         *
+         *     **Open**: The service adds codes for causes it learns to tell apart, so a client built from an older document may meet one not listed here. Act on the HTTP status: after a 429 or 503 retry once `Retry-After` has passed, after another 4xx fix the request, and show `detail` to a developer.
+         * @enum {string}
+         */
+        ProblemCode: "bad_request" | "idempotency_key_missing" | "http_error" | "unauthenticated" | "forbidden" | "not_found" | "reservation_not_found" | "slot_not_found" | "store_not_found" | "method_not_allowed" | "not_acceptable" | "request_timeout" | "demo_token_unavailable" | "order_not_cancelable" | "order_not_stageable" | "request_in_progress" | "reservation_expired" | "reservation_used" | "slot_unavailable" | "payload_too_large" | "unsupported_media_type" | "fulfillment_not_offered" | "idempotency_key_reused" | "slot_fulfillment_mismatch" | "slot_in_past" | "validation_failed" | "rate_limited" | "internal_error" | "upstream_error" | "dependency_unavailable" | "over_capacity" | "upstream_unavailable" | "upstream_timeout";
         /** Reservation */
         Reservation: {
             /** Expires At */
@@ -815,7 +887,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Health"];
+                    "application/json": components["schemas"]["Health"];
                 };
             };
         };
@@ -864,7 +936,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Health"];
+                    "application/json": components["schemas"]["Health"];
                 };
             };
         };
@@ -1385,8 +1457,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
@@ -1395,8 +1466,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Request body too large (payload_too_large) */
@@ -1405,8 +1475,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
@@ -1415,8 +1484,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Per-user rate limit, with Retry-After (rate_limited) */
@@ -1425,8 +1493,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Instacart answered with an error the service cannot map (upstream_error) */
@@ -1435,8 +1502,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
@@ -1445,8 +1511,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Instacart did not answer in time (upstream_timeout) */
@@ -1455,8 +1520,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
