@@ -59,9 +59,13 @@ def _timestamp_text(value: object) -> object:
 
 
 class CallbackMetadata(BaseModel):
+    """What the event is about."""
+
     model_config = ConfigDict(extra="allow")
 
-    order_id: str = Field(min_length=1, max_length=128)
+    order_id: str = Field(
+        min_length=1, max_length=128, description="The order's id (the retailer's)."
+    )
 
 
 class CallbackEventIn(BaseModel):
@@ -70,10 +74,21 @@ class CallbackEventIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     event_id: int = Field(ge=0, le=2**63 - 1)
-    event_name: str = Field(min_length=1, max_length=100)
-    event_timestamp: Annotated[AwareDatetime, BeforeValidator(_timestamp_text)]
-    event_metadata: CallbackMetadata
-    retailer_id: str | None = Field(default=None, max_length=128)
+    event_name: str = Field(
+        min_length=1,
+        max_length=100,
+        description="`fulfillment.<status>` for a status change; other names are kept, not "
+        "applied.",
+    )
+    event_timestamp: Annotated[
+        AwareDatetime,
+        BeforeValidator(_timestamp_text),
+        Field(description="When the event happened (RFC 3339): events apply in this order."),
+    ]
+    event_metadata: CallbackMetadata = Field(description="The order the event concerns.")
+    retailer_id: str | None = Field(
+        default=None, max_length=128, description="The retailer, as Instacart names it."
+    )
 
 
 def event_status(event_name: str) -> str | None:
