@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.callbacks.repository import CallbackEventsRepository
@@ -36,6 +36,7 @@ from app.orders.vocabulary import (
     is_known_status,
 )
 from app.platform.metrics import CALLBACKS
+from app.platform.schema_types import without_nul
 
 log = structlog.get_logger("app.callbacks.inbox")
 
@@ -72,6 +73,12 @@ class CallbackEventIn(BaseModel):
     """One callback as Instacart sends it; fields it may add later are kept, not refused."""
 
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_nul(cls, data: Any) -> Any:
+        # Stored as sent (metadata as JSONB), where Postgres refuses a NUL (it was a 500).
+        return without_nul(data)
 
     event_id: int = Field(ge=0, le=2**63 - 1)
     event_name: str = Field(

@@ -12,6 +12,7 @@ from pydantic import (
     GetJsonSchemaHandler,
     StringConstraints,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
@@ -110,10 +111,34 @@ class OpenEnum:
         return reference
 
 
+def without_nul(value: Any) -> Any:
+    """``value`` with every NUL character, in its strings and keys at any depth, replaced by
+    U+FFFD (the replacement character).
+
+    No text needs a NUL and Postgres stores none, in text or JSONB (it answered a 500). The
+    replacement keeps the length and, for every pattern of the document, the class of the
+    character (neither is whitespace, a letter or a digit), so the document still states
+    exactly what is accepted.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
+
+
 class RequestModel(BaseModel):
-    """What the storefront sends: an unknown field is a mistake, refused with a 422."""
+    """What the storefront sends: an unknown field is a mistake, refused with a 422; a NUL
+    character becomes U+FFFD (``without_nul``)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_nul(cls, data: Any) -> Any:
+        return without_nul(data)
 
 
 class ResponseModel(BaseModel):
