@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 
 # The package of the documentation's scripts, styles and icon (requirements.lock pins it).
 DOCS_PACKAGE = "fastapi-offline"
@@ -85,6 +86,16 @@ TAGS: list[dict[str, Any]] = [
 _SWAGGER_UI = {"validatorUrl": None, "displayOperationId": True}
 
 
+async def _without_assets() -> HTMLResponse:
+    """/docs and /redoc where the assets' package is missing: what to install, and the document."""
+    return HTMLResponse(
+        '<!doctype html><html lang="en"><meta charset="utf-8"><title>API reference</title>'
+        f"<h1>{TITLE}</h1><p>The interactive reference needs the Python package "
+        f"<code>{DOCS_PACKAGE}</code> (requirements.lock), which is not installed here. The "
+        'document itself: <a href="/openapi.json">/openapi.json</a>.</p></html>'
+    )
+
+
 def _offline_app() -> Callable[..., FastAPI] | None:
     """fastapi-offline's app factory, or None where the package is not installed."""
     try:
@@ -110,8 +121,11 @@ def new_app(*, public_docs: bool, **options: Any) -> FastAPI:
         return FastAPI(docs_url=None, redoc_url=None, openapi_url=None, **front)
     offline_app = _offline_app()
     if offline_app is None:
-        # Better no pages than pages that load a CDN: the document is still served.
-        return FastAPI(docs_url=None, redoc_url=None, **front)
+        # Better a plain page than pages that load a CDN: the document is still served.
+        app = FastAPI(docs_url=None, redoc_url=None, **front)
+        for path in ("/docs", "/redoc"):
+            app.add_api_route(path, _without_assets, include_in_schema=False)
+        return app
     return offline_app(
         docs_url="/docs",
         redoc_url="/redoc",
