@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from app.api_reference import new_app
 from app.authenticate_first import AuthenticateFirst
 from app.callbacks.routes import router as callbacks_router
 from app.lifespan import Lifecycle, lifespan
@@ -50,15 +51,7 @@ def create_app(
 
     # Production serves no interactive documentation: the document is published with the
     # storefront clients (openapi/bff.json), not by every replica on the public port.
-    public_docs = settings.environment != "production"
-    app = FastAPI(
-        title="Checkout BFF for Instacart Connect",
-        version="1.0.0",
-        lifespan=lifespan,
-        docs_url="/docs" if public_docs else None,
-        redoc_url="/redoc" if public_docs else None,
-        openapi_url="/openapi.json" if public_docs else None,
-    )
+    app = new_app(public_docs=settings.environment != "production", lifespan=lifespan)
     app.state.instacart_transport = instacart_transport
     app.state.settings = settings
     app.state.lifecycle = Lifecycle()

@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.callbacks.repository import CallbackEventsRepository
@@ -36,6 +36,7 @@ from app.orders.vocabulary import (
     is_known_status,
 )
 from app.platform.metrics import CALLBACKS
+from app.platform.schema_types import without_nul
 
 log = structlog.get_logger("app.callbacks.inbox")
 
@@ -59,9 +60,13 @@ def _timestamp_text(value: object) -> object:
 
 
 class CallbackMetadata(BaseModel):
+    """What the event is about."""
+
     model_config = ConfigDict(extra="allow")
 
-    order_id: str = Field(min_length=1, max_length=128)
+    order_id: str = Field(
+        min_length=1, max_length=128, description="The order's id (the retailer's)."
+    )
 
 
 class CallbackEventIn(BaseModel):
@@ -69,11 +74,28 @@ class CallbackEventIn(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _without_nul(cls, data: Any) -> Any:
+        # Stored as sent (metadata as JSONB), where Postgres refuses a NUL (it was a 500).
+        return without_nul(data)
+
     event_id: int = Field(ge=0, le=2**63 - 1)
-    event_name: str = Field(min_length=1, max_length=100)
-    event_timestamp: Annotated[AwareDatetime, BeforeValidator(_timestamp_text)]
-    event_metadata: CallbackMetadata
-    retailer_id: str | None = Field(default=None, max_length=128)
+    event_name: str = Field(
+        min_length=1,
+        max_length=100,
+        description="`fulfillment.<status>` for a status change; other names are kept, not "
+        "applied.",
+    )
+    event_timestamp: Annotated[
+        AwareDatetime,
+        BeforeValidator(_timestamp_text),
+        Field(description="When the event happened (RFC 3339): events apply in this order."),
+    ]
+    event_metadata: CallbackMetadata = Field(description="The order the event concerns.")
+    retailer_id: str | None = Field(
+        default=None, max_length=128, description="The retailer, as Instacart names it."
+    )
 
 
 def event_status(event_name: str) -> str | None:

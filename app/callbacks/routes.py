@@ -12,7 +12,7 @@ import binascii
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, WithJsonSchema
 from starlette.datastructures import FormData
@@ -22,7 +22,7 @@ from app.lifespan import state_of
 from app.platform.client_address import client_address
 from app.platform.errors import Unauthenticated
 from app.platform.metrics import CALLBACKS
-from app.platform.problem_docs import problems
+from app.platform.problem_docs import answer_example, problems, with_problems
 
 router = APIRouter(prefix="/callbacks/instacart", tags=["callbacks"])
 
@@ -31,9 +31,11 @@ _FORM = "application/x-www-form-urlencoded"
 
 
 class CallbackToken(BaseModel):
-    access_token: str
-    token_type: str = "Bearer"
-    expires_in: int
+    """An access token for POST /callbacks/instacart (RFC 6749 section 5.1)."""
+
+    access_token: str = Field(description="Send it as `Authorization: Bearer <token>`.")
+    token_type: str = Field(default="Bearer", description="Always `Bearer`.")
+    expires_in: int = Field(description="Seconds until the token expires.", examples=[3600])
 
 
 class CallbackEvent(CallbackEventIn):
@@ -46,19 +48,33 @@ class CallbackEvent(CallbackEventIn):
     event_id: Annotated[
         int,
         Field(ge=0, le=2**63 - 1),
-        WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 2**53 - 1}),
+        WithJsonSchema(
+            {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 2**53 - 1,
+                "description": "Instacart's id of the event: a repeat is stored once.",
+            }
+        ),
     ]
 
 
 class CallbackAck(BaseModel):
-    status: str  # accepted | duplicate
+    """The receiver's answer: the event is kept."""
+
+    status: Literal["accepted", "duplicate"] = Field(
+        description="`accepted`: stored, applied in the background; `duplicate`: this "
+        "`event_id` was stored before."
+    )
 
 
 class OAuthError(BaseModel):
     """RFC 6749 section 5.2."""
 
-    error: Literal["invalid_request", "invalid_client", "unsupported_grant_type"]
-    error_description: str
+    error: Literal["invalid_request", "invalid_client", "unsupported_grant_type"] = Field(
+        description="RFC 6749's error code."
+    )
+    error_description: str = Field(description="What was wrong, in words.")
 
 
 # The handler reads the form itself (so that its errors are OAuth's, not FastAPI's 422); the
@@ -72,19 +88,55 @@ _TOKEN_REQUEST = {
                     "type": "object",
                     "required": ["grant_type"],
                     "properties": {
-                        "grant_type": {"const": "client_credentials"},
-                        "client_id": {"type": "string"},
-                        "client_secret": {"type": "string"},
+                        "grant_type": {
+                            "const": "client_credentials",
+                            "description": "Always `client_credentials`.",
+                        },
+                        "client_id": {
+                            "type": "string",
+                            "description": "Instacart's callback client id, unless sent with "
+                            "HTTP Basic.",
+                        },
+                        "client_secret": {
+                            "type": "string",
+                            "description": "Its secret, unless sent with HTTP Basic.",
+                        },
                     },
-                }
+                },
+                "example": {
+                    "grant_type": "client_credentials",
+                    "client_id": "instacart-callbacks",
+                    "client_secret": "s3cr3t-from-the-retailer",
+                },
             }
         },
     },
     "security": [{"InstacartClientBasic": []}, {}],
 }
 _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": OAuthError, "description": "invalid_request, unsupported_grant_type"},
-    401: {"model": OAuthError, "description": "invalid_client (unknown client or secret)"},
+    400: {"model": OAuthError}
+    | answer_example(
+        OAuthError(error="invalid_request", error_description="grant_type is required"),
+        "invalid_request, unsupported_grant_type",
+    ),
+    401: {"model": OAuthError}
+    | answer_example(
+        OAuthError(error="invalid_client", error_description="unknown client"),
+        "invalid_client (unknown client or secret)",
+    ),
+}
+_EXAMPLE_TOKEN = CallbackToken(access_token="cbt_9fQ2kVx7LmN4pR8sT1wY6zA3", expires_in=3600)
+_EXAMPLE_EVENTS = {
+    "status": {
+        "summary": "An order's status changed",
+        "value": {
+            "event_id": 90017,
+            "event_name": "fulfillment.picking",
+            "event_timestamp": "2026-11-25T18:35:02Z",
+            "event_metadata": {"order_id": "ord_FqGAtr4HhCa2hS4F27D4"},
+            "retailer_id": "bayside-market",
+        },
+    }
 }
 # Instacart's bearer token from the endpoint above, not a user's JWT.
 _CALLBACK_SECURITY: dict[str, Any] = {"security": [{"InstacartCallbackToken": []}]}
@@ -125,7 +177,14 @@ async def _read_form(request: Request) -> FormData | None:
     operation_id="callbacks-token",
     response_model=CallbackToken,
     summary="OAuth 2.0 token endpoint for Instacart's callbacks (client credentials)",
-    responses=_OAUTH_ERRORS | problems(413, 429),
+    description="For Instacart, not storefronts: Instacart's OAuth client gets the token it "
+    "sends its callbacks with, with the client id and secret the retailer gave it "
+    "(`BFF_CALLBACK_CLIENT_ID`, `BFF_CALLBACK_CLIENT_SECRET`). Errors are OAuth's (RFC 6749 "
+    "section 5.2), not problems; repeated wrong secrets from one source are refused for a "
+    "while (429).",
+    responses={200: answer_example(_EXAMPLE_TOKEN, "The token")}
+    | _OAUTH_ERRORS
+    | problems(413, 429),
     openapi_extra=_TOKEN_REQUEST,
 )
 async def issue_token(request: Request) -> Any:
@@ -170,12 +229,17 @@ async def instacart_caller(request: Request) -> None:
     "",
     operation_id="callbacks-receive",
     response_model=CallbackAck,
-    responses=problems(401, 413, 422, 503),
+    responses=with_problems(
+        {200: answer_example(CallbackAck(status="accepted"), "Stored")}, 401, 413, 422, 503
+    ),
     summary="Receive one of Instacart's order callbacks",
+    description="For Instacart, not storefronts. Each event is stored once (by `event_id`) "
+    "and answered at once; it is applied in the background, in the order of the events' "
+    "timestamps, and an order's customer sees the change on its event stream.",
     openapi_extra=_CALLBACK_SECURITY,
 )
 async def receive(
-    event: CallbackEvent,
+    event: Annotated[CallbackEvent, Body(openapi_examples=_EXAMPLE_EVENTS)],
     request: Request,
     _: Annotated[None, Depends(instacart_caller)],
 ) -> CallbackAck:

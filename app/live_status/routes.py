@@ -7,7 +7,7 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -20,15 +20,31 @@ from app.dependencies import (
 )
 from app.live_status.streams import OrderStream
 from app.orders.routes import OrderId
-from app.platform.errors import Unauthenticated
-from app.platform.problem_docs import COMMON, problems
+from app.orders.schemas import example_order
+from app.orders.vocabulary import OrderStatus
+from app.platform.errors import NotFound, Unauthenticated
+from app.platform.problem_docs import COMMON, answer_example, problems, with_problems
 
-router = APIRouter(prefix="/v1/orders", tags=["orders"])
+router = APIRouter(prefix="/v1/orders", tags=["live status"])
 
 
 class StreamTicketOut(BaseModel):
-    ticket: str
-    expires_at: dt.datetime
+    """A ticket that opens one stream of one order, once."""
+
+    ticket: str = Field(
+        description="Pass it as `?ticket=` to `GET /v1/orders/{order_id}/events`; it opens one "
+        "stream, once.",
+        examples=["kq3B5yR0f9lY2m8V1o6cPz7wXsT4uHjE0aNdGiLbQeM"],
+    )
+    expires_at: dt.datetime = Field(
+        description="When the ticket stops working if unused (a minute after it was issued)."
+    )
+
+
+_EXAMPLE_TICKET = StreamTicketOut(
+    ticket="kq3B5yR0f9lY2m8V1o6cPz7wXsT4uHjE0aNdGiLbQeM",
+    expires_at=dt.datetime(2026, 11, 25, 18, 1, 15, tzinfo=dt.UTC),
+)
 
 
 class EventStreamResponse(StreamingResponse):
@@ -57,23 +73,40 @@ _STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
         "description": "The order's status events: `event: status`, `id: <version>`, "
         "`data: <Order>`; comment lines as heartbeats; ends after a terminal status.",
-        # OpenAPI 3.1 reads an event stream's schema as that of each event (3.2's itemSchema).
         "content": {
             "text/event-stream": {
+                # OpenAPI 3.1 reads an event stream's schema as that of each event (3.2's
+                # itemSchema); the example is one event.
                 "schema": {
                     "type": "object",
                     "required": ["event", "id", "data"],
                     "properties": {
-                        "event": {"const": "status"},
-                        "id": {"type": "string", "pattern": "^[0-9]+$"},
-                        "retry": {"type": "integer", "minimum": 0},
+                        "event": {"const": "status", "description": "Always `status`."},
+                        "id": {
+                            "type": "string",
+                            "pattern": "^[0-9]+$",
+                            "description": "The order's version: EventSource sends it back "
+                            "as `Last-Event-ID` when it reconnects.",
+                        },
+                        "retry": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "Milliseconds to wait before reconnecting.",
+                        },
                         "data": {
                             "type": "string",
                             "contentMediaType": "application/json",
                             "contentSchema": {"$ref": "#/components/schemas/Order"},
+                            "description": "The order as JSON, as `GET /v1/orders/{order_id}` "
+                            "answers it.",
                         },
                     },
-                }
+                },
+                "example": {
+                    "event": "status",
+                    "id": "3",
+                    "data": example_order(OrderStatus.PICKING, minutes=35).model_dump_json(),
+                },
             }
         },
     },
@@ -89,8 +122,14 @@ _STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
     operation_id="orders-events-ticket",
     status_code=201,
     response_model=StreamTicketOut,
-    responses=problems(*COMMON, 404),
+    responses=with_problems(
+        {201: answer_example(_EXAMPLE_TICKET, "The ticket")}, *COMMON, NotFound
+    ),
     summary="A short-lived, single-use ticket for this order's event stream (for EventSource)",
+    description="A browser's `EventSource` cannot send an `Authorization` header, and a token "
+    "in a URL lands in logs: ask for a ticket with the header instead, then open "
+    "`GET /v1/orders/{order_id}/events?ticket=...` within a minute. A ticket opens one stream "
+    "of this order, once; ask for a new one to reconnect.",
 )
 async def issue_stream_ticket(
     order_id: OrderId,
@@ -108,8 +147,15 @@ async def issue_stream_ticket(
     operation_id="orders-events",
     status_code=200,
     response_class=EventStreamResponse,
-    responses=_STREAM_RESPONSES | problems(*COMMON, 404),
+    responses=_STREAM_RESPONSES | problems(*COMMON, NotFound),
     summary="Live status of the order as Server-Sent Events (bearer header or ?ticket=)",
+    # FastAPI adds the bearer alternative of its own dependency to this list.
+    openapi_extra={"security": [{"StreamTicket": []}]},
+    description="Sends the order at once, then again whenever it changes, as Server-Sent "
+    "Events, until a final status. Authenticate with the bearer header (fetch "
+    "streaming, mobile apps) or a ticket (`EventSource`). On reconnecting, `Last-Event-ID` "
+    "skips what the client has seen; 204 means the order had already ended. Errors are "
+    "answered before the stream starts, as problems.",
 )
 async def order_events(
     order_id: OrderId,
@@ -121,7 +167,10 @@ async def order_events(
         str | None,
         Query(description="A stream ticket, for clients that cannot send Authorization"),
     ] = None,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="The `id` of the last event seen (EventSource sends it itself)."),
+    ] = None,
 ) -> Response:
     if credentials is not None:
         user_id = (await current_principal(request, credentials)).user_id

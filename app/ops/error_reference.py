@@ -16,36 +16,38 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from app.platform.error_catalogue import CATALOGUE, ERRORS_PATH, CatalogueEntry, problem_type
-from app.platform.errors import NotFound
-from app.platform.problem_docs import problems
+from app.platform.errors import NotFound, ValidationFailed
+from app.platform.problem_docs import ProblemCode, answer_example, with_problems
 
 router = APIRouter(prefix=ERRORS_PATH, tags=["errors"])
 
 # Nothing on the page runs or loads anything.
 _PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'", "Cache-Control": "max-age=300"}
 _JSON_HEADERS = {"Cache-Control": "max-age=300"}
-_HTML_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/html": {"schema": {"type": "string"}}}}
-}
+_HTML = "text/html"
 _CODE = r"^[a-z][a-z_]{0,63}$"
 
 
 class ErrorCode(BaseModel):
     """One problem ``code``: when the service answers with it and what the client should do."""
 
-    code: str = Field(examples=["slot_unavailable"])
-    status: int = Field(examples=[409])
-    title: str = Field(examples=["The time slot is full"])
+    code: ProblemCode = Field(description="The problem's `code`.")
+    status: int = Field(description="The HTTP status it comes with.", examples=[409])
+    title: str = Field(
+        description="The problem's `title` for this code.", examples=["The time slot is full"]
+    )
     type: str = Field(
         description="The problem's `type`, where this entry is served.",
         examples=["/v1/errors/slot_unavailable"],
     )
-    when: str
-    what_to_do: str
+    when: str = Field(description="When the service answers with it.")
+    what_to_do: str = Field(description="What the client should do about it.")
 
 
 class ErrorCatalogue(BaseModel):
-    errors: list[ErrorCode]
+    """Every problem code the service answers with."""
+
+    errors: list[ErrorCode] = Field(description="Every code, in order of status, then code.")
 
 
 def _described(entry: CatalogueEntry) -> ErrorCode:
@@ -59,8 +61,19 @@ def _described(entry: CatalogueEntry) -> ErrorCode:
     )
 
 
+def _answers(entries: list[CatalogueEntry], description: str) -> dict[str, Any]:
+    """The documented 200: JSON (one entry, or the catalogue), or the page, with examples."""
+    described = [_described(entry) for entry in entries]
+    one = len(described) == 1
+    json_example = described[0] if one else ErrorCatalogue(errors=described)
+    answer = answer_example(json_example, description)
+    page = _page_html(f"Error {entries[0].code}" if one else "Error codes", described)
+    answer["content"][_HTML] = {"schema": {"type": "string"}, "example": page}
+    return answer
+
+
 def _wants_html(request: Request) -> bool:
-    return "text/html" in request.headers.get("accept", "")
+    return _HTML in request.headers.get("accept", "")
 
 
 def _inline(text: str) -> str:
@@ -69,27 +82,32 @@ def _inline(text: str) -> str:
 
 
 def _page(title: str, entries: list[ErrorCode]) -> Response:
+    return Response(_page_html(title, entries), media_type=_HTML, headers=_PAGE_HEADERS)
+
+
+def _page_html(title: str, entries: list[ErrorCode]) -> str:
     sections = "".join(
         f'<section id="{x.code}"><h2><a href="{x.type}">{x.code}</a></h2>'
         f"<p><strong>{x.status}</strong> {html.escape(x.title)}.</p>"
         f"<p>When: {_inline(x.when)}</p><p>What to do: {_inline(x.what_to_do)}</p></section>"
         for x in entries
     )
-    body = (
+    return (
         '<!doctype html><html lang="en"><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>"
         f'<p><a href="{ERRORS_PATH}">Every error code</a></p>{sections}</html>'
     )
-    return Response(body, media_type="text/html", headers=_PAGE_HEADERS)
 
 
 @router.get(
     "",
     operation_id="errors-list",
     response_model=ErrorCatalogue,
-    responses=_HTML_RESPONSE,
+    responses={200: _answers(list(CATALOGUE.values())[:2], "Every error code")},
     summary="Every problem code the service answers with, and what to do about each",
-    description="JSON by default; an HTML page when `Accept` asks for `text/html`.",
+    description="The error catalogue: for each `code`, its status and title, when the service "
+    "answers with it and what the client should do. Served without authentication, in "
+    "production too. JSON by default; an HTML page when `Accept` asks for `text/html`.",
 )
 async def list_errors(request: Request) -> Response:
     entries = [_described(entry) for entry in CATALOGUE.values()]
@@ -103,12 +121,22 @@ async def list_errors(request: Request) -> Response:
     "/{code}",
     operation_id="errors-get",
     response_model=ErrorCode,
-    responses=_HTML_RESPONSE | problems(404, 422),
+    responses=with_problems(
+        {200: _answers([CATALOGUE["slot_unavailable"]], "The code's entry")},
+        NotFound,
+        ValidationFailed,
+    ),
     summary="One problem code: the target of a problem's `type`",
-    description="JSON by default; an HTML page when `Accept` asks for `text/html`.",
+    description="Where every problem's `type` leads: the entry of one `code`. JSON by "
+    "default; an HTML page when `Accept` asks for `text/html` (a developer following a "
+    "`type` in a browser).",
 )
 async def get_error(
-    request: Request, code: Annotated[str, Path(pattern=_CODE, examples=["slot_unavailable"])]
+    request: Request,
+    code: Annotated[
+        str,
+        Path(pattern=_CODE, description="A problem's `code`.", examples=["slot_unavailable"]),
+    ],
 ) -> Response:
     entry = CATALOGUE.get(code)
     if entry is None:

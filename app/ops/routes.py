@@ -4,26 +4,47 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from app.lifespan import settings_of, state_of
 from app.platform.connections import ping_redis
 from app.platform.errors import NotFound
 from app.platform.metrics import DEPENDENCY_UP
+from app.platform.problem_docs import answer_example
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(tags=["operations"])
 
 
 class Health(BaseModel):
-    status: str
-    checks: dict[str, str] = {}
+    """A probe's answer: for Kubernetes and operators, not for storefronts."""
+
+    status: Literal["ok", "unavailable"] = Field(description="The probe's verdict.")
+    checks: dict[str, str] = Field(
+        default={},
+        description="Each dependency (`postgres`, `redis`) and `ok` or `failed: <kind>`; "
+        "`lifecycle: draining` while the process stops.",
+    )
 
 
-@router.get("/livez", operation_id="ops-livez", response_model=Health)
+_HEALTHY = Health(status="ok", checks={"postgres": "ok", "redis": "ok"})
+_DRAINING = Health(status="unavailable", checks={**_HEALTHY.checks, "lifecycle": "draining"})
+_REDIS_DOWN = Health(
+    status="unavailable", checks={"postgres": "ok", "redis": "failed: ConnectionError"}
+)
+
+
+@router.get(
+    "/livez",
+    operation_id="ops-livez",
+    response_model=Health,
+    responses={200: answer_example(Health(status="ok"), "Alive")},
+    summary="Liveness probe",
+)
 async def livez() -> Health:
     """The process is alive; no I/O, so a slow dependency never gets the pod killed."""
     return Health(status="ok")
@@ -62,7 +83,11 @@ async def _dependencies(request: Request) -> dict[str, str]:
     "/readyz",
     operation_id="ops-readyz",
     response_model=Health,
-    responses={503: {"model": Health, "description": "Not ready: the process is draining"}},
+    responses={
+        200: answer_example(_HEALTHY, "Ready"),
+        503: {"model": Health} | answer_example(_DRAINING, "Not ready: the process is draining"),
+    },
+    summary="Readiness probe",
 )
 async def readyz(request: Request, response: Response) -> Health:
     """Ready while the process serves and is not draining. Postgres and Redis are reported in
@@ -81,7 +106,11 @@ async def readyz(request: Request, response: Response) -> Health:
     "/healthz/dependencies",
     operation_id="ops-dependencies",
     response_model=Health,
-    responses={503: {"model": Health, "description": "A dependency does not answer"}},
+    responses={
+        200: answer_example(_HEALTHY, "Postgres and Redis answer"),
+        503: {"model": Health} | answer_example(_REDIS_DOWN, "A dependency does not answer"),
+    },
+    summary="Whether Postgres and Redis answer",
 )
 async def dependencies(request: Request, response: Response) -> Health:
     """Whether Postgres and Redis answer, for operators and alerts (never for routing)."""

@@ -71,6 +71,15 @@ class OrderStatus(enum.StrEnum):
     RESCHEDULED = "rescheduled"  # moves the window, not the order: it has no rank
 
 
+class ItemStatus(enum.StrEnum):
+    """What the shopper did with an ordered line, as Instacart reports it (an open set too)."""
+
+    PENDING = "pending"
+    FOUND = "found"
+    REPLACED = "replaced"
+    REFUNDED = "refunded"
+
+
 # Where each status stands on the way to the customer: a callback never moves a status to a
 # lower rank, and a terminal one is never left. Statuses not listed (rescheduled, and the open
 # set Instacart may add) are ordered by time alone.

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 # The documents state exactly what the validators accept (a client generated from them, or a
 # fuzzer, must never be surprised by a 422). Where a validator trims first, the pattern says so:
@@ -59,10 +70,75 @@ StateCode = Annotated[
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class OpenEnum:
+    """A string documented as a named enum that may grow: ``Annotated[str, OpenEnum(...)]``.
+
+    Validation stays "any string" (an answer never fails because a value is new); the document
+    gets one component listing the known values with what each means, so that generated clients
+    get a union they can switch over exhaustively, marked ``x-extensible-enum`` and described as
+    open: why a client may meet a value it does not know, and what to do with one.
+    """
+
+    name: str
+    summary: str
+    meanings: tuple[tuple[str, str], ...]  # (value, what it means), in the order to show
+    open_note: str  # why a value may be new, and what a client does with one
+
+    @property
+    def values(self) -> list[str]:
+        return [value for value, _ in self.meanings]
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        # A core schema with a ref becomes one component that every field using it points at.
+        return core_schema.str_schema(ref=self.name)
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        reference = handler(schema)
+        listed = "\n".join(f"- `{value}`: {meaning}" for value, meaning in self.meanings)
+        handler.resolve_ref_schema(reference).update(
+            {
+                "title": self.name,
+                "enum": self.values,
+                "x-extensible-enum": self.values,
+                "description": f"{self.summary}\n\n{listed}\n\n**Open**: {self.open_note}",
+            }
+        )
+        return reference
+
+
+def without_nul(value: Any) -> Any:
+    """``value`` with every NUL character, in its strings and keys at any depth, replaced by
+    U+FFFD (the replacement character).
+
+    No text needs a NUL and Postgres stores none, in text or JSONB (it answered a 500). The
+    replacement keeps the length and, for every pattern of the document, the class of the
+    character (neither is whitespace, a letter or a digit), so the document still states
+    exactly what is accepted.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
+
+
 class RequestModel(BaseModel):
-    """What the storefront sends: an unknown field is a mistake, refused with a 422."""
+    """What the storefront sends: an unknown field is a mistake, refused with a 422; a NUL
+    character becomes U+FFFD (``without_nul``)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_nul(cls, data: Any) -> Any:
+        return without_nul(data)
 
 
 class ResponseModel(BaseModel):

@@ -9,13 +9,15 @@ from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from app.orders.vocabulary import Fulfillment, FulfillmentType
 from app.platform.schema_types import Identifier, RequestModel, ResponseModel
-from app.stores.schemas import Address, Slot
+from app.stores.schemas import EXAMPLE_SLOT, EXAMPLE_STORE, Address, Slot
 
 MAX_DELIVERY_UNITS = 250
 MAX_LINES = 100
 
 
 class Item(RequestModel):
+    """A line of the cart: one product, named by exactly one of `upc` and `product_id`."""
+
     # The validator below, as the document states it: exactly one of the two is a string.
     model_config = ConfigDict(
         json_schema_extra={
@@ -26,9 +28,19 @@ class Item(RequestModel):
         }
     )
 
-    upc: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,14}$")] | None = None
-    product_id: Identifier | None = None
-    quantity: int = Field(ge=1, le=MAX_DELIVERY_UNITS)
+    upc: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,14}$")] | None = Field(
+        default=None,
+        description="The product's barcode (UPC); give this or `product_id`, not both.",
+        examples=["041234100012"],
+    )
+    product_id: Identifier | None = Field(
+        default=None,
+        description="Instacart's id of the product; give this or `upc`, not both.",
+        examples=["1002"],
+    )
+    quantity: int = Field(
+        ge=1, le=MAX_DELIVERY_UNITS, description="How many units of the product.", examples=[3]
+    )
 
     @model_validator(mode="after")
     def _one_identifier(self) -> Item:
@@ -50,12 +62,29 @@ def check_delivery_units(fulfillment: str, items: list[Item] | None) -> None:
             )
 
 
+CART_LIMITS = (
+    f"At most {MAX_LINES} lines; a delivery carries at most {MAX_DELIVERY_UNITS} units in total."
+)
+
+
 class ReservationRequest(RequestModel):
-    fulfillment: Fulfillment
-    store_id: Identifier
-    slot_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    items: Items | None = None
-    address: Address | None = None
+    """The slot to hold, as listed by `GET /v1/stores/{store_id}/slots`."""
+
+    fulfillment: Fulfillment = Field(description="The fulfillment the slot was listed for.")
+    store_id: Identifier = Field(description="The store of the slot.", examples=["store-sf-001"])
+    slot_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] = Field(
+        description="A slot's `id` from the store's slot list.",
+        examples=["delivery.store-sf-001.20261127T1600Z"],
+    )
+    items: Items | None = Field(
+        default=None,
+        description=f"The cart so far, optional: sent to Instacart with the hold. {CART_LIMITS}",
+    )
+    address: Address | None = Field(
+        default=None,
+        description="The customer's address, for a last-mile slot: its hold is made for the "
+        "address its slots were listed for. Other fulfillments take the address with the order.",
+    )
 
     @model_validator(mode="after")
     def _units(self) -> ReservationRequest:
@@ -64,8 +93,31 @@ class ReservationRequest(RequestModel):
 
 
 class Reservation(ResponseModel):
-    id: str
-    expires_at: dt.datetime | None = None
-    fulfillment: Fulfillment
-    store_id: str
-    slot: Slot
+    """A slot held for the user: place the order with its `id` before `expires_at`."""
+
+    id: str = Field(
+        description="Pass it as `reservation_id` to place the order.",
+        examples=["res_7IzyPHXcwO7is-KN"],
+    )
+    expires_at: dt.datetime | None = Field(
+        default=None,
+        description="When the hold lapses (10 minutes after it was made), in UTC. Afterwards "
+        "the order may still go through while the slot has room, or be refused with "
+        "`reservation_expired`.",
+    )
+    fulfillment: Fulfillment = Field(description="The fulfillment of the slot held.")
+    store_id: str = Field(description="The store of the slot held.")
+    slot: Slot = Field(description="The slot held, with its times at the store.")
+
+
+# The document's examples: the example store's first slot, asked for and held.
+EXAMPLE_RESERVATION_REQUEST = ReservationRequest(
+    fulfillment="delivery", store_id=EXAMPLE_STORE.id, slot_id=EXAMPLE_SLOT.id
+)
+EXAMPLE_RESERVATION = Reservation(
+    id="res_7IzyPHXcwO7is-KN",
+    expires_at=dt.datetime(2026, 11, 25, 18, 10, tzinfo=dt.UTC),
+    fulfillment="delivery",
+    store_id=EXAMPLE_STORE.id,
+    slot=EXAMPLE_SLOT,
+)

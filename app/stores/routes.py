@@ -8,9 +8,18 @@ from fastapi import APIRouter, Header, Path, Query, Response
 
 from app.dependencies import CheckoutDep, PrincipalDep
 from app.orders.vocabulary import Fulfillment
-from app.platform.problem_docs import COMMON, problems
+from app.platform.errors import FulfillmentNotOffered, StoreNotFound, ValidationFailed
+from app.platform.problem_docs import COMMON, answer_example, problems
 from app.platform.schema_types import PostalCode, ShortText, StateCode
-from app.stores.schemas import SlotList, SlotQuery, StoreId, StoreList, StoreQuery
+from app.stores.schemas import (
+    EXAMPLE_SLOTS,
+    EXAMPLE_STORES,
+    SlotList,
+    SlotQuery,
+    StoreId,
+    StoreList,
+    StoreQuery,
+)
 from app.stores.slot_catalog import CatalogAnswer
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"])
@@ -33,29 +42,25 @@ _CONDITIONAL = {"parameters": [_IF_NONE_MATCH_PARAMETER]}
 
 # The stateful walk a storefront takes: stores near an address, then a store's slots there.
 _STORE_SLOTS_LINK = {
-    "links": {
-        "StoreSlots": {
-            "operationId": "slots-list",
-            "description": "The first store's slots, for the same fulfillment.",
-            "parameters": {
-                "path.store_id": "$response.body#/stores/0/id",
-                "query.fulfillment": "$request.query.fulfillment",
-            },
-        }
+    "StoreSlots": {
+        "operationId": "slots-list",
+        "description": "The first store's slots, for the same fulfillment.",
+        "parameters": {
+            "path.store_id": "$response.body#/stores/0/id",
+            "query.fulfillment": "$request.query.fulfillment",
+        },
     }
 }
 # A slot of the list, held: store and fulfillment are the request's, the slot the first listed.
 _SLOT_RESERVATION_LINK = {
-    "links": {
-        "ReserveSlot": {
-            "operationId": "reservations-create",
-            "description": "Hold the first slot of the list.",
-            "requestBody": {
-                "fulfillment": "$request.query.fulfillment",
-                "store_id": "$request.path.store_id",
-                "slot_id": "$response.body#/slots/0/id",
-            },
-        }
+    "ReserveSlot": {
+        "operationId": "reservations-create",
+        "description": "Hold the first slot of the list.",
+        "requestBody": {
+            "fulfillment": "$request.query.fulfillment",
+            "store_id": "$request.path.store_id",
+            "slot_id": "$response.body#/slots/0/id",
+        },
     }
 }
 
@@ -76,22 +81,40 @@ def render(answer: CatalogAnswer, if_none_match: str | None) -> Response:
     "",
     operation_id="stores-list",
     response_model=StoreList,
-    responses={200: _STORE_SLOTS_LINK} | NOT_MODIFIED | problems(*COMMON),
+    responses={200: answer_example(EXAMPLE_STORES, "The stores", links=_STORE_SLOTS_LINK)}
+    | NOT_MODIFIED
+    | problems(*COMMON),
     summary="Stores offering a fulfillment near a location, nearest first",
-    description="Give `postal_code`, or `latitude` and `longitude` together (422 otherwise: "
-    "OpenAPI cannot state a rule across query parameters).",
+    description="Where a checkout starts: the retailer's stores that offer `fulfillment` near "
+    "the customer. Give `postal_code`, or `latitude` and `longitude` together (422 "
+    "`validation_failed` otherwise: OpenAPI cannot state a rule across query parameters); an "
+    "address narrows the search. Each store carries its IANA `time_zone`: show its slots in "
+    "it. The answer is cached briefly and carries an `ETag`; send it back as `If-None-Match` "
+    "for a 304.",
     openapi_extra=_CONDITIONAL,
 )
 async def list_stores(
     principal: PrincipalDep,
     checkout: CheckoutDep,
-    fulfillment: Fulfillment,
-    postal_code: PostalCode | None = None,
-    latitude: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    longitude: Annotated[float | None, Query(ge=-180, le=180)] = None,
-    address_line_1: ShortText | None = None,
-    city: ShortText | None = None,
-    state: StateCode | None = None,
+    fulfillment: Annotated[
+        Fulfillment, Query(description="How the order will reach the customer.")
+    ],
+    postal_code: Annotated[
+        PostalCode | None, Query(description="The customer's ZIP code.", examples=["94105"])
+    ] = None,
+    latitude: Annotated[
+        float | None, Query(ge=-90, le=90, description="With `longitude`: where the customer is.")
+    ] = None,
+    longitude: Annotated[
+        float | None, Query(ge=-180, le=180, description="With `latitude`.")
+    ] = None,
+    address_line_1: Annotated[
+        ShortText | None, Query(description="The customer's street and number.")
+    ] = None,
+    city: Annotated[ShortText | None, Query(description="The customer's city.")] = None,
+    state: Annotated[
+        StateCode | None, Query(description="The customer's state (two-letter code).")
+    ] = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     query = StoreQuery(fulfillment, postal_code, latitude, longitude, address_line_1, city, state)
@@ -102,14 +125,25 @@ async def list_stores(
     "/{store_id}/slots",
     operation_id="slots-list",
     response_model=SlotList,
-    responses={200: _SLOT_RESERVATION_LINK} | NOT_MODIFIED | problems(*COMMON, 404),
+    responses={200: answer_example(EXAMPLE_SLOTS, "The slots", links=_SLOT_RESERVATION_LINK)}
+    | NOT_MODIFIED
+    | problems(*COMMON, StoreNotFound, ValidationFailed, FulfillmentNotOffered),
     summary="Time slots of a store (for an address, for delivery and last mile)",
+    description="The windows the store offers for `fulfillment`; for delivery and last mile "
+    "give the customer's address (at least `postal_code`), since the windows depend on it. "
+    "Each slot's times carry the store's UTC offset and `time_zone`: show them in that zone, "
+    "not the device's. Reserve one with `POST /v1/reservations` and its `id`. Previews are "
+    "shared by every user for some seconds (`Cache-Control: private, max-age`), so a slot "
+    "listed may be full by the time it is reserved (409 `slot_unavailable`).",
     openapi_extra=_CONDITIONAL,
 )
 async def list_slots(
     principal: PrincipalDep,
     checkout: CheckoutDep,
-    store_id: Annotated[StoreId, Path()],
+    store_id: Annotated[
+        StoreId,
+        Path(description="A store's `id` from `GET /v1/stores`.", examples=["store-sf-001"]),
+    ],
     query: Annotated[SlotQuery, Query()],
     if_none_match: IfNoneMatch = None,
 ) -> Response:

@@ -1,6 +1,6 @@
 // A slot as the store's clock reads it: a storefront shows the store's 8 AM as 8 AM wherever the
 // shopper's device is (a phone set to London, looking at a San Francisco store, included).
-import type { components } from "../src/bff";
+import type { components } from "../src/bff.js";
 
 type Slot = components["schemas"]["Slot"];
 

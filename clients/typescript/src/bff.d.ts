@@ -34,7 +34,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Receive one of Instacart's order callbacks */
+        /**
+         * Receive one of Instacart's order callbacks
+         * @description For Instacart, not storefronts. Each event is stored once (by `event_id`) and answered at once; it is applied in the background, in the order of the events' timestamps, and an order's customer sees the change on its event stream.
+         */
         post: operations["callbacks-receive"];
         delete?: never;
         options?: never;
@@ -51,7 +54,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** OAuth 2.0 token endpoint for Instacart's callbacks (client credentials) */
+        /**
+         * OAuth 2.0 token endpoint for Instacart's callbacks (client credentials)
+         * @description For Instacart, not storefronts: Instacart's OAuth client gets the token it sends its callbacks with, with the client id and secret the retailer gave it (`BFF_CALLBACK_CLIENT_ID`, `BFF_CALLBACK_CLIENT_SECRET`). Errors are OAuth's (RFC 6749 section 5.2), not problems; repeated wrong secrets from one source are refused for a while (429).
+         */
         post: operations["callbacks-token"];
         delete?: never;
         options?: never;
@@ -67,7 +73,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Dependencies
+         * Whether Postgres and Redis answer
          * @description Whether Postgres and Redis answer, for operators and alerts (never for routing).
          */
         get: operations["ops-dependencies"];
@@ -87,7 +93,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Livez
+         * Liveness probe
          * @description The process is alive; no I/O, so a slow dependency never gets the pod killed.
          */
         get: operations["ops-livez"];
@@ -107,7 +113,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readyz
+         * Readiness probe
          * @description Ready while the process serves and is not draining. Postgres and Redis are reported in
          *     the body but decide nothing: the service degrades without either (slot previews need
          *     neither, orders answer 503 without Postgres), and a blip of a shared dependency must not
@@ -131,7 +137,7 @@ export interface paths {
         };
         /**
          * Every problem code the service answers with, and what to do about each
-         * @description JSON by default; an HTML page when `Accept` asks for `text/html`.
+         * @description The error catalogue: for each `code`, its status and title, when the service answers with it and what the client should do. Served without authentication, in production too. JSON by default; an HTML page when `Accept` asks for `text/html`.
          */
         get: operations["errors-list"];
         put?: never;
@@ -151,7 +157,7 @@ export interface paths {
         };
         /**
          * One problem code: the target of a problem's `type`
-         * @description JSON by default; an HTML page when `Accept` asks for `text/html`.
+         * @description Where every problem's `type` leads: the entry of one `code`. JSON by default; an HTML page when `Accept` asks for `text/html` (a developer following a `type` in a browser).
          */
         get: operations["errors-get"];
         put?: never;
@@ -169,10 +175,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The user's orders, newest first */
+        /**
+         * The user's orders, newest first
+         * @description The signed-in user's orders, from the service's own records (no call to Instacart), newest first, a page at a time: follow `next_cursor` until it is null.
+         */
         get: operations["orders-list"];
         put?: never;
-        /** Place the order for a reserved slot (requires an Idempotency-Key) */
+        /**
+         * Place the order for a reserved slot (requires an Idempotency-Key)
+         * @description Places the order with Instacart for the slot the reservation holds. Send a new `Idempotency-Key` (a UUID) for each checkout attempt and the same key when retrying it: the same key and body answer the first outcome again (`Idempotent-Replayed: true`) and never order twice; the same key with another body is 422 `idempotency_key_reused`; a retry while the first is still running is 409 `request_in_progress`. After a 503 or 504, retry with the same key: the service settles with Instacart whether the order was placed, never by placing it again. A reservation already used by one of the user's orders is 409 `reservation_used` naming that order (`order_id`).
+         */
         post: operations["orders-create"];
         delete?: never;
         options?: never;
@@ -187,7 +199,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One of the user's orders with its current status */
+        /**
+         * One of the user's orders with its current status
+         * @description The order as the service knows it now (Instacart's callbacks keep it current). Another user's order is 404, never 403. To follow the status as it changes, use the event stream rather than polling.
+         */
         get: operations["orders-get"];
         put?: never;
         post?: never;
@@ -206,7 +221,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel the order while Instacart still allows it (status brand_new) */
+        /**
+         * Cancel the order while Instacart still allows it
+         * @description Cancels the order with Instacart. Only an order whose `cancelable` is true can be (Instacart cancels only until a shopper takes it); otherwise 409 `order_not_cancelable`: show the order's status instead.
+         */
         post: operations["orders-cancel"];
         delete?: never;
         options?: never;
@@ -221,7 +239,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Live status of the order as Server-Sent Events (bearer header or ?ticket=) */
+        /**
+         * Live status of the order as Server-Sent Events (bearer header or ?ticket=)
+         * @description Sends the order at once, then again whenever it changes, as Server-Sent Events, until a final status. Authenticate with the bearer header (fetch streaming, mobile apps) or a ticket (`EventSource`). On reconnecting, `Last-Event-ID` skips what the client has seen; 204 means the order had already ended. Errors are answered before the stream starts, as problems.
+         */
         get: operations["orders-events"];
         put?: never;
         post?: never;
@@ -240,7 +261,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A short-lived, single-use ticket for this order's event stream (for EventSource) */
+        /**
+         * A short-lived, single-use ticket for this order's event stream (for EventSource)
+         * @description A browser's `EventSource` cannot send an `Authorization` header, and a token in a URL lands in logs: ask for a ticket with the header instead, then open `GET /v1/orders/{order_id}/events?ticket=...` within a minute. A ticket opens one stream of this order, once; ask for a new one to reconnect.
+         */
         post: operations["orders-events-ticket"];
         delete?: never;
         options?: never;
@@ -257,7 +281,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Hold a slot for 10 minutes (replacing the user's previous hold) */
+        /**
+         * Hold a slot for 10 minutes (replacing the user's previous hold)
+         * @description Holds one of the store's slots for the user while the customer finishes the cart; place the order with the answer's `id` (`POST /v1/orders`). A user holds one slot at a time: a new reservation releases the previous one. The hold lapses at `expires_at`; an order placed later still goes through while the slot has room. A full slot is 409 `slot_unavailable`: list the slots again and let the customer choose.
+         */
         post: operations["reservations-create"];
         delete?: never;
         options?: never;
@@ -274,7 +301,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Staff: mark a last-mile order staged at the store */
+        /**
+         * Staff: mark a last-mile order staged at the store
+         * @description For store staff (a token with the staff role and a `stores` claim naming the order's store): the order's items are bagged and waiting for the courier. Only last-mile orders are staged; an order of another store is 404.
+         */
         post: operations["staff-stage"];
         delete?: never;
         options?: never;
@@ -291,7 +321,7 @@ export interface paths {
         };
         /**
          * Stores offering a fulfillment near a location, nearest first
-         * @description Give `postal_code`, or `latitude` and `longitude` together (422 otherwise: OpenAPI cannot state a rule across query parameters).
+         * @description Where a checkout starts: the retailer's stores that offer `fulfillment` near the customer. Give `postal_code`, or `latitude` and `longitude` together (422 `validation_failed` otherwise: OpenAPI cannot state a rule across query parameters); an address narrows the search. Each store carries its IANA `time_zone`: show its slots in it. The answer is cached briefly and carries an `ETag`; send it back as `If-None-Match` for a 304.
          */
         get: operations["stores-list"];
         put?: never;
@@ -309,7 +339,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Time slots of a store (for an address, for delivery and last mile) */
+        /**
+         * Time slots of a store (for an address, for delivery and last mile)
+         * @description The windows the store offers for `fulfillment`; for delivery and last mile give the customer's address (at least `postal_code`), since the windows depend on it. Each slot's times carry the store's UTC offset and `time_zone`: show them in that zone, not the device's. Reserve one with `POST /v1/reservations` and its `id`. Previews are shared by every user for some seconds (`Cache-Control: private, max-age`), so a slot listed may be full by the time it is reserved (409 `slot_unavailable`).
+         */
         get: operations["slots-list"];
         put?: never;
         post?: never;
@@ -323,17 +356,39 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** Address */
+        /**
+         * Address
+         * @description The customer's address: where a delivery or last-mile order goes (a US address).
+         */
         Address: {
-            /** Address Line 1 */
+            /**
+             * Address Line 1
+             * @description Street and number.
+             * @example 101 Spear St
+             */
             address_line_1?: string | null;
-            /** Address Line 2 */
+            /**
+             * Address Line 2
+             * @description Apartment, suite, floor.
+             * @example Suite 400
+             */
             address_line_2?: string | null;
-            /** City */
+            /**
+             * City
+             * @description City.
+             * @example San Francisco
+             */
             city?: string | null;
-            /** Postal Code */
+            /**
+             * Postal Code
+             * @description ZIP code.
+             */
             postal_code?: string | null;
-            /** State */
+            /**
+             * State
+             * @description State, as its two-letter code.
+             * @example CA
+             */
             state?: string | null;
         };
         /**
@@ -390,53 +445,94 @@ export interface components {
              */
             readiness: string;
         };
-        /** CallbackAck */
+        /**
+         * CallbackAck
+         * @description The receiver's answer: the event is kept.
+         */
         CallbackAck: {
-            /** Status */
-            status: string;
+            /**
+             * Status
+             * @description `accepted`: stored, applied in the background; `duplicate`: this `event_id` was stored before.
+             * @enum {string}
+             */
+            status: "accepted" | "duplicate";
         };
         /**
          * CallbackEvent
          * @description One callback as Instacart sends it; fields it may add later are kept, not refused.
          */
         CallbackEvent: {
-            /** Event Id */
+            /**
+             * Event Id
+             * @description Instacart's id of the event: a repeat is stored once.
+             */
             event_id: number;
+            /** @description The order the event concerns. */
             event_metadata: components["schemas"]["CallbackMetadata"];
-            /** Event Name */
+            /**
+             * Event Name
+             * @description `fulfillment.<status>` for a status change; other names are kept, not applied.
+             */
             event_name: string;
             /**
              * Event Timestamp
              * Format: date-time
+             * @description When the event happened (RFC 3339): events apply in this order.
              */
             event_timestamp: string;
-            /** Retailer Id */
+            /**
+             * Retailer Id
+             * @description The retailer, as Instacart names it.
+             */
             retailer_id?: string | null;
         } & {
             [key: string]: unknown;
         };
-        /** CallbackMetadata */
+        /**
+         * CallbackMetadata
+         * @description What the event is about.
+         */
         CallbackMetadata: {
-            /** Order Id */
+            /**
+             * Order Id
+             * @description The order's id (the retailer's).
+             */
             order_id: string;
         } & {
             [key: string]: unknown;
         };
-        /** CallbackToken */
+        /**
+         * CallbackToken
+         * @description An access token for POST /callbacks/instacart (RFC 6749 section 5.1).
+         */
         CallbackToken: {
-            /** Access Token */
+            /**
+             * Access Token
+             * @description Send it as `Authorization: Bearer <token>`.
+             */
             access_token: string;
-            /** Expires In */
+            /**
+             * Expires In
+             * @description Seconds until the token expires.
+             * @example 3600
+             */
             expires_in: number;
             /**
              * Token Type
+             * @description Always `Bearer`.
              * @default Bearer
              */
             token_type: string;
         };
-        /** ErrorCatalogue */
+        /**
+         * ErrorCatalogue
+         * @description Every problem code the service answers with.
+         */
         ErrorCatalogue: {
-            /** Errors */
+            /**
+             * Errors
+             * @description Every code, in order of status, then code.
+             */
             errors: components["schemas"]["ErrorCode"][];
         };
         /**
@@ -444,18 +540,17 @@ export interface components {
          * @description One problem ``code``: when the service answers with it and what the client should do.
          */
         ErrorCode: {
-            /**
-             * Code
-             * @example slot_unavailable
-             */
-            code: string;
+            /** @description The problem's `code`. */
+            code: components["schemas"]["ProblemCode"];
             /**
              * Status
+             * @description The HTTP status it comes with.
              * @example 409
              */
             status: number;
             /**
              * Title
+             * @description The problem's `title` for this code.
              * @example The time slot is full
              */
             title: string;
@@ -465,12 +560,21 @@ export interface components {
              * @example /v1/errors/slot_unavailable
              */
             type: string;
-            /** What To Do */
+            /**
+             * What To Do
+             * @description What the client should do about it.
+             */
             what_to_do: string;
-            /** When */
+            /**
+             * When
+             * @description When the service answers with it.
+             */
             when: string;
         };
-        /** FieldError */
+        /**
+         * FieldError
+         * @description One invalid field of a `validation_failed` problem.
+         */
         FieldError: {
             /**
              * Field
@@ -483,25 +587,48 @@ export interface components {
              */
             message: string;
         };
-        /** Health */
+        /**
+         * Health
+         * @description A probe's answer: for Kubernetes and operators, not for storefronts.
+         */
         Health: {
             /**
              * Checks
+             * @description Each dependency (`postgres`, `redis`) and `ok` or `failed: <kind>`; `lifecycle: draining` while the process stops.
              * @default {}
              */
             checks: {
                 [key: string]: string;
             };
-            /** Status */
-            status: string;
+            /**
+             * Status
+             * @description The probe's verdict.
+             * @enum {string}
+             */
+            status: "ok" | "unavailable";
         };
-        /** Item */
+        /**
+         * Item
+         * @description A line of the cart: one product, named by exactly one of `upc` and `product_id`.
+         */
         Item: {
-            /** Product Id */
+            /**
+             * Product Id
+             * @description Instacart's id of the product; give this or `upc`, not both.
+             * @example 1002
+             */
             product_id?: string | null;
-            /** Quantity */
+            /**
+             * Quantity
+             * @description How many units of the product.
+             * @example 3
+             */
             quantity: number;
-            /** Upc */
+            /**
+             * Upc
+             * @description The product's barcode (UPC); give this or `product_id`, not both.
+             * @example 041234100012
+             */
             upc?: string | null;
         } & ({
             upc: string;
@@ -509,96 +636,199 @@ export interface components {
             product_id: string;
         });
         /**
+         * ItemStatus
+         * @description What the shopper did with an ordered line, as Instacart reports it.
+         *
+         *     - `pending`: Not picked yet.
+         *     - `found`: The shopper found it as ordered.
+         *     - `replaced`: The shopper replaced it with another product.
+         *     - `refunded`: Neither found nor replaced: the customer is not charged for it.
+         *
+         *     **Open**: Instacart may add item statuses, which the service passes on as they come. Show such a line without a status.
+         * @enum {string}
+         */
+        ItemStatus: "pending" | "found" | "replaced" | "refunded";
+        /**
          * OAuthError
          * @description RFC 6749 section 5.2.
          */
         OAuthError: {
             /**
              * Error
+             * @description RFC 6749's error code.
              * @enum {string}
              */
             error: "invalid_request" | "invalid_client" | "unsupported_grant_type";
-            /** Error Description */
+            /**
+             * Error Description
+             * @description What was wrong, in words.
+             */
             error_description: string;
         };
-        /** Order */
+        /**
+         * Order
+         * @description One of the user's orders and where it stands.
+         */
         Order: {
-            /** Cancelable */
+            /**
+             * Cancelable
+             * @description Whether `POST /v1/orders/{order_id}/cancel` can still cancel it: show the cancel button by this, not by the status.
+             */
             cancelable: boolean;
             /**
              * Created At
              * Format: date-time
+             * @description When the order was placed, in UTC.
              */
             created_at: string;
             /**
              * Fulfillment
+             * @description How the order reaches the customer.
              * @enum {string}
              */
             fulfillment: "delivery" | "pickup" | "last_mile";
-            /** Id */
+            /**
+             * Id
+             * @description The order's id, the retailer's and Instacart's alike.
+             * @example ord_FqGAtr4HhCa2hS4F27D4
+             */
             id: string;
-            /** Items */
+            /**
+             * Items
+             * @description The order's lines.
+             */
             items: components["schemas"]["OrderItem"][];
+            /** @description The window chosen at checkout, in the store's local time. */
             slot?: components["schemas"]["Slot"] | null;
-            /** Status */
-            status: string;
-            /** Store Id */
+            /** @description Where the order stands (see OrderStatus). */
+            status: components["schemas"]["OrderStatus"];
+            /**
+             * Store Id
+             * @description The store that fulfils it.
+             */
             store_id: string;
             /**
              * Updated At
              * Format: date-time
+             * @description When anything of it last changed, in UTC.
              */
             updated_at: string;
         };
-        /** OrderItem */
+        /**
+         * OrderItem
+         * @description A line of the order as Instacart holds it.
+         */
         OrderItem: {
-            /** Name */
+            /**
+             * Name
+             * @description The product's name, once Instacart has named it.
+             */
             name?: string | null;
-            /** Product Id */
+            /**
+             * Product Id
+             * @description Instacart's id of the product.
+             */
             product_id?: string | null;
-            /** Quantity */
+            /**
+             * Quantity
+             * @description How many units were ordered.
+             */
             quantity: number;
-            /** Status */
-            status?: string | null;
-            /** Upc */
+            /** @description What the shopper did with the line; null until Instacart says. */
+            status?: components["schemas"]["ItemStatus"] | null;
+            /**
+             * Upc
+             * @description The product's barcode (UPC).
+             */
             upc?: string | null;
         };
-        /** OrderPage */
+        /**
+         * OrderPage
+         * @description A page of the user's orders, newest first.
+         */
         OrderPage: {
-            /** Next Cursor */
+            /**
+             * Next Cursor
+             * @description Pass it as `cursor` for the next page; null on the last page.
+             */
             next_cursor?: string | null;
-            /** Orders */
+            /**
+             * Orders
+             * @description At most `limit` orders, newest first.
+             */
             orders: components["schemas"]["Order"][];
         };
-        /** OrderRequest */
+        /**
+         * OrderRequest
+         * @description The order for a reserved slot.
+         */
         OrderRequest: {
+            /** @description Where the order goes: required for delivery and last mile, not used for pickup. */
             address?: components["schemas"]["Address"] | null;
-            /** Instructions */
+            /**
+             * Instructions
+             * @description For the shopper or the driver, at most 500 characters.
+             * @example Leave at the front desk
+             */
             instructions?: string | null;
-            /** Items */
+            /**
+             * Items
+             * @description What to order. At most 100 lines; a delivery carries at most 250 units in total.
+             */
             items: components["schemas"]["Item"][];
-            /** Reservation Id */
+            /**
+             * Reservation Id
+             * @description The `id` of the user's reservation (`POST /v1/reservations`).
+             * @example res_7IzyPHXcwO7is-KN
+             */
             reservation_id: string;
         };
+        /**
+         * OrderStatus
+         * @description Where the order stands in Instacart's workflow. Which statuses an order passes through depends on its fulfillment; the final ones are `canceled`, `completed`, `delivered`: nothing follows them, and the event stream ends. Whether the order can still be canceled is `cancelable`.
+         *
+         *     - `brand_new`: Placed: Instacart has it and no shopper has taken it yet. The only status in which it can be canceled.
+         *     - `acknowledged`: A shopper has taken the order; it can no longer be canceled.
+         *     - `picking`: The shopper is collecting the items in the store.
+         *     - `checkout`: The shopper is paying for the items at the store.
+         *     - `staging`: The items are being bagged and set aside for pickup or handover.
+         *     - `staged`: Ready at the store: a pickup customer may collect it, a last-mile order waits for its courier.
+         *     - `delivering`: On its way to the customer.
+         *     - `delivered`: Delivered or handed over. Final.
+         *     - `completed`: Finished (Instacart's closing status in some workflows). Final.
+         *     - `canceled`: Canceled. Final.
+         *     - `rescheduled`: Instacart moved the order to another window; the order goes on and a further status follows. `slot` still shows the window chosen at checkout.
+         *
+         *     **Open**: Instacart adds statuses, and the service shows each once it has rules for it, so a client built from an older document may meet one not listed here. Show it as an order in progress (neither failed nor final), take `cancelable` as the answer to whether it can be canceled, and keep following the order (its event stream, or `GET /v1/orders/{order_id}`).
+         * @enum {string}
+         */
+        OrderStatus: "brand_new" | "acknowledged" | "picking" | "checkout" | "staging" | "staged" | "delivering" | "delivered" | "completed" | "canceled" | "rescheduled";
         /**
          * Problem
          * @description RFC 9457 problem details, with the service's stable ``code`` and the request id.
          */
         Problem: {
             /**
-             * Code
              * @description Stable: branch on it. Every code is in the error catalogue (`GET /v1/errors`, docs/errors.md).
              * @example slot_unavailable
              */
-            code: string;
+            code: components["schemas"]["ProblemCode"];
             /**
              * Detail
-             * @description What went wrong here, in a sentence for a developer.
+             * @description What went wrong here, in a sentence for a developer (not for shoppers: show them words of your own chosen by `code`).
+             * @example The time slot is full: choose another.
              */
             detail: string;
-            /** Errors */
+            /**
+             * Errors
+             * @description `validation_failed`: every field at fault, each with a sentence.
+             */
             errors?: components["schemas"]["FieldError"][] | null;
-            /** Instance */
+            /**
+             * Instance
+             * @description The path of the request that failed.
+             * @example /v1/reservations
+             */
             instance?: string | null;
             /**
              * Order Id
@@ -611,11 +841,23 @@ export interface components {
              * @example slot_id
              */
             param?: string | null;
-            /** Request Id */
+            /**
+             * Request Id
+             * @description The request's id, also in the `X-Request-ID` header: quote it when reporting a problem, it finds the request in the service's logs.
+             * @example 4bf92f3577b34da6a3ce929d0e0e4736
+             */
             request_id?: string | null;
-            /** Status */
+            /**
+             * Status
+             * @description The HTTP status of the answer.
+             * @example 409
+             */
             status: number;
-            /** Title */
+            /**
+             * Title
+             * @description The code's short sentence, the same for every problem of that code.
+             * @example The time slot is full
+             */
             title: string;
             /**
              * Type
@@ -624,37 +866,113 @@ export interface components {
              */
             type: string;
         };
-        /** Reservation */
+        /**
+         * ProblemCode
+         * @description Why the request failed, stable across versions: branch on it, not on `title` or `detail`. Each code's entry in the error catalogue (`GET /v1/errors/{code}`, where the problem's `type` leads) says when it happens and what to do:
+         *
+         *     - `bad_request`: 400, Bad request. Fix the request; `detail` says what was wrong. Do not retry it unchanged.
+         *     - `idempotency_key_missing`: 400, An Idempotency-Key header is required. Send a new key (a UUID) for each checkout attempt, and the same key when retrying it.
+         *     - `http_error`: 400, The request was refused. Read `detail`; fix the request before sending it again.
+         *     - `unauthenticated`: 401, Authentication required. Get a fresh token from the identity provider and retry with `Authorization: Bearer <token>`.
+         *     - `forbidden`: 403, Not allowed. Use a token with the needed role or store; retrying with the same one will not help.
+         *     - `not_found`: 404, Not found. Check the id; list the user's orders with `GET /v1/orders` to find theirs.
+         *     - `reservation_not_found`: 404, No such reservation. Reserve a slot again (`POST /v1/reservations`) and place the order with the new reservation's id.
+         *     - `slot_not_found`: 404, No such time slot. List the store's slots again (`GET /v1/stores/{store_id}/slots`) and reserve one of those.
+         *     - `store_not_found`: 404, No such store. Take a store id from `GET /v1/stores`; do not retry the same id.
+         *     - `method_not_allowed`: 405, Method not allowed. Use one of the methods in `Allow`.
+         *     - `not_acceptable`: 406, No acceptable representation. Accept `application/json` (and `application/problem+json` for errors).
+         *     - `request_timeout`: 408, The request was not received in time. Send the whole body promptly; retry on a healthy connection.
+         *     - `demo_token_unavailable`: 409, The demo cannot sign tokens here. Use a token from the identity provider, or run with the development secret.
+         *     - `order_not_cancelable`: 409, The order can no longer be canceled. Show the order's status; the customer must contact support to stop it now.
+         *     - `order_not_stageable`: 409, The order cannot be staged. Read the order (`GET /v1/orders/{order_id}`) and stage only last-mile orders waiting at the store.
+         *     - `request_in_progress`: 409, The same request is still being processed. Retry the same request with the same key after a short wait; it will answer the first request's outcome.
+         *     - `reservation_expired`: 409, The reservation expired. Reserve a slot again and place the order with the new reservation.
+         *     - `reservation_used`: 409, The reservation was used by an order. Show the order in `order_id` (`GET /v1/orders/{order_id}`); to order again, reserve a new slot.
+         *     - `slot_unavailable`: 409, The time slot is full. List the store's slots again and let the customer choose another one.
+         *     - `payload_too_large`: 413, The request body is too large. Send a smaller body (at most 100 lines of at most 250 units for delivery).
+         *     - `unsupported_media_type`: 415, The body is not JSON. Send the body as JSON with the header `Content-Type: application/json`.
+         *     - `fulfillment_not_offered`: 422, The store does not offer this fulfillment. Choose another fulfillment, or a store that `GET /v1/stores?fulfillment=...` lists.
+         *     - `idempotency_key_reused`: 422, The Idempotency-Key was used for another request. Use a new key for a new request; reuse a key only to retry the identical request.
+         *     - `slot_fulfillment_mismatch`: 422, The slot is of another fulfillment. Reserve with the fulfillment the slot was listed for, or list slots of this one.
+         *     - `slot_in_past`: 422, The time slot has already started. List the store's slots again: only future windows are offered.
+         *     - `validation_failed`: 422, The request is not valid. Fix the fields named and send the request again.
+         *     - `rate_limited`: 429, Too many requests. Wait the seconds in `Retry-After`, then retry.
+         *     - `internal_error`: 500, Internal error. Report the problem's `request_id`; retrying may work once it is fixed.
+         *     - `upstream_error`: 502, Instacart answered with an error. Do not retry at once; report the `request_id` if it persists.
+         *     - `dependency_unavailable`: 503, A dependency of the service is down. Retry after `Retry-After` seconds; an order placed with an `Idempotency-Key` is safe to retry with the same key.
+         *     - `over_capacity`: 503, The service is at capacity. Retry after `Retry-After` seconds, with backoff.
+         *     - `upstream_unavailable`: 503, Instacart is unavailable. Retry after `Retry-After` seconds; retry an order with the same `Idempotency-Key`.
+         *     - `upstream_timeout`: 504, Instacart did not answer in time. Retry with the same `Idempotency-Key`: it answers the order once Instacart's outcome is known.
+         *
+         *     **Open**: The service adds codes for causes it learns to tell apart, so a client built from an older document may meet one not listed here. Act on the HTTP status: after a 429 or 503 retry once `Retry-After` has passed, after another 4xx fix the request, and show `detail` to a developer.
+         * @enum {string}
+         */
+        ProblemCode: "bad_request" | "idempotency_key_missing" | "http_error" | "unauthenticated" | "forbidden" | "not_found" | "reservation_not_found" | "slot_not_found" | "store_not_found" | "method_not_allowed" | "not_acceptable" | "request_timeout" | "demo_token_unavailable" | "order_not_cancelable" | "order_not_stageable" | "request_in_progress" | "reservation_expired" | "reservation_used" | "slot_unavailable" | "payload_too_large" | "unsupported_media_type" | "fulfillment_not_offered" | "idempotency_key_reused" | "slot_fulfillment_mismatch" | "slot_in_past" | "validation_failed" | "rate_limited" | "internal_error" | "upstream_error" | "dependency_unavailable" | "over_capacity" | "upstream_unavailable" | "upstream_timeout";
+        /**
+         * Reservation
+         * @description A slot held for the user: place the order with its `id` before `expires_at`.
+         */
         Reservation: {
-            /** Expires At */
+            /**
+             * Expires At
+             * @description When the hold lapses (10 minutes after it was made), in UTC. Afterwards the order may still go through while the slot has room, or be refused with `reservation_expired`.
+             */
             expires_at?: string | null;
             /**
              * Fulfillment
+             * @description The fulfillment of the slot held.
              * @enum {string}
              */
             fulfillment: "delivery" | "pickup" | "last_mile";
-            /** Id */
+            /**
+             * Id
+             * @description Pass it as `reservation_id` to place the order.
+             * @example res_7IzyPHXcwO7is-KN
+             */
             id: string;
+            /** @description The slot held, with its times at the store. */
             slot: components["schemas"]["Slot"];
-            /** Store Id */
+            /**
+             * Store Id
+             * @description The store of the slot held.
+             */
             store_id: string;
         };
-        /** ReservationRequest */
+        /**
+         * ReservationRequest
+         * @description The slot to hold, as listed by `GET /v1/stores/{store_id}/slots`.
+         */
         ReservationRequest: {
+            /** @description The customer's address, for a last-mile slot: its hold is made for the address its slots were listed for. Other fulfillments take the address with the order. */
             address?: components["schemas"]["Address"] | null;
             /**
              * Fulfillment
+             * @description The fulfillment the slot was listed for.
              * @enum {string}
              */
             fulfillment: "delivery" | "pickup" | "last_mile";
-            /** Items */
+            /**
+             * Items
+             * @description The cart so far, optional: sent to Instacart with the hold. At most 100 lines; a delivery carries at most 250 units in total.
+             */
             items?: components["schemas"]["Item"][] | null;
-            /** Slot Id */
+            /**
+             * Slot Id
+             * @description A slot's `id` from the store's slot list.
+             * @example delivery.store-sf-001.20261127T1600Z
+             */
             slot_id: string;
-            /** Store Id */
+            /**
+             * Store Id
+             * @description The store of the slot.
+             * @example store-sf-001
+             */
             store_id: string;
         };
-        /** Slot */
+        /**
+         * Slot
+         * @description A window in which the store delivers, or has the order ready, for one fulfillment.
+         */
         Slot: {
             /**
              * Date
@@ -668,10 +986,15 @@ export interface components {
             ends_at?: string | null;
             /**
              * Fulfillment
+             * @description The fulfillment the slot is for.
              * @enum {string}
              */
             fulfillment: "delivery" | "pickup" | "last_mile";
-            /** Id */
+            /**
+             * Id
+             * @description Opaque: pass it as `slot_id` to reserve the slot. It names the store, the fulfillment and the window, so it is only good for them.
+             * @example delivery.store-sf-001.20261127T1600Z
+             */
             id: string;
             /**
              * Starts At
@@ -685,19 +1008,39 @@ export interface components {
              */
             time_zone?: string | null;
         };
-        /** SlotList */
+        /**
+         * SlotList
+         * @description A store's slots for a fulfillment and an address.
+         */
         SlotList: {
-            /** Slots */
+            /**
+             * Slots
+             * @description The windows Instacart offers now for this store, fulfillment and address.
+             */
             slots: components["schemas"]["Slot"][];
         };
-        /** Store */
+        /**
+         * Store
+         * @description A store of the retailer that offers the fulfillment asked for near the location.
+         */
         Store: {
+            /** @description Where the store is. */
             address?: components["schemas"]["StoreAddress"] | null;
-            /** Distance */
+            /**
+             * Distance
+             * @description How far the store is from the location asked about, as Instacart gives it (miles in the sandbox); for ordering and showing, not for arithmetic.
+             */
             distance?: number | null;
-            /** Id */
+            /**
+             * Id
+             * @description The store's id: the `store_id` of its slots, reservations and orders.
+             * @example store-sf-001
+             */
             id: string;
-            /** Name */
+            /**
+             * Name
+             * @description The store's name, to show.
+             */
             name?: string | null;
             /**
              * Time Zone
@@ -706,30 +1049,59 @@ export interface components {
              */
             time_zone?: string | null;
         };
-        /** StoreAddress */
+        /**
+         * StoreAddress
+         * @description Where the store is.
+         */
         StoreAddress: {
-            /** Address Line 1 */
+            /**
+             * Address Line 1
+             * @description Street and number.
+             */
             address_line_1?: string | null;
-            /** City */
+            /**
+             * City
+             * @description City.
+             */
             city?: string | null;
-            /** Postal Code */
+            /**
+             * Postal Code
+             * @description ZIP code.
+             */
             postal_code?: string | null;
-            /** State */
+            /**
+             * State
+             * @description State, as its two-letter code.
+             */
             state?: string | null;
         };
-        /** StoreList */
+        /**
+         * StoreList
+         * @description The stores near a location.
+         */
         StoreList: {
-            /** Stores */
+            /**
+             * Stores
+             * @description Nearest first; empty when no store is near.
+             */
             stores: components["schemas"]["Store"][];
         };
-        /** StreamTicketOut */
+        /**
+         * StreamTicketOut
+         * @description A ticket that opens one stream of one order, once.
+         */
         StreamTicketOut: {
             /**
              * Expires At
              * Format: date-time
+             * @description When the ticket stops working if unused (a minute after it was issued).
              */
             expires_at: string;
-            /** Ticket */
+            /**
+             * Ticket
+             * @description Pass it as `?ticket=` to `GET /v1/orders/{order_id}/events`; it opens one stream, once.
+             * @example kq3B5yR0f9lY2m8V1o6cPz7wXsT4uHjE0aNdGiLbQeM
+             */
             ticket: string;
         };
     };
@@ -783,25 +1155,32 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description Stored */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "accepted"
+                     *     }
+                     */
                     "application/json": components["schemas"]["CallbackAck"];
                 };
             };
-            /** @description Missing, expired or invalid token (unauthenticated) */
+            /** @description Missing, expired or invalid token: `unauthenticated` */
             401: {
                 headers: {
+                    /** @description `Bearer`: the token to send. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request body too large (payload_too_large) */
+            /** @description Request body too large: `payload_too_large` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -810,7 +1189,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            /** @description Invalid request: `fulfillment_not_offered`, `idempotency_key_reused`, `slot_fulfillment_mismatch`, `slot_in_past`, `validation_failed` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -819,9 +1198,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
+            /** @description Instacart or a dependency is unavailable, with Retry-After: `dependency_unavailable`, `over_capacity`, `upstream_unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -839,21 +1220,40 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "client_id": "instacart-callbacks",
+                 *       "client_secret": "s3cr3t-from-the-retailer",
+                 *       "grant_type": "client_credentials"
+                 *     }
+                 */
                 "application/x-www-form-urlencoded": {
+                    /** @description Instacart's callback client id, unless sent with HTTP Basic. */
                     client_id?: string;
+                    /** @description Its secret, unless sent with HTTP Basic. */
                     client_secret?: string;
-                    /** @constant */
+                    /**
+                     * @description Always `client_credentials`.
+                     * @constant
+                     */
                     grant_type: "client_credentials";
                 };
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description The token */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "cbt_9fQ2kVx7LmN4pR8sT1wY6zA3",
+                     *       "expires_in": 3600,
+                     *       "token_type": "Bearer"
+                     *     }
+                     */
                     "application/json": components["schemas"]["CallbackToken"];
                 };
             };
@@ -863,6 +1263,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "error": "invalid_request",
+                     *       "error_description": "grant_type is required"
+                     *     }
+                     */
                     "application/json": components["schemas"]["OAuthError"];
                 };
             };
@@ -872,10 +1278,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "error": "invalid_client",
+                     *       "error_description": "unknown client"
+                     *     }
+                     */
                     "application/json": components["schemas"]["OAuthError"];
                 };
             };
-            /** @description Request body too large (payload_too_large) */
+            /** @description Request body too large: `payload_too_large` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -884,9 +1296,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit, with Retry-After (rate_limited) */
+            /** @description Per-user rate limit, with Retry-After: `rate_limited` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -904,12 +1318,21 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description Postgres and Redis answer */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "checks": {
+                     *         "postgres": "ok",
+                     *         "redis": "ok"
+                     *       },
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Health"];
                 };
             };
@@ -919,7 +1342,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Health"];
+                    /**
+                     * @example {
+                     *       "checks": {
+                     *         "postgres": "ok",
+                     *         "redis": "failed: ConnectionError"
+                     *       },
+                     *       "status": "unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Health"];
                 };
             };
         };
@@ -933,12 +1365,18 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description Alive */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "checks": {},
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Health"];
                 };
             };
@@ -953,12 +1391,21 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description Ready */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "checks": {
+                     *         "postgres": "ok",
+                     *         "redis": "ok"
+                     *       },
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Health"];
                 };
             };
@@ -968,7 +1415,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Health"];
+                    /**
+                     * @example {
+                     *       "checks": {
+                     *         "lifecycle": "draining",
+                     *         "postgres": "ok",
+                     *         "redis": "ok"
+                     *       },
+                     *       "status": "unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Health"];
                 };
             };
         };
@@ -982,13 +1439,36 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description Every error code */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "errors": [
+                     *         {
+                     *           "code": "bad_request",
+                     *           "status": 400,
+                     *           "title": "Bad request",
+                     *           "type": "/v1/errors/bad_request",
+                     *           "what_to_do": "Fix the request; `detail` says what was wrong. Do not retry it unchanged.",
+                     *           "when": "The request could not be read as HTTP the service understands."
+                     *         },
+                     *         {
+                     *           "code": "idempotency_key_missing",
+                     *           "status": 400,
+                     *           "title": "An Idempotency-Key header is required",
+                     *           "type": "/v1/errors/idempotency_key_missing",
+                     *           "what_to_do": "Send a new key (a UUID) for each checkout attempt, and the same key when retrying it.",
+                     *           "when": "`POST /v1/orders` came without an `Idempotency-Key` header."
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorCatalogue"];
+                    /** @example <!doctype html><html lang="en"><meta charset="utf-8"><title>Error codes</title><h1>Error codes</h1><p><a href="/v1/errors">Every error code</a></p><section id="bad_request"><h2><a href="/v1/errors/bad_request">bad_request</a></h2><p><strong>400</strong> Bad request.</p><p>When: The request could not be read as HTTP the service understands.</p><p>What to do: Fix the request; <code>detail</code> says what was wrong. Do not retry it unchanged.</p></section><section id="idempotency_key_missing"><h2><a href="/v1/errors/idempotency_key_missing">idempotency_key_missing</a></h2><p><strong>400</strong> An Idempotency-Key header is required.</p><p>When: <code>POST /v1/orders</code> came without an <code>Idempotency-Key</code> header.</p><p>What to do: Send a new key (a UUID) for each checkout attempt, and the same key when retrying it.</p></section></html> */
                     "text/html": string;
                 };
             };
@@ -999,23 +1479,35 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A problem's `code`. */
                 code: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The code's entry */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "code": "slot_unavailable",
+                     *       "status": 409,
+                     *       "title": "The time slot is full",
+                     *       "type": "/v1/errors/slot_unavailable",
+                     *       "what_to_do": "List the store's slots again and let the customer choose another one.",
+                     *       "when": "The slot is full: other customers' holds and orders took its capacity."
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorCode"];
+                    /** @example <!doctype html><html lang="en"><meta charset="utf-8"><title>Error slot_unavailable</title><h1>Error slot_unavailable</h1><p><a href="/v1/errors">Every error code</a></p><section id="slot_unavailable"><h2><a href="/v1/errors/slot_unavailable">slot_unavailable</a></h2><p><strong>409</strong> The time slot is full.</p><p>When: The slot is full: other customers' holds and orders took its capacity.</p><p>What to do: List the store's slots again and let the customer choose another one.</p></section></html> */
                     "text/html": string;
                 };
             };
-            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
+            /** @description No such resource, or not the user's: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1024,7 +1516,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            /** @description Invalid request: `validation_failed` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1038,6 +1530,7 @@ export interface operations {
     "orders-list": {
         parameters: {
             query?: {
+                /** @description Orders per page. */
                 limit?: number;
                 /** @description Opaque: the `next_cursor` of the previous page. A cursor this service did not issue is 422 validation_failed. */
                 cursor?: string | null;
@@ -1048,25 +1541,66 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description A page of orders */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "orders": [
+                     *         {
+                     *           "cancelable": false,
+                     *           "created_at": "2026-11-25T18:00:15Z",
+                     *           "fulfillment": "delivery",
+                     *           "id": "ord_FqGAtr4HhCa2hS4F27D4",
+                     *           "items": [
+                     *             {
+                     *               "name": "Organic Bananas, 1 lb",
+                     *               "product_id": "1001",
+                     *               "quantity": 3,
+                     *               "status": "found",
+                     *               "upc": "041234100012"
+                     *             },
+                     *             {
+                     *               "name": "Hass Avocados, 4 ct",
+                     *               "product_id": "1002",
+                     *               "quantity": 1,
+                     *               "status": "found",
+                     *               "upc": "041234100029"
+                     *             }
+                     *           ],
+                     *           "slot": {
+                     *             "date": "2026-11-27",
+                     *             "ends_at": "2026-11-27T10:00:00-08:00",
+                     *             "fulfillment": "delivery",
+                     *             "id": "delivery.store-sf-001.20261127T1600Z",
+                     *             "starts_at": "2026-11-27T08:00:00-08:00",
+                     *             "time_zone": "America/Los_Angeles"
+                     *           },
+                     *           "status": "delivered",
+                     *           "store_id": "store-sf-001",
+                     *           "updated_at": "2026-11-25T20:20:15Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["OrderPage"];
                 };
             };
-            /** @description Missing, expired or invalid token (unauthenticated) */
+            /** @description Missing, expired or invalid token: `unauthenticated` */
             401: {
                 headers: {
+                    /** @description `Bearer`: the token to send. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request body too large (payload_too_large) */
+            /** @description Request body too large: `payload_too_large` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1075,7 +1609,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            /** @description Invalid request: `fulfillment_not_offered`, `idempotency_key_reused`, `slot_fulfillment_mismatch`, `slot_in_past`, `validation_failed` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1084,16 +1618,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit, with Retry-After (rate_limited) */
+            /** @description Per-user rate limit, with Retry-After: `rate_limited` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart answered with an error the service cannot map (upstream_error) */
+            /** @description Instacart answered with an error the service cannot map: `upstream_error` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1102,16 +1638,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
+            /** @description Instacart or a dependency is unavailable, with Retry-After: `dependency_unavailable`, `over_capacity`, `upstream_unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart did not answer in time (upstream_timeout) */
+            /** @description Instacart did not answer in time: `upstream_timeout` */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -1138,16 +1676,53 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description The order, placed (or the first answer again, on a replay) */
             201: {
                 headers: {
+                    /** @description `true` when the answer replays the first request with this key (nothing was placed again); absent otherwise. */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "cancelable": true,
+                     *       "created_at": "2026-11-25T18:00:15Z",
+                     *       "fulfillment": "delivery",
+                     *       "id": "ord_FqGAtr4HhCa2hS4F27D4",
+                     *       "items": [
+                     *         {
+                     *           "name": "Organic Bananas, 1 lb",
+                     *           "product_id": "1001",
+                     *           "quantity": 3,
+                     *           "status": "pending",
+                     *           "upc": "041234100012"
+                     *         },
+                     *         {
+                     *           "name": "Hass Avocados, 4 ct",
+                     *           "product_id": "1002",
+                     *           "quantity": 1,
+                     *           "status": "pending",
+                     *           "upc": "041234100029"
+                     *         }
+                     *       ],
+                     *       "slot": {
+                     *         "date": "2026-11-27",
+                     *         "ends_at": "2026-11-27T10:00:00-08:00",
+                     *         "fulfillment": "delivery",
+                     *         "id": "delivery.store-sf-001.20261127T1600Z",
+                     *         "starts_at": "2026-11-27T08:00:00-08:00",
+                     *         "time_zone": "America/Los_Angeles"
+                     *       },
+                     *       "status": "brand_new",
+                     *       "store_id": "store-sf-001",
+                     *       "updated_at": "2026-11-25T18:00:15Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Order"];
                 };
             };
-            /** @description Bad request (bad_request, idempotency_key_missing, http_error) */
+            /** @description Bad request: `idempotency_key_missing` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1156,16 +1731,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, expired or invalid token (unauthenticated) */
+            /** @description Missing, expired or invalid token: `unauthenticated` */
             401: {
                 headers: {
+                    /** @description `Bearer`: the token to send. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
+            /** @description No such resource, or not the user's: `reservation_not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1174,7 +1751,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict (demo_token_unavailable, order_not_cancelable, order_not_stageable, request_in_progress, reservation_expired, reservation_used, slot_unavailable) */
+            /** @description Conflict: `reservation_expired`, `reservation_used`, `slot_unavailable`, `request_in_progress` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1183,7 +1760,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request body too large (payload_too_large) */
+            /** @description Request body too large: `payload_too_large` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1192,7 +1769,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not JSON (unsupported_media_type) */
+            /** @description The body is not JSON: `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1201,7 +1778,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            /** @description Invalid request: `validation_failed`, `idempotency_key_reused` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1210,16 +1787,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit, with Retry-After (rate_limited) */
+            /** @description Per-user rate limit, with Retry-After: `rate_limited` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart answered with an error the service cannot map (upstream_error) */
+            /** @description Instacart answered with an error the service cannot map: `upstream_error` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1228,16 +1807,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
+            /** @description Instacart or a dependency is unavailable, with Retry-After: `dependency_unavailable`, `over_capacity`, `upstream_unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart did not answer in time (upstream_timeout) */
+            /** @description Instacart did not answer in time: `upstream_timeout` */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -1253,31 +1834,69 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description An order's `id`, as placing it answered. */
                 order_id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The order */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "cancelable": false,
+                     *       "created_at": "2026-11-25T18:00:15Z",
+                     *       "fulfillment": "delivery",
+                     *       "id": "ord_FqGAtr4HhCa2hS4F27D4",
+                     *       "items": [
+                     *         {
+                     *           "name": "Organic Bananas, 1 lb",
+                     *           "product_id": "1001",
+                     *           "quantity": 3,
+                     *           "status": "pending",
+                     *           "upc": "041234100012"
+                     *         },
+                     *         {
+                     *           "name": "Hass Avocados, 4 ct",
+                     *           "product_id": "1002",
+                     *           "quantity": 1,
+                     *           "status": "pending",
+                     *           "upc": "041234100029"
+                     *         }
+                     *       ],
+                     *       "slot": {
+                     *         "date": "2026-11-27",
+                     *         "ends_at": "2026-11-27T10:00:00-08:00",
+                     *         "fulfillment": "delivery",
+                     *         "id": "delivery.store-sf-001.20261127T1600Z",
+                     *         "starts_at": "2026-11-27T08:00:00-08:00",
+                     *         "time_zone": "America/Los_Angeles"
+                     *       },
+                     *       "status": "picking",
+                     *       "store_id": "store-sf-001",
+                     *       "updated_at": "2026-11-25T18:35:15Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Order"];
                 };
             };
-            /** @description Missing, expired or invalid token (unauthenticated) */
+            /** @description Missing, expired or invalid token: `unauthenticated` */
             401: {
                 headers: {
+                    /** @description `Bearer`: the token to send. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
+            /** @description No such resource, or not the user's: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1286,7 +1905,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request body too large (payload_too_large) */
+            /** @description Request body too large: `payload_too_large` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1295,7 +1914,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            /** @description Invalid request: `fulfillment_not_offered`, `idempotency_key_reused`, `slot_fulfillment_mismatch`, `slot_in_past`, `validation_failed` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1304,16 +1923,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit, with Retry-After (rate_limited) */
+            /** @description Per-user rate limit, with Retry-After: `rate_limited` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart answered with an error the service cannot map (upstream_error) */
+            /** @description Instacart answered with an error the service cannot map: `upstream_error` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1322,16 +1943,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
+            /** @description Instacart or a dependency is unavailable, with Retry-After: `dependency_unavailable`, `over_capacity`, `upstream_unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart did not answer in time (upstream_timeout) */
+            /** @description Instacart did not answer in time: `upstream_timeout` */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -1347,31 +1970,69 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description An order's `id`, as placing it answered. */
                 order_id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The order, canceled */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "cancelable": false,
+                     *       "created_at": "2026-11-25T18:00:15Z",
+                     *       "fulfillment": "delivery",
+                     *       "id": "ord_FqGAtr4HhCa2hS4F27D4",
+                     *       "items": [
+                     *         {
+                     *           "name": "Organic Bananas, 1 lb",
+                     *           "product_id": "1001",
+                     *           "quantity": 3,
+                     *           "status": "found",
+                     *           "upc": "041234100012"
+                     *         },
+                     *         {
+                     *           "name": "Hass Avocados, 4 ct",
+                     *           "product_id": "1002",
+                     *           "quantity": 1,
+                     *           "status": "found",
+                     *           "upc": "041234100029"
+                     *         }
+                     *       ],
+                     *       "slot": {
+                     *         "date": "2026-11-27",
+                     *         "ends_at": "2026-11-27T10:00:00-08:00",
+                     *         "fulfillment": "delivery",
+                     *         "id": "delivery.store-sf-001.20261127T1600Z",
+                     *         "starts_at": "2026-11-27T08:00:00-08:00",
+                     *         "time_zone": "America/Los_Angeles"
+                     *       },
+                     *       "status": "canceled",
+                     *       "store_id": "store-sf-001",
+                     *       "updated_at": "2026-11-25T18:02:15Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Order"];
                 };
             };
-            /** @description Missing, expired or invalid token (unauthenticated) */
+            /** @description Missing, expired or invalid token: `unauthenticated` */
             401: {
                 headers: {
+                    /** @description `Bearer`: the token to send. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
+            /** @description No such resource, or not the user's: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1380,7 +2041,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict (demo_token_unavailable, order_not_cancelable, order_not_stageable, request_in_progress, reservation_expired, reservation_used, slot_unavailable) */
+            /** @description Conflict: `order_not_cancelable` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1389,7 +2050,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request body too large (payload_too_large) */
+            /** @description Request body too large: `payload_too_large` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1398,7 +2059,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            /** @description Invalid request: `fulfillment_not_offered`, `idempotency_key_reused`, `slot_fulfillment_mismatch`, `slot_in_past`, `validation_failed` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1407,16 +2068,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit, with Retry-After (rate_limited) */
+            /** @description Per-user rate limit, with Retry-After: `rate_limited` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart answered with an error the service cannot map (upstream_error) */
+            /** @description Instacart answered with an error the service cannot map: `upstream_error` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1425,16 +2088,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
+            /** @description Instacart or a dependency is unavailable, with Retry-After: `dependency_unavailable`, `over_capacity`, `upstream_unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart did not answer in time (upstream_timeout) */
+            /** @description Instacart did not answer in time: `upstream_timeout` */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -1452,9 +2117,11 @@ export interface operations {
                 ticket?: string | null;
             };
             header?: {
+                /** @description The `id` of the last event seen (EventSource sends it itself). */
                 "last-event-id"?: string | null;
             };
             path: {
+                /** @description An order's `id`, as placing it answered. */
                 order_id: string;
             };
             cookie?: never;
@@ -1467,11 +2134,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": "{\"id\":\"ord_FqGAtr4HhCa2hS4F27D4\",\"status\":\"picking\",\"fulfillment\":\"delivery\",\"store_id\":\"store-sf-001\",\"slot\":{\"id\":\"delivery.store-sf-001.20261127T1600Z\",\"date\":\"2026-11-27\",\"starts_at\":\"2026-11-27T08:00:00-08:00\",\"ends_at\":\"2026-11-27T10:00:00-08:00\",\"fulfillment\":\"delivery\",\"time_zone\":\"America/Los_Angeles\"},\"items\":[{\"upc\":\"041234100012\",\"product_id\":\"1001\",\"name\":\"Organic Bananas, 1 lb\",\"quantity\":3,\"status\":\"pending\"},{\"upc\":\"041234100029\",\"product_id\":\"1002\",\"name\":\"Hass Avocados, 4 ct\",\"quantity\":1,\"status\":\"pending\"}],\"created_at\":\"2026-11-25T18:00:15Z\",\"updated_at\":\"2026-11-25T18:35:15Z\",\"cancelable\":false}",
+                     *       "event": "status",
+                     *       "id": "3"
+                     *     }
+                     */
                     "text/event-stream": {
+                        /** @description The order as JSON, as `GET /v1/orders/{order_id}` answers it. */
                         data: string;
-                        /** @constant */
+                        /**
+                         * @description Always `status`.
+                         * @constant
+                         */
                         event: "status";
+                        /** @description The order's version: EventSource sends it back as `Last-Event-ID` when it reconnects. */
                         id: string;
+                        /** @description Milliseconds to wait before reconnecting. */
                         retry?: number;
                     };
                 };
@@ -1483,84 +2163,82 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing, expired or invalid token (unauthenticated) */
+            /** @description Missing, expired or invalid token: `unauthenticated` */
             401: {
                 headers: {
+                    /** @description `Bearer`: the token to send. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
+            /** @description No such resource, or not the user's: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request body too large (payload_too_large) */
+            /** @description Request body too large: `payload_too_large` */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            /** @description Invalid request: `fulfillment_not_offered`, `idempotency_key_reused`, `slot_fulfillment_mismatch`, `slot_in_past`, `validation_failed` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit, with Retry-After (rate_limited) */
+            /** @description Per-user rate limit, with Retry-After: `rate_limited` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart answered with an error the service cannot map (upstream_error) */
+            /** @description Instacart answered with an error the service cannot map: `upstream_error` */
             502: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
+            /** @description Instacart or a dependency is unavailable, with Retry-After: `dependency_unavailable`, `over_capacity`, `upstream_unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart did not answer in time (upstream_timeout) */
+            /** @description Instacart did not answer in time: `upstream_timeout` */
             504: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": unknown;
-                    "text/event-stream": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1570,31 +2248,40 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description An order's `id`, as placing it answered. */
                 order_id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The ticket */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "expires_at": "2026-11-25T18:01:15Z",
+                     *       "ticket": "kq3B5yR0f9lY2m8V1o6cPz7wXsT4uHjE0aNdGiLbQeM"
+                     *     }
+                     */
                     "application/json": components["schemas"]["StreamTicketOut"];
                 };
             };
-            /** @description Missing, expired or invalid token (unauthenticated) */
+            /** @description Missing, expired or invalid token: `unauthenticated` */
             401: {
                 headers: {
+                    /** @description `Bearer`: the token to send. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
+            /** @description No such resource, or not the user's: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1603,7 +2290,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request body too large (payload_too_large) */
+            /** @description Request body too large: `payload_too_large` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1612,7 +2299,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            /** @description Invalid request: `fulfillment_not_offered`, `idempotency_key_reused`, `slot_fulfillment_mismatch`, `slot_in_past`, `validation_failed` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1621,16 +2308,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit, with Retry-After (rate_limited) */
+            /** @description Per-user rate limit, with Retry-After: `rate_limited` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart answered with an error the service cannot map (upstream_error) */
+            /** @description Instacart answered with an error the service cannot map: `upstream_error` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1639,16 +2328,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
+            /** @description Instacart or a dependency is unavailable, with Retry-After: `dependency_unavailable`, `over_capacity`, `upstream_unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart did not answer in time (upstream_timeout) */
+            /** @description Instacart did not answer in time: `upstream_timeout` */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -1672,25 +2363,43 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description The slot, held */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "expires_at": "2026-11-25T18:10:00Z",
+                     *       "fulfillment": "delivery",
+                     *       "id": "res_7IzyPHXcwO7is-KN",
+                     *       "slot": {
+                     *         "date": "2026-11-27",
+                     *         "ends_at": "2026-11-27T10:00:00-08:00",
+                     *         "fulfillment": "delivery",
+                     *         "id": "delivery.store-sf-001.20261127T1600Z",
+                     *         "starts_at": "2026-11-27T08:00:00-08:00",
+                     *         "time_zone": "America/Los_Angeles"
+                     *       },
+                     *       "store_id": "store-sf-001"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Reservation"];
                 };
             };
-            /** @description Missing, expired or invalid token (unauthenticated) */
+            /** @description Missing, expired or invalid token: `unauthenticated` */
             401: {
                 headers: {
+                    /** @description `Bearer`: the token to send. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
+            /** @description No such resource, or not the user's: `store_not_found`, `slot_not_found`, `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1699,7 +2408,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict (demo_token_unavailable, order_not_cancelable, order_not_stageable, request_in_progress, reservation_expired, reservation_used, slot_unavailable) */
+            /** @description Conflict: `slot_unavailable` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1708,7 +2417,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request body too large (payload_too_large) */
+            /** @description Request body too large: `payload_too_large` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1717,7 +2426,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not JSON (unsupported_media_type) */
+            /** @description The body is not JSON: `unsupported_media_type` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1726,7 +2435,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            /** @description Invalid request: `validation_failed`, `slot_in_past`, `slot_fulfillment_mismatch`, `fulfillment_not_offered` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1735,16 +2444,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit, with Retry-After (rate_limited) */
+            /** @description Per-user rate limit, with Retry-After: `rate_limited` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart answered with an error the service cannot map (upstream_error) */
+            /** @description Instacart answered with an error the service cannot map: `upstream_error` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1753,16 +2464,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
+            /** @description Instacart or a dependency is unavailable, with Retry-After: `dependency_unavailable`, `over_capacity`, `upstream_unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart did not answer in time (upstream_timeout) */
+            /** @description Instacart did not answer in time: `upstream_timeout` */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -1778,31 +2491,69 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description An order's `id`, as placing it answered. */
                 order_id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The order, staged */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "cancelable": false,
+                     *       "created_at": "2026-11-25T18:00:15Z",
+                     *       "fulfillment": "last_mile",
+                     *       "id": "ord_FqGAtr4HhCa2hS4F27D4",
+                     *       "items": [
+                     *         {
+                     *           "name": "Organic Bananas, 1 lb",
+                     *           "product_id": "1001",
+                     *           "quantity": 3,
+                     *           "status": "found",
+                     *           "upc": "041234100012"
+                     *         },
+                     *         {
+                     *           "name": "Hass Avocados, 4 ct",
+                     *           "product_id": "1002",
+                     *           "quantity": 1,
+                     *           "status": "found",
+                     *           "upc": "041234100029"
+                     *         }
+                     *       ],
+                     *       "slot": {
+                     *         "date": "2026-11-27",
+                     *         "ends_at": "2026-11-27T10:00:00-08:00",
+                     *         "fulfillment": "last_mile",
+                     *         "id": "last_mile.store-sf-001.20261127T1600Z",
+                     *         "starts_at": "2026-11-27T08:00:00-08:00",
+                     *         "time_zone": "America/Los_Angeles"
+                     *       },
+                     *       "status": "staged",
+                     *       "store_id": "store-sf-001",
+                     *       "updated_at": "2026-11-25T18:50:15Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Order"];
                 };
             };
-            /** @description Missing, expired or invalid token (unauthenticated) */
+            /** @description Missing, expired or invalid token: `unauthenticated` */
             401: {
                 headers: {
+                    /** @description `Bearer`: the token to send. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed for this user (forbidden) */
+            /** @description Not allowed for this user: `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1811,7 +2562,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
+            /** @description No such resource, or not the user's: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1820,7 +2571,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict (demo_token_unavailable, order_not_cancelable, order_not_stageable, request_in_progress, reservation_expired, reservation_used, slot_unavailable) */
+            /** @description Conflict: `order_not_stageable` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1829,7 +2580,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request body too large (payload_too_large) */
+            /** @description Request body too large: `payload_too_large` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1838,7 +2589,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            /** @description Invalid request: `fulfillment_not_offered`, `idempotency_key_reused`, `slot_fulfillment_mismatch`, `slot_in_past`, `validation_failed` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1847,16 +2598,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit, with Retry-After (rate_limited) */
+            /** @description Per-user rate limit, with Retry-After: `rate_limited` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart answered with an error the service cannot map (upstream_error) */
+            /** @description Instacart answered with an error the service cannot map: `upstream_error` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1865,16 +2618,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
+            /** @description Instacart or a dependency is unavailable, with Retry-After: `dependency_unavailable`, `over_capacity`, `upstream_unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart did not answer in time (upstream_timeout) */
+            /** @description Instacart did not answer in time: `upstream_timeout` */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -1888,12 +2643,19 @@ export interface operations {
     "stores-list": {
         parameters: {
             query: {
+                /** @description How the order will reach the customer. */
                 fulfillment: "delivery" | "pickup" | "last_mile";
+                /** @description The customer's ZIP code. */
                 postal_code?: string | null;
+                /** @description With `longitude`: where the customer is. */
                 latitude?: number | null;
+                /** @description With `latitude`. */
                 longitude?: number | null;
+                /** @description The customer's street and number. */
                 address_line_1?: string | null;
+                /** @description The customer's city. */
                 city?: string | null;
+                /** @description The customer's state (two-letter code). */
                 state?: string | null;
             };
             header?: {
@@ -1905,12 +2667,42 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The stores */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "stores": [
+                     *         {
+                     *           "address": {
+                     *             "address_line_1": "301 Brannan St",
+                     *             "city": "San Francisco",
+                     *             "postal_code": "94107",
+                     *             "state": "CA"
+                     *           },
+                     *           "distance": 0.58,
+                     *           "id": "store-sf-001",
+                     *           "name": "Bayside Market - SoMa",
+                     *           "time_zone": "America/Los_Angeles"
+                     *         },
+                     *         {
+                     *           "address": {
+                     *             "address_line_1": "2300 Mission St",
+                     *             "city": "San Francisco",
+                     *             "postal_code": "94110",
+                     *             "state": "CA"
+                     *           },
+                     *           "distance": 2.43,
+                     *           "id": "store-sf-002",
+                     *           "name": "Golden Gate Grocers - Mission",
+                     *           "time_zone": "America/Los_Angeles"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["StoreList"];
                 };
             };
@@ -1921,16 +2713,18 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing, expired or invalid token (unauthenticated) */
+            /** @description Missing, expired or invalid token: `unauthenticated` */
             401: {
                 headers: {
+                    /** @description `Bearer`: the token to send. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request body too large (payload_too_large) */
+            /** @description Request body too large: `payload_too_large` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1939,7 +2733,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            /** @description Invalid request: `fulfillment_not_offered`, `idempotency_key_reused`, `slot_fulfillment_mismatch`, `slot_in_past`, `validation_failed` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1948,16 +2742,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit, with Retry-After (rate_limited) */
+            /** @description Per-user rate limit, with Retry-After: `rate_limited` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart answered with an error the service cannot map (upstream_error) */
+            /** @description Instacart answered with an error the service cannot map: `upstream_error` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1966,16 +2762,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
+            /** @description Instacart or a dependency is unavailable, with Retry-After: `dependency_unavailable`, `over_capacity`, `upstream_unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart did not answer in time (upstream_timeout) */
+            /** @description Instacart did not answer in time: `upstream_timeout` */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -1989,11 +2787,17 @@ export interface operations {
     "slots-list": {
         parameters: {
             query: {
+                /** @description The fulfillment to list slots for. */
                 fulfillment: "delivery" | "pickup" | "last_mile";
+                /** @description The customer's ZIP code: needed for delivery and last mile. */
                 postal_code?: string | null;
+                /** @description The customer's street and number. */
                 address_line_1?: string | null;
+                /** @description Apartment, suite, floor. */
                 address_line_2?: string | null;
+                /** @description The customer's city. */
                 city?: string | null;
+                /** @description The customer's state (two-letter code). */
                 state?: string | null;
             };
             header?: {
@@ -2001,18 +2805,41 @@ export interface operations {
                 "If-None-Match"?: string;
             };
             path: {
+                /** @description A store's `id` from `GET /v1/stores`. */
                 store_id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The slots */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "slots": [
+                     *         {
+                     *           "date": "2026-11-27",
+                     *           "ends_at": "2026-11-27T10:00:00-08:00",
+                     *           "fulfillment": "delivery",
+                     *           "id": "delivery.store-sf-001.20261127T1600Z",
+                     *           "starts_at": "2026-11-27T08:00:00-08:00",
+                     *           "time_zone": "America/Los_Angeles"
+                     *         },
+                     *         {
+                     *           "date": "2026-11-27",
+                     *           "ends_at": "2026-11-27T12:00:00-08:00",
+                     *           "fulfillment": "delivery",
+                     *           "id": "delivery.store-sf-001.20261127T1800Z",
+                     *           "starts_at": "2026-11-27T10:00:00-08:00",
+                     *           "time_zone": "America/Los_Angeles"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["SlotList"];
                 };
             };
@@ -2023,16 +2850,18 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing, expired or invalid token (unauthenticated) */
+            /** @description Missing, expired or invalid token: `unauthenticated` */
             401: {
                 headers: {
+                    /** @description `Bearer`: the token to send. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or not the user's (not_found, reservation_not_found, slot_not_found, store_not_found) */
+            /** @description No such resource, or not the user's: `store_not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2041,7 +2870,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request body too large (payload_too_large) */
+            /** @description Request body too large: `payload_too_large` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2050,7 +2879,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (fulfillment_not_offered, idempotency_key_reused, slot_fulfillment_mismatch, slot_in_past, validation_failed) */
+            /** @description Invalid request: `validation_failed`, `fulfillment_not_offered` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2059,16 +2888,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-user rate limit, with Retry-After (rate_limited) */
+            /** @description Per-user rate limit, with Retry-After: `rate_limited` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart answered with an error the service cannot map (upstream_error) */
+            /** @description Instacart answered with an error the service cannot map: `upstream_error` */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -2077,16 +2908,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart or a dependency is unavailable, with Retry-After (dependency_unavailable, over_capacity, upstream_unavailable) */
+            /** @description Instacart or a dependency is unavailable, with Retry-After: `dependency_unavailable`, `over_capacity`, `upstream_unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Instacart did not answer in time (upstream_timeout) */
+            /** @description Instacart did not answer in time: `upstream_timeout` */
             504: {
                 headers: {
                     [name: string]: unknown;

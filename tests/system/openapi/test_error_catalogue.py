@@ -41,6 +41,13 @@ def test_every_error_class_has_one_entry_and_every_entry_a_class() -> None:
     assert len(CATALOGUE) == len(CLASSES), "two classes share a code"
 
 
+def test_the_documents_problem_code_enum_holds_every_code_the_service_answers() -> None:
+    enum = create_app(Settings(environment="development")).openapi()["components"]["schemas"][
+        "ProblemCode"
+    ]["enum"]
+    assert sorted(enum) == sorted({cls.code for cls in _every_error_class()})
+
+
 def test_docs_errors_md_is_generated_from_the_catalogue() -> None:
     assert DOC.read_text() == catalogue_markdown(), (
         "docs/errors.md drifted from app/platform/error_catalogue.py; regenerate it with "

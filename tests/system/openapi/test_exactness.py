@@ -77,6 +77,11 @@ ADDRESSES = [
     {"address_line_1": "  " + "x" * 200 + "  "},
     {"address_line_2": None},
     {"country": "US"},
+    # A NUL becomes U+FFFD (schema_types.without_nul), of the same class for every pattern.
+    {"city": "\x00"},
+    {"city": " \x00 "},
+    {"postal_code": "94\x00105"},
+    {"state": "C\x00"},
 ]
 
 
@@ -110,6 +115,15 @@ def test_address_document_agrees_with_validator(address: dict[str, Any]) -> None
             {"reservation_id": "r", "items": [{"upc": "123456", "quantity": 1}]},
         ),
         ("OrderRequest", OrderRequest, {"reservation_id": "r", "items": []}),
+        (
+            "OrderRequest",
+            OrderRequest,
+            {
+                "reservation_id": "r",
+                "items": [{"upc": "123456", "quantity": 1}],
+                "instructions": "ring\x00twice",
+            },
+        ),
     ],
 )
 def test_request_bodies_document_agrees_with_validator(
