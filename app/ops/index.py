@@ -7,11 +7,13 @@ A browser in development, where the demo storefront is served, is sent on to the
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
-router = APIRouter(tags=["ops"])
+from app.platform.problem_docs import answer_example
+
+router = APIRouter(tags=["operations"])
 
 
 class ApiLinks(BaseModel):
@@ -40,9 +42,11 @@ class ApiLinks(BaseModel):
 class ApiIndex(BaseModel):
     """What this service is, and where to read more."""
 
-    name: str = Field(examples=["Checkout BFF for Instacart Connect"])
+    name: str = Field(
+        description="The service's name.", examples=["Checkout BFF for Instacart Connect"]
+    )
     version: str = Field(description="The API's version.", examples=["1.0.0"])
-    links: ApiLinks
+    links: ApiLinks = Field(description="Where the documentation and the health checks are.")
 
 
 @router.get(
@@ -51,7 +55,21 @@ class ApiIndex(BaseModel):
     response_model=ApiIndex,
     summary="What this service is, and where its documentation and health checks are",
     responses={
-        200: {"description": "The service's name, version and links."},
+        200: answer_example(
+            ApiIndex(
+                name="Checkout BFF for Instacart Connect",
+                version="1.0.0",
+                links=ApiLinks(
+                    openapi="/openapi.json",
+                    docs="/docs",
+                    demo="/demo",
+                    liveness="/livez",
+                    readiness="/readyz",
+                ),
+            ),
+            "The service's name, version and links (in development; production links only its "
+            "health checks, the others null)",
+        ),
         307: {
             "description": "In development, where the demo storefront is served: a browser "
             "(`Accept` naming `text/html`) is redirected to it.",
@@ -73,9 +91,14 @@ async def index(request: Request) -> Response | ApiIndex:
         version=app.version,
         links=ApiLinks(
             openapi=app.openapi_url,
-            docs=app.docs_url,
+            # fastapi-offline serves the pages as routes of its own, not through docs_url
+            docs=_served_path(app, "/docs"),
             demo=demo,
             liveness=str(app.url_path_for("livez")),
             readiness=str(app.url_path_for("readyz")),
         ),
     )
+
+
+def _served_path(app: FastAPI, path: str) -> str | None:
+    return path if any(getattr(route, "path", None) == path for route in app.routes) else None

@@ -396,9 +396,11 @@ export interface components {
          * @description What this service is, and where to read more.
          */
         ApiIndex: {
+            /** @description Where the documentation and the health checks are. */
             links: components["schemas"]["ApiLinks"];
             /**
              * Name
+             * @description The service's name.
              * @example Checkout BFF for Instacart Connect
              */
             name: string;
@@ -1122,12 +1124,25 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The service's name, version and links. */
+            /** @description The service's name, version and links (in development; production links only its health checks, the others null) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "links": {
+                     *         "demo": "/demo",
+                     *         "docs": "/docs",
+                     *         "liveness": "/livez",
+                     *         "openapi": "/openapi.json",
+                     *         "readiness": "/readyz"
+                     *       },
+                     *       "name": "Checkout BFF for Instacart Connect",
+                     *       "version": "1.0.0"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ApiIndex"];
                 };
             };
