@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -126,6 +127,10 @@ async def test_someone_elses_wrong_guesses_never_lock_instacart_out(
     async with open_checkout(
         rate_limit_callback_tokens_per_minute=10, forwarded_for_hops=hops
     ) as checkout:
+        # The limit is a fixed window a minute: on the wall clock, 1,000 guesses could straddle
+        # two windows. The limiter's clock stands still in the middle of one.
+        middle_of_a_minute = (time.time() // 60) * 60 + 30
+        checkout.app.state.bff.callback_token_limiter.clock = lambda: middle_of_a_minute
 
         def source(address: str) -> tuple[httpx.AsyncClient, dict[str, str]]:
             # Behind an ingress every request comes from its address; it appends the client's.
