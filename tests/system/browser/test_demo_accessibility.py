@@ -26,7 +26,10 @@ SCREENS = [{"viewport": name, "zone": zone} for name in VIEWPORTS for zone in BR
 
 
 @pytest.mark.parametrize(
-    "page", SCREENS, ids=[f"{s['viewport']}-{s['zone']}" for s in SCREENS], indirect=True
+    "page",
+    SCREENS,
+    ids=[f"{s['viewport']}-{s['zone'].split('/')[-1]}" for s in SCREENS],
+    indirect=True,
 )
 def test_every_view_of_a_checkout_is_accessible_and_fits_the_screen(
     page: Any, still_shop: Shop, axe_script: Path

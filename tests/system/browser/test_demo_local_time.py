@@ -62,7 +62,10 @@ def first_pickup_slot(shop: Shop) -> tuple[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    "page", [{"zone": zone} for zone in BROWSER_ZONES], ids=BROWSER_ZONES, indirect=True
+    "page",
+    [{"zone": zone} for zone in BROWSER_ZONES],
+    ids=[zone.split("/")[-1] for zone in BROWSER_ZONES],
+    indirect=True,
 )
 def test_slots_show_the_stores_local_time_in_any_browser_zone(page: Any, still_shop: Shop) -> None:
     from playwright.sync_api import expect
