@@ -55,8 +55,10 @@ def test_every_view_of_a_checkout_is_accessible_and_fits_the_screen(
     scan("slots")
     hold_first_slot(page)
     scan("cart, a slot held")
-    place_order(page)
+    order_id = place_order(page)
     assert_cart_is_empty(page)
+    # the history's row too, with its Follow button (whose name once hid its visible word)
+    expect(page.locator(f'#orders li[data-order-id="{order_id}"] button')).to_have_text("Following")
     page.locator("#tracker summary").click()
     scan("order, its details open")
 

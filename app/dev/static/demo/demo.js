@@ -123,9 +123,13 @@ const FIELDS = {
   instructions: ["#instructions", "the notes for your shopper"],
 };
 
+// A field error's field without where it was sent ("query.postal_code": "postal_code").
+const fieldOf = (error) => String(error.field || "").replace(/^(query|body|header)\./, "");
+
 // What a shopper reads, per problem code (docs/errors.md); the API's own words, the code, the
 // HTTP status and the request id (for whoever helps them) wait behind "Details".
 const PICK_ANOTHER_TIME = "That time is no longer available. Please pick another.";
+const HOLD_RAN_OUT = "Your hold on that time ran out. Please pick a time again.";
 const SHOPPER_TEXT = {
   store_not_found: "That store is no longer available. Please choose another.",
   fulfillment_not_offered: "That store does not offer this here. Please choose another store or option.",
@@ -133,8 +137,8 @@ const SHOPPER_TEXT = {
   slot_not_found: PICK_ANOTHER_TIME,
   slot_in_past: PICK_ANOTHER_TIME,
   slot_fulfillment_mismatch: PICK_ANOTHER_TIME,
-  reservation_expired: "Your hold on that time ran out. Please pick a time again.",
-  reservation_not_found: "Your hold on that time ran out. Please pick a time again.",
+  reservation_expired: HOLD_RAN_OUT,
+  reservation_not_found: HOLD_RAN_OUT,
   reservation_used: "That time is already used by one of your orders. Please pick another.",
   order_not_cancelable: "This order can no longer be canceled: the store is already on it.",
   rate_limited: "That was a lot of tries at once. Please wait a moment and try again.",
@@ -146,12 +150,10 @@ function shopperSentence(body) {
   const named = (body.errors || []).map((e) => FIELDS[fieldOf(e)]?.[1]).filter(Boolean);
   if (named.length) return `Please check ${[...new Set(named)].join(" and ")}.`;
   if (SHOPPER_TEXT[body.code]) return SHOPPER_TEXT[body.code];
-  if (!body.status || body.status >= 502) return UNREACHABLE;
+  if (body.status === 0 || body.status >= 502) return UNREACHABLE; // 0: no answer at all
   if (body.status < 500) return "Please check what you entered and try again.";
   return "Something went wrong on our side. Please try again.";
 }
-
-const fieldOf = (error) => String(error.field || "").replace(/^(query|body|header)\./, "");
 
 function showProblem(error, doing) {
   const body = error instanceof Problem ? error.body : { title: "Something went wrong", detail: String(error) };
