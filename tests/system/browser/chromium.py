@@ -17,4 +17,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-VIEWPORT = {"width": 1280, "height": 1000}
+# A phone (an iPhone 12/13's CSS size) and a desktop; the demo must work at both.
+VIEWPORTS = {"mobile": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 1000}}
+# Two shoppers eight hours apart in winter; the stores are San Francisco's (America/Los_Angeles).
+BROWSER_ZONES = ["America/Los_Angeles", "Europe/London"]

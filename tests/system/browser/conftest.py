@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from tests.support.ci import skip_or_fail
-from tests.system.browser.chromium import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+from tests.system.browser.accessibility import install_axe
+from tests.system.browser.chromium import BROWSER_ZONES, CHROMIUM, CHROMIUM_ARGS, VIEWPORTS
 from tests.system.browser.shop import Shop, start_shop
 
 ARTIFACTS = Path(__file__).resolve().parent / ".artifacts"
@@ -62,15 +63,25 @@ def browser(migrated_database_url: str) -> Iterator[Any]:
             browser.close()
 
 
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    return install_axe()
+
+
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest, artifacts: Path) -> Iterator[Any]:
-    """A fresh browser context; uncaught script errors and CSP violations fail the test."""
+    """A fresh browser context; uncaught script errors and CSP violations fail the test.
+
+    Parametrized indirectly with a {"viewport": name in VIEWPORTS, "zone": IANA zone} (either
+    may be left out); by default a desktop near the San Francisco stores the tests use."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=15_000)
-    # A shopper near the San Francisco stores the tests use: slot times read as theirs.
+    wanted: dict[str, str] = getattr(request, "param", {})
     context = browser.new_context(
-        viewport=VIEWPORT, locale="en-US", timezone_id="America/Los_Angeles"
+        viewport=VIEWPORTS[wanted.get("viewport", "desktop")],
+        locale="en-US",
+        timezone_id=wanted.get("zone", BROWSER_ZONES[0]),
     )
     page = context.new_page()
     page.set_default_timeout(15_000)

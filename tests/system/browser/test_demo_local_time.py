@@ -4,7 +4,6 @@ same San Francisco slot reads "8:00 AM" to a shopper in Los Angeles and to one i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,11 +11,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.system.browser.chromium import VIEWPORT
+from tests.system.browser.chromium import BROWSER_ZONES
 from tests.system.browser.shop import Shop
 
-# Two browsers eight hours apart in winter; the stores are San Francisco's (America/Los_Angeles).
-BROWSER_ZONES = ["America/Los_Angeles", "Europe/London"]
 POSTAL_CODE = "94110"
 EN_DASH = "\u2013"  # between a window's two times
 
@@ -46,18 +43,6 @@ def expected_day(slot: dict[str, Any]) -> str:
     return f"{starts:%a}, {starts:%b} {starts.day}"
 
 
-@pytest.fixture
-def zoned_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A page in a browser whose clock is in the zone the test names."""
-    context = browser.new_context(viewport=VIEWPORT, locale="en-US", timezone_id=request.param)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
-        yield page
-    finally:
-        context.close()
-
-
 def first_pickup_slot(shop: Shop) -> tuple[str, dict[str, Any]]:
     """The first store near POSTAL_CODE and its first pickup slot, as the API gives them."""
     with httpx.Client(base_url=shop.bff, timeout=10) as client:
@@ -76,13 +61,15 @@ def first_pickup_slot(shop: Shop) -> tuple[str, dict[str, Any]]:
     return stores[0]["id"], slots[0]
 
 
-@pytest.mark.parametrize("zoned_page", BROWSER_ZONES, indirect=True)
-def test_slots_show_the_stores_local_time_in_any_browser_zone(
-    zoned_page: Any, still_shop: Shop
-) -> None:
+@pytest.mark.parametrize(
+    "page",
+    [{"zone": zone} for zone in BROWSER_ZONES],
+    ids=[zone.split("/")[-1] for zone in BROWSER_ZONES],
+    indirect=True,
+)
+def test_slots_show_the_stores_local_time_in_any_browser_zone(page: Any, still_shop: Shop) -> None:
     from playwright.sync_api import expect
 
-    page = zoned_page
     store_id, slot = first_pickup_slot(still_shop)
     assert slot["time_zone"] == "America/Los_Angeles"
     # The API says it too: the slot's times carry the store's offset, not UTC's Z.

@@ -28,7 +28,7 @@ const SLOT_DAYS = 3; // the first days with slots; enough for a demo, short enou
 const ENDED = new Set(["delivered", "completed", "canceled"]);
 const FULFILLMENT_NAMES = { delivery: "Delivery", pickup: "Pickup", last_mile: "Last mile" };
 const STATUS_TEXT = {
-  brand_new: ["Placed", "Your order is in. You can still cancel it."],
+  brand_new: ["Order placed", "Your order is in. You can still cancel it."],
   acknowledged: ["Confirmed", "The store has your order."],
   picking: ["Shopping", "A shopper is picking your items."],
   checkout: ["At checkout", "Your shopper is paying for your items."],
@@ -65,6 +65,7 @@ const state = {
   fulfillment: "delivery",
   where: null, // the location the stores were found for
   storeId: null,
+  storeNames: new Map(), // store id -> name, to name the store of an order
   reservation: null,
   cart: new Map(Object.entries(STARTER_CART)),
   pending: null, // {fingerprint, key}: an order placement to retry with the same key
@@ -112,19 +113,53 @@ async function api(method, path, { body, headers = {}, retried = false } = {}) {
   throw new Problem(data && typeof data === "object" ? data : { title: res.statusText }, res.status);
 }
 
-const FIELD_INPUTS = {
-  postal_code: "#postal-code",
-  "address.postal_code": "#postal-code",
-  address_line_1: "#street",
-  "address.address_line_1": "#street",
-  user: "#user-name",
-  instructions: "#instructions",
+// The fields a problem can name, with the input that holds each and what a shopper calls it.
+const FIELDS = {
+  postal_code: ["#postal-code", "the postal code"],
+  "address.postal_code": ["#postal-code", "the postal code"],
+  address_line_1: ["#street", "the street address"],
+  "address.address_line_1": ["#street", "the street address"],
+  user: ["#user-name", "the name you shop as"],
+  instructions: ["#instructions", "the notes for your shopper"],
 };
+
+// A field error's field without where it was sent ("query.postal_code": "postal_code").
+const fieldOf = (error) => String(error.field || "").replace(/^(query|body|header)\./, "");
+
+// What a shopper reads, per problem code (docs/errors.md); the API's own words, the code, the
+// HTTP status and the request id (for whoever helps them) wait behind "Details".
+const PICK_ANOTHER_TIME = "That time is no longer available. Please pick another.";
+const HOLD_RAN_OUT = "Your hold on that time ran out. Please pick a time again.";
+const SHOPPER_TEXT = {
+  store_not_found: "That store is no longer available. Please choose another.",
+  fulfillment_not_offered: "That store does not offer this here. Please choose another store or option.",
+  slot_unavailable: "That time has just filled up. Please pick another.",
+  slot_not_found: PICK_ANOTHER_TIME,
+  slot_in_past: PICK_ANOTHER_TIME,
+  slot_fulfillment_mismatch: PICK_ANOTHER_TIME,
+  reservation_expired: HOLD_RAN_OUT,
+  reservation_not_found: HOLD_RAN_OUT,
+  reservation_used: "That time is already used by one of your orders. Please pick another.",
+  order_not_cancelable: "This order can no longer be canceled: the store is already on it.",
+  rate_limited: "That was a lot of tries at once. Please wait a moment and try again.",
+  unauthenticated: "Please sign in again.",
+};
+const UNREACHABLE = "We cannot reach the store right now. Please try again in a moment.";
+
+function shopperSentence(body) {
+  const named = (body.errors || []).map((e) => FIELDS[fieldOf(e)]?.[1]).filter(Boolean);
+  if (named.length) return `Please check ${[...new Set(named)].join(" and ")}.`;
+  if (SHOPPER_TEXT[body.code]) return SHOPPER_TEXT[body.code];
+  if (body.status === 0 || body.status >= 502) return UNREACHABLE; // 0: no answer at all
+  if (body.status < 500) return "Please check what you entered and try again.";
+  return "Something went wrong on our side. Please try again.";
+}
 
 function showProblem(error, doing) {
   const body = error instanceof Problem ? error.body : { title: "Something went wrong", detail: String(error) };
-  $("#problem-title").textContent = doing ? `${doing}: ${body.title}` : body.title;
-  $("#problem-detail").textContent = body.detail && body.detail !== body.title ? body.detail : "";
+  $("#problem-title").textContent = shopperSentence(body);
+  const said = [doing && `${doing}: ${body.title}`, body.detail !== body.title && body.detail];
+  $("#problem-detail").textContent = said.filter(Boolean).join(". ");
   const list = $("#problem-errors");
   list.replaceChildren(
     ...(body.errors || []).map((e) =>
@@ -132,14 +167,14 @@ function showProblem(error, doing) {
     ),
   );
   for (const e of body.errors || []) {
-    const field = String(e.field || "").replace(/^(query|body|header)\./, "");
-    const input = FIELD_INPUTS[field] && $(FIELD_INPUTS[field]);
+    const input = FIELDS[fieldOf(e)] && $(FIELDS[fieldOf(e)][0]);
     if (input) input.setAttribute("aria-invalid", "true");
   }
   const meta = [body.status ? `HTTP ${body.status}` : null, body.code, body.request_id && `request ${body.request_id}`];
   $("#problem-meta").textContent = meta.filter(Boolean).join(" · ");
   // A problem's type is the service's own page on its code: what it means, what to do.
   if (body.type) $("#problem-meta").append(" · ", el("a", { href: body.type, target: "_blank", rel: "noopener" }, "what to do"));
+  $("#problem-details").open = false;
   $("#problem").dataset.code = body.code || "";
   $("#problem").hidden = false;
 }
@@ -268,6 +303,7 @@ async function findStores(event) {
       );
       return;
     }
+    for (const store of data.stores) if (store.name) state.storeNames.set(store.id, store.name);
     box.replaceChildren(
       ...data.stores.map((store) =>
         el(
@@ -458,6 +494,7 @@ async function placeOrder() {
     });
     state.pending = null;
     state.reservation = null;
+    state.cart.clear(); // ordered: the next order starts from an empty cart
     renderHold();
     for (const slot of document.querySelectorAll(".slot")) slot.setAttribute("aria-pressed", "false");
     $("#instructions").value = "";
@@ -570,13 +607,17 @@ function renderOrder(order) {
   const t = state.tracking;
   if (t && t.orderId === order.id) {
     const [title, line] = statusText(order.status, order.fulfillment);
+    // The id is for whoever helps the shopper: in "Order details", and on the tracker's data.
     $("#tracked-id").textContent = order.id;
+    $("#tracker").dataset.orderId = order.id;
     const live = $("#live-status");
     live.dataset.status = order.status;
     live.replaceChildren(el("strong", {}, title), line ? ` ${line}` : "");
-    $("#tracked-when").textContent =
-      `${FULFILLMENT_NAMES[order.fulfillment] || order.fulfillment} · ${fmtSlot(order.slot)} · ` +
-      `${order.items.reduce((a, i) => a + i.quantity, 0)} items`;
+    $("#tracked-when").textContent = [
+      orderWhere(order),
+      fmtSlot(order.slot),
+      `${order.items.reduce((a, i) => a + i.quantity, 0)} items`,
+    ].join(" · ");
     renderProgress(order);
     if (t.last !== order.status) {
       t.last = order.status;
@@ -593,6 +634,13 @@ function renderOrder(order) {
     state.orders[index] = order;
     renderOrders();
   }
+}
+
+// "Pickup at Bayside Market Mission": the store by name when this page has seen it.
+function orderWhere(order) {
+  const how = FULFILLMENT_NAMES[order.fulfillment] || order.fulfillment;
+  const store = state.storeNames.get(order.store_id);
+  return store ? `${how} at ${store}` : how;
 }
 
 function renderProgress(order) {
@@ -654,30 +702,28 @@ function renderOrders() {
     ...state.orders.map((order) => {
       const [title] = statusText(order.status, order.fulfillment);
       const following = state.tracking?.orderId === order.id;
+      const label = following ? "Following" : "Follow";
       return el(
         "li",
         { class: "order", dataset: { orderId: order.id } },
         el(
           "div",
           { class: "order-main" },
-          el("span", { class: "mono order-id" }, order.id),
+          el("span", { class: "order-where" }, orderWhere(order)),
           el("span", { class: `pill status-${order.status}` }, title),
         ),
-        el(
-          "div",
-          { class: "order-sub" },
-          `${FULFILLMENT_NAMES[order.fulfillment] || order.fulfillment} · ${fmtSlot(order.slot)}`,
-        ),
+        el("div", { class: "order-sub" }, fmtSlot(order.slot)),
         el(
           "button",
           {
             type: "button",
             class: "ghost small",
-            "aria-label": `Follow order ${order.id}`,
+            // The name starts with the visible word, as speech control users say it.
+            "aria-label": `${label} the order: ${orderWhere(order)}, ${fmtSlot(order.slot)}`,
             disabled: following,
             onclick: () => action(null, "Following the order", () => follow(order)),
           },
-          following ? "Following" : "Follow",
+          label,
         ),
       );
     }),
