@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     admission_lag_budget_ms: float = Field(default=25, gt=0)
     # How busy the event loop's thread may be (share of its time on the CPU) before what starts a
     # checkout is refused 503 at once; placements are not refused for it.
-    admission_loop_busy_percent: float = Field(default=85, gt=0, le=100)
+    admission_loop_busy_percent: float = Field(default=80, gt=0, le=100)
 
     # --- per-user budgets ---
     # Event streams one user, and one order, may hold open at once on a replica.

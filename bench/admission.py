@@ -29,7 +29,7 @@ CONFIGS = {
     "admission on": {
         "admission_max_in_flight": 120,
         "admission_lag_budget_ms": 25,
-        "admission_loop_busy_percent": 85,
+        "admission_loop_busy_percent": 80,
     },
     "admission off": {
         "admission_max_in_flight": 1_000_000,
