@@ -31,7 +31,7 @@ from app.live_status.streams import OrderStreams, StreamTimings
 from app.live_status.tickets import StreamTickets
 from app.orders.events import OrderEvents
 from app.orders.reconciler import Reconciler, run_periodically
-from app.platform.admission import LoopLag
+from app.platform.admission import LoopLoad
 from app.platform.connections import build_engine, build_redis
 from app.platform.database.session import build_sessionmaker
 from app.platform.rate_limits import RateLimiter
@@ -47,12 +47,12 @@ log = structlog.get_logger("app.lifespan")
 
 @dataclass(slots=True)
 class Lifecycle:
-    """Whether the process is draining, and how late its event loop runs: made with the app (a
-    signal may come before start-up ends, admission control reads the lag from the first
-    request), told by the server and the lifespan."""
+    """Whether the process is draining, and how late and how busy its event loop runs: made with
+    the app (a signal may come before start-up ends, admission control reads the load from the
+    first request), told by the server and the lifespan."""
 
     draining: bool = False
-    loop_lag: LoopLag = field(default_factory=LoopLag)
+    loop_load: LoopLoad = field(default_factory=LoopLoad)
     _on_drain: list[Callable[[], None]] = field(default_factory=list)
 
     def on_drain(self, callback: Callable[[], None]) -> None:
@@ -222,8 +222,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         fan_out.start()
         stack.push_async_callback(fan_out.aclose)
         lifecycle = lifecycle_of(app)
-        lifecycle.loop_lag.start()
-        stack.push_async_callback(lifecycle.loop_lag.aclose)
+        lifecycle.loop_load.start()
+        stack.push_async_callback(lifecycle.loop_load.aclose)
         order_streams = _order_streams(settings, fan_out, sessions)
         lifecycle.on_drain(order_streams.begin_shutdown)
         app.state.bff = State(

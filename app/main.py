@@ -89,7 +89,7 @@ def create_app(
         max_in_flight=settings.admission_max_in_flight,
         lag_budget_seconds=settings.admission_lag_budget_ms / 1000,
         busy_budget=settings.admission_loop_busy_percent / 100,
-        loop=app.state.lifecycle.loop_lag,
+        loop=app.state.lifecycle.loop_load,
     )
     if settings.cors_origins:
         app.add_middleware(

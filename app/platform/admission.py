@@ -40,7 +40,7 @@ _FADE_PER_SAMPLE = 0.5 ** (_SAMPLE_SECONDS / 0.1)
 _BUSY_HALF_LIFE = 0.15
 
 
-class LoopLag:
+class LoopLoad:
     """How late the event loop runs a callback (the latest stall, fading) and how busy its
     thread is, measured by a task that sleeps in a loop; the lifespan starts and stops it (0
     until started)."""
@@ -105,7 +105,7 @@ class AdmissionControl:
         max_in_flight: int,
         lag_budget_seconds: float,
         busy_budget: float,
-        loop: LoopLag,
+        loop: LoopLoad,
     ) -> None:
         self.app = app
         self.max_in_flight = max_in_flight

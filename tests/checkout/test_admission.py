@@ -11,7 +11,7 @@ import httpx
 from prometheus_client import REGISTRY
 from starlette.types import Receive, Scope, Send
 
-from app.platform.admission import AdmissionControl, LoopLag
+from app.platform.admission import AdmissionControl, LoopLoad
 from local_processes.waiting import wait_until_async
 
 
@@ -53,7 +53,7 @@ async def _ok(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def test_a_lagging_event_loop_refuses_storefront_requests_but_not_probes() -> None:
-    loop = LoopLag()
+    loop = LoopLoad()
     loop.seconds = 0.5
     admission = AdmissionControl(
         _ok, max_in_flight=100, lag_budget_seconds=0.15, busy_budget=0.85, loop=loop
@@ -70,7 +70,7 @@ async def test_a_lagging_event_loop_refuses_storefront_requests_but_not_probes()
 
 
 async def test_a_busy_event_loop_refuses_new_checkouts_but_finishes_placements() -> None:
-    loop = LoopLag()
+    loop = LoopLoad()
     loop.busy = 0.95
     admission = AdmissionControl(
         _ok, max_in_flight=100, lag_budget_seconds=0.15, busy_budget=0.85, loop=loop
@@ -97,7 +97,7 @@ async def test_the_loop_lag_and_busy_share_are_measured() -> None:
     # The loop thread's CPU time is told, not read: on a shared machine a spinning thread gets
     # what the others leave it, and the share measured would be theirs to decide.
     cpu = {"seconds": 0.0}
-    lag = LoopLag(monotonic, thread_time=lambda: cpu["seconds"])
+    lag = LoopLoad(monotonic, thread_time=lambda: cpu["seconds"])
     lag.start()
     try:
         # Two readings make one sample: a loop that nothing blocks runs it on time.
