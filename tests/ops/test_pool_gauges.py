@@ -1,0 +1,94 @@
+"""The gauges of the service's own pools follow the real pools: connections taken from the
+running app's Postgres engine and Redis client show on /metrics while held, and leave when
+they are given back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+from asgi_lifespan import LifespanManager
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.lifespan import State, state_of
+from app.main import create_app
+from app.settings import Settings
+from local_processes.waiting import wait_until_async
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[str, float]:
+    """The service's unlabelled samples, as Prometheus reads them from /metrics."""
+    response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if not sample.labels
+    }
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[State, httpx.AsyncClient]]:
+    app = create_app(settings)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://bff.test"
+        ) as client,
+    ):
+        yield state_of(app), client
+
+
+async def test_database_pool_gauges_count_connections_checked_out(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(database_pool_size=3, reconciler_enabled=False)
+    async with serving(settings) as (state, client):
+        before = await scrape(client)
+        assert before["bff_database_pool_connections"] == 6  # the size and as many in overflow
+        assert before["bff_database_pool_in_use"] == 0
+        async with contextlib.AsyncExitStack() as held:
+            for _ in range(4):  # one past the pool's size: an overflow connection
+                await held.enter_async_context(state.engine.connect())
+            during = await scrape(client)
+            assert during["bff_database_pool_in_use"] == 4
+            assert during["bff_database_pool_open"] == 4
+        after = await scrape(client)
+        assert after["bff_database_pool_in_use"] == 0
+        # Given back: the pool keeps its size open, the overflow connection is closed.
+        assert after["bff_database_pool_open"] == 3
+        assert after["bff_database_pool_connections"] == 6
+    # Stopped, the app's pool leaves the process's sum.
+    assert REGISTRY.get_sample_value("bff_database_pool_connections") == 0
+
+
+async def test_redis_pool_gauges_count_connections_held_by_commands(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(redis_max_connections=8, reconciler_enabled=False)
+    keys = [f"test:pool-gauges:{uuid.uuid4().hex}" for _ in range(3)]
+    async with serving(settings) as (state, client):
+        before = await scrape(client)
+        assert before["bff_redis_pool_connections"] == 8
+        idle_in_use = before["bff_redis_pool_in_use"]
+        # A blocking pop holds its connection until a value comes: three of them, three in use.
+        pops = [asyncio.create_task(state.redis.blpop([key], timeout=10)) for key in keys]
+
+        async def three_more_in_use() -> dict[str, float] | None:
+            samples = await scrape(client)
+            return samples if samples["bff_redis_pool_in_use"] == idle_in_use + 3 else None
+
+        during = await wait_until_async(three_more_in_use, what="3 Redis connections in use")
+        assert during["bff_redis_pool_open"] >= 3
+        for key in keys:
+            await state.redis.rpush(key, "done")
+        assert all(result is not None for result in await asyncio.gather(*pops))
+        after = await scrape(client)
+        assert after["bff_redis_pool_in_use"] == idle_in_use
+        assert after["bff_redis_pool_open"] >= 3  # kept for the next commands
+        await state.redis.delete(*keys)
