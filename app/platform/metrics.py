@@ -135,6 +135,14 @@ DATABASE_POOL_IN_USE = Gauge(
     "Postgres connections checked out of the pool; past the limit a caller waits up to 5 s, "
     "then is answered 503.",
 )
+DATABASE_POOL_WAITING = Gauge(
+    "bff_database_pool_waiting",
+    "Callers waiting for a Postgres connection to come free (the pool at its limit).",
+)
+DATABASE_POOL_TIMEOUTS = Counter(
+    "bff_database_pool_timeouts_total",
+    "Waits for a Postgres connection that ran out (5 s): the caller fails, a request with 503.",
+)
 REDIS_POOL_CONNECTIONS = Gauge(
     "bff_redis_pool_connections",
     "The connection limit of the Redis pool of commands (BFF_REDIS_MAX_CONNECTIONS; on a "

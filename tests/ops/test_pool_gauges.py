@@ -10,12 +10,17 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import httpx
+import pytest
+import sqlalchemy.exc
 from asgi_lifespan import LifespanManager
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.lifespan import State, state_of
 from app.main import create_app
+from app.platform.pool_gauges import WaitCountingQueuePool
 from app.settings import Settings
 from local_processes.waiting import wait_until_async
 
@@ -92,3 +97,47 @@ async def test_redis_pool_gauges_count_connections_held_by_commands(
         assert after["bff_redis_pool_in_use"] == idle_in_use
         assert after["bff_redis_pool_open"] >= 3  # kept for the next commands
         await state.redis.delete(*keys)
+
+
+async def test_callers_waiting_for_a_postgres_connection_are_counted(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(database_pool_size=1, reconciler_enabled=False)
+    async with serving(settings) as (state, client), contextlib.AsyncExitStack() as held:
+        first = await held.enter_async_context(state.engine.connect())
+        await held.enter_async_context(state.engine.connect())  # the overflow: the pool is full
+
+        async def third() -> int:
+            async with state.engine.connect() as connection:
+                return (await connection.execute(text("SELECT 3"))).scalar_one()
+
+        waiter = asyncio.create_task(third())
+
+        async def one_waiting() -> bool:
+            return (await scrape(client))["bff_database_pool_waiting"] == 1
+
+        await wait_until_async(one_waiting, what="a caller waiting for a connection")
+        await first.close()  # given back: the waiter takes it
+        assert await waiter == 3
+        assert (await scrape(client))["bff_database_pool_waiting"] == 0
+
+
+async def test_a_wait_for_a_postgres_connection_that_runs_out_is_counted(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # The service's pool waits 5 s; the same pool class with a short wait, on the same server.
+    url = make_settings().database_url
+    engine = create_async_engine(
+        url, poolclass=WaitCountingQueuePool, pool_size=1, max_overflow=0, pool_timeout=0.1
+    )
+    before = REGISTRY.get_sample_value("bff_database_pool_timeouts_total") or 0.0
+    try:
+        async with engine.connect():
+            with pytest.raises(sqlalchemy.exc.TimeoutError):
+                async with engine.connect():
+                    pass
+        async with engine.connect() as connection:  # free again: no wait, nothing counted
+            await connection.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+    assert REGISTRY.get_sample_value("bff_database_pool_timeouts_total") == before + 1
