@@ -118,8 +118,9 @@ ADMISSION_REFUSED = Counter(
     ["reason"],
 )
 
-# The process's own pools, read when Prometheus scrapes (app/platform/pool_gauges.py): each
-# replica has its own, so saturation is in use / connections per pod.
+# The process's own pools (app/platform/pool_gauges.py): the gauges read from the pools when
+# Prometheus scrapes, the timeouts counted as they happen. Each replica has its own pools, so
+# saturation is in use / connections per pod.
 DATABASE_POOL_CONNECTIONS = Gauge(
     "bff_database_pool_connections",
     "The most connections the Postgres pool opens: BFF_DATABASE_POOL_SIZE plus as many in "
