@@ -34,6 +34,7 @@ from app.orders.reconciler import Reconciler, run_periodically
 from app.platform.admission import LoopLoad
 from app.platform.connections import build_engine, build_redis
 from app.platform.database.session import build_sessionmaker
+from app.platform.pool_gauges import pools_watched
 from app.platform.rate_limits import RateLimiter
 from app.services import CheckoutServices, build_services, rate_limiter
 from app.settings import Settings
@@ -194,6 +195,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(redis.aclose)
         engine = open_engine(settings, dev)
         stack.push_async_callback(engine.dispose)
+        stack.enter_context(pools_watched(engine, redis))
         sessions = build_sessionmaker(engine)
         sandbox = dev.sandbox(app) if dev is not None and dev.parts.instacart else None
         if sandbox is not None:

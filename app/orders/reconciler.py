@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -36,7 +38,13 @@ from app.orders.idempotency import IdempotencyRepository
 from app.orders.outcomes import PlacementOutcomes
 from app.orders.repository import AbandonedPlacement, OrdersRepository
 from app.orders.state_machine import Actor, OrderStateMachine
-from app.platform.metrics import FOLLOW_UPS, ORDERS_PLACED, RECONCILE_BACKLOG
+from app.platform.metrics import (
+    FOLLOW_UPS,
+    ORDERS_PLACED,
+    PLACEMENTS_UNRESOLVED_OLDEST_AGE,
+    RECONCILE_BACKLOG,
+    RECONCILE_GRACE,
+)
 from app.reservations.repository import ReservationsRepository
 
 log = structlog.get_logger("app.orders.reconciler")
@@ -79,7 +87,9 @@ class Reconciler:
         follow_up_after_seconds: float = 300,
         follow_up_batch_size: int = 20,
         callback_retry_after_seconds: float = 10,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.clock = clock
         self.events = events
         self.callbacks = callbacks
         self.follow_up_after = timedelta(seconds=follow_up_after_seconds)
@@ -122,6 +132,16 @@ class Reconciler:
         if any(summary.__dict__.values()):
             log.info("reconcile.done", **summary.__dict__)
         return summary
+
+    async def measure_unresolved(self) -> float:
+        """Sets (and returns) the age of the oldest placement still pending or unknown, 0 if
+        none, beside the grace it is compared with; one read of the unresolved rows' index."""
+        async with self.sessions() as session:
+            oldest = await OrdersRepository(session).oldest_unresolved_created_at()
+        age = 0.0 if oldest is None else max(0.0, self.clock() - oldest.timestamp())
+        PLACEMENTS_UNRESOLVED_OLDEST_AGE.set(age)
+        RECONCILE_GRACE.set(self.grace.total_seconds())
+        return age
 
     async def _follow_up(self, summary: ReconcileSummary) -> None:
         if self.follow_up_batch == 0:
@@ -208,6 +228,13 @@ async def run_periodically(
     round_seconds = max(interval_seconds, 1.0)
     while True:
         await asyncio.sleep(interval_seconds)
+        # Every replica measures, lock or not: a gauge only the round's winner set would stand
+        # still on the others, and an alert on the fleet's max would keep reading it.
+        try:
+            async with asyncio.timeout(round_seconds):
+                await reconciler.measure_unresolved()
+        except Exception as exc:  # Postgres down: the dependency alert says so; keep going
+            log.warning("reconcile.measure_failed", error=type(exc).__name__)
         lock = redis.lock(lock_key, timeout=round_seconds * 2, blocking=False)
         try:
             held = await lock.acquire()

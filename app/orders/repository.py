@@ -12,12 +12,12 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.orders.tables import OrderRow
 from app.orders.vocabulary import TERMINAL_STATUSES, UNRESOLVED_PLACEMENT_STATES, PlacementState
-from app.platform.database.portable import db_now, latest
+from app.platform.database.portable import db_now, in_list, latest
 
 MAX_CURSOR_LENGTH = 512
 
@@ -163,6 +163,16 @@ class OrdersRepository:
         """How many placements `abandoned_placements` would offer with no limit."""
         stmt = select(func.count()).where(*_abandoned(grace))
         return int((await self.session.execute(stmt)).scalar_one())
+
+    async def oldest_unresolved_created_at(self) -> datetime | None:
+        """When the oldest placement still pending or unknown began; None if there is none."""
+        # The partial index's own predicate, as text: bound parameters in its place would leave
+        # the planner unable to prove the index applies (a generic plan would scan the table).
+        stmt = select(func.min(OrderRow.created_at)).where(
+            text(in_list("placement_state", UNRESOLVED_PLACEMENT_STATES))
+        )
+        oldest: datetime | None = (await self.session.execute(stmt)).scalar_one()
+        return oldest
 
     async def abandoned_placements(
         self, grace: timedelta, limit: int = 50

@@ -19,6 +19,7 @@ from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCov
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.platform.pool_gauges import WaitCountingQueuePool
 from app.platform.redis_urls import (
     SentinelTarget,
     check_redis_url,
@@ -180,6 +181,7 @@ def build_engine(settings: Settings) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
+        poolclass=WaitCountingQueuePool,
         pool_pre_ping=True,
         pool_timeout=5,
         connect_args=connect_args,

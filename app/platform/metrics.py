@@ -117,3 +117,58 @@ ADMISSION_REFUSED = Counter(
     "loop_busy: its thread busier than BFF_ADMISSION_LOOP_BUSY_PERCENT).",
     ["reason"],
 )
+
+# The process's own pools (app/platform/pool_gauges.py): the gauges read from the pools when
+# Prometheus scrapes, the timeouts counted as they happen. Each replica has its own pools, so
+# saturation is in use / connections per pod.
+DATABASE_POOL_CONNECTIONS = Gauge(
+    "bff_database_pool_connections",
+    "The most connections the Postgres pool opens: BFF_DATABASE_POOL_SIZE plus as many in "
+    "overflow (saturation = in use / this).",
+)
+DATABASE_POOL_OPEN = Gauge(
+    "bff_database_pool_open",
+    "Connections the Postgres pool holds open, idle or in use (those past the pool size are "
+    "overflow, closed when given back).",
+)
+DATABASE_POOL_IN_USE = Gauge(
+    "bff_database_pool_in_use",
+    "Postgres connections checked out of the pool; past the limit a caller waits up to 5 s, "
+    "then is answered 503.",
+)
+DATABASE_POOL_WAITING = Gauge(
+    "bff_database_pool_waiting",
+    "Callers waiting for a Postgres connection to come free (the pool at its limit).",
+)
+DATABASE_POOL_TIMEOUTS = Counter(
+    "bff_database_pool_timeouts_total",
+    "Waits for a Postgres connection that ran out (5 s): the caller fails, a request with 503.",
+)
+REDIS_POOL_CONNECTIONS = Gauge(
+    "bff_redis_pool_connections",
+    "The connection limit of the Redis pool of commands (BFF_REDIS_MAX_CONNECTIONS; on a "
+    "Redis Cluster, per node).",
+)
+REDIS_POOL_OPEN = Gauge(
+    "bff_redis_pool_open",
+    "Connections the Redis pool of commands holds open, idle or in use (on a Redis Cluster, "
+    "those of its busiest node).",
+)
+REDIS_POOL_IN_USE = Gauge(
+    "bff_redis_pool_in_use",
+    "Redis connections in use by commands; past the limit a caller waits up to "
+    "BFF_REDIS_POOL_TIMEOUT_SECONDS, then Redis counts as down (on a Redis Cluster, the "
+    "busiest node's).",
+)
+
+# Set by every replica's reconciler loop, each interval, from one indexed query.
+PLACEMENTS_UNRESOLVED_OLDEST_AGE = Gauge(
+    "bff_placements_unresolved_oldest_age_seconds",
+    "Age of the oldest placement still pending or unknown (0 when there is none), as this "
+    "replica last measured it, every BFF_RECONCILE_INTERVAL_SECONDS.",
+)
+RECONCILE_GRACE = Gauge(
+    "bff_reconcile_grace_seconds",
+    "BFF_RECONCILE_GRACE_SECONDS: how long an unresolved placement is left alone before the "
+    "reconciler looks it up (the unresolved-placements alert compares ages with it).",
+)

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.system.deploy.manifests import DEPLOY, run_promtool
@@ -104,6 +105,41 @@ def test_pool_saturation_is_read_per_pod(promtool: str, tmp_path: Path) -> None:
                 ],
             }
         ],
+    }
+    (tmp_path / "pool.test.yaml").write_text(yaml.safe_dump(suite))
+    proc = run_promtool(promtool, "test", "rules", "pool.test.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("pool", ["bff_database_pool", "bff_redis_pool"])
+def test_the_service_own_pools_are_read_per_pod(pool: str, promtool: str, tmp_path: Path) -> None:
+    (panel,) = [p for p in panels() if f"{pool}_connections" in json.dumps(p)]
+    pods = {"checkout-bff-a": (4, 6), "checkout-bff-b": (4, 6), "checkout-bff-c": (18, 20)}
+    series = []
+    for pod, (in_use, open_) in pods.items():
+        labels = f'namespace="checkout", job="checkout-bff", pod="{pod}"'
+        series.append({"series": f"{pool}_in_use{{{labels}}}", "values": f"{in_use}x5"})
+        series.append({"series": f"{pool}_open{{{labels}}}", "values": f"{open_}x5"})
+        series.append({"series": f"{pool}_connections{{{labels}}}", "values": "20x5"})
+        # Another job in the namespace, with its own pools, stays out of the panel.
+        other = labels.replace('job="checkout-bff"', 'job="checkout-bff-canary"')
+        for which in ("in_use", "open", "connections"):
+            series.append({"series": f"{pool}_{which}{{{other}}}", "values": "1x5"})
+    tests = []
+    for target in panel["targets"]:
+        field = 0 if f"{pool}_in_use" in target["expr"] else 1
+        expected = [
+            {"labels": f'{{pod="{pod}"}}', "value": counts[field] / 20}
+            for pod, counts in pods.items()
+        ]
+        tests.append(
+            {"expr": as_grafana_sends(target["expr"]), "eval_time": "4m", "exp_samples": expected}
+        )
+    assert len(tests) == 2  # in use and open, each over the pool's limit
+    (tmp_path / "none.rules.yaml").write_text("groups: []\n")
+    suite = {
+        "rule_files": ["none.rules.yaml"],
+        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": tests}],
     }
     (tmp_path / "pool.test.yaml").write_text(yaml.safe_dump(suite))
     proc = run_promtool(promtool, "test", "rules", "pool.test.yaml", cwd=tmp_path)

@@ -63,6 +63,10 @@ def test_alerts_cover_what_the_on_call_needs_to_know() -> None:
     assert "http_server_request_duration_seconds_count" in used  # the 5xx SLO
     assert "http_server_request_duration_seconds_bucket" in used  # the latency SLO
     assert {"bff_upstream_in_flight", "bff_upstream_pool_connections"} <= used  # per-pod pools
+    assert {"bff_database_pool_in_use", "bff_database_pool_connections"} <= used  # our own
+    assert {"bff_redis_pool_in_use", "bff_redis_pool_connections"} <= used
+    # Placements in doubt by age, against the grace the replicas run with.
+    assert {"bff_placements_unresolved_oldest_age_seconds", "bff_reconcile_grace_seconds"} <= used
     assert any("histogram_quantile(0.99" in e for _, e in rule_expressions())
 
 

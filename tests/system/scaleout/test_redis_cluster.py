@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from app.platform.connections import ClusterClient, build_redis
 from local_processes.ports import free_port
@@ -134,3 +136,26 @@ async def test_with_a_primary_down_a_fresh_replica_still_previews_slots(
             reservation = await checkout.reserve("delivery", user)
             placed = await checkout.place(reservation, user)
             assert placed.status_code == 201, placed.text
+
+
+async def test_the_redis_pool_gauges_show_the_busiest_node(
+    cluster: RedisCluster, open_checkout: Callable[..., Any]
+) -> None:
+    # A pool per node, each with the limit: the gauges follow the node that runs dry first.
+    tag = uuid.uuid4().hex
+    keys = [f"test:{{{tag}}}:pop:{i}" for i in range(3)]  # one hash tag: one node
+    settings = {"redis_url": cluster.url, "redis_cluster": True, "redis_max_connections": 8}
+    async with open_checkout(**settings) as checkout:
+        redis = checkout.app.state.bff.redis
+        await redis.ping()  # the client learns the nodes on its first command
+        pops = [asyncio.create_task(redis.blpop([key], timeout=10)) for key in keys]
+        await wait_until_async(
+            lambda: REGISTRY.get_sample_value("bff_redis_pool_in_use") == 3,
+            what="three connections in use on the keys' node",
+        )
+        assert REGISTRY.get_sample_value("bff_redis_pool_connections") == 8
+        for key in keys:
+            await redis.rpush(key, "done")
+        assert all(await asyncio.gather(*pops))
+        assert REGISTRY.get_sample_value("bff_redis_pool_in_use") == 0
+        await redis.delete(*keys)
