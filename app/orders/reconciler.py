@@ -106,9 +106,6 @@ class Reconciler:
         async with self.sessions() as session:
             orders = OrdersRepository(session)
             candidates = await orders.abandoned_placements(self.grace, self.batch_size)
-            RECONCILE_BACKLOG.labels("placements").set(
-                await orders.count_abandoned_placements(self.grace)
-            )
         for candidate in candidates:
             summary.examined += 1
             try:
@@ -118,9 +115,6 @@ class Reconciler:
                 outcome = "left"
             setattr(summary, outcome, getattr(summary, outcome) + 1)
         if self.callbacks is not None:
-            RECONCILE_BACKLOG.labels("callbacks").set(
-                await self.callbacks.count_waiting(self.callback_retry_after)
-            )
             summary.callbacks_applied = await self.callbacks.reapply_waiting(
                 self.callback_retry_after, self.batch_size
             )
@@ -135,9 +129,20 @@ class Reconciler:
 
     async def measure_unresolved(self) -> float:
         """Sets (and returns) the age of the oldest placement still pending or unknown, 0 if
-        none, beside the grace it is compared with; one read of the unresolved rows' index."""
+        none, beside the grace it is compared with, and the backlogs a round would work on.
+
+        Every replica calls it, whoever wins the round: a backlog only the winner set would
+        stand still on the others, and the alerts take the fleet's max."""
         async with self.sessions() as session:
-            oldest = await OrdersRepository(session).oldest_unresolved_created_at()
+            orders = OrdersRepository(session)
+            oldest = await orders.oldest_unresolved_created_at()
+            RECONCILE_BACKLOG.labels("placements").set(
+                await orders.count_abandoned_placements(self.grace)
+            )
+        if self.callbacks is not None:
+            RECONCILE_BACKLOG.labels("callbacks").set(
+                await self.callbacks.count_waiting(self.callback_retry_after)
+            )
         age = 0.0 if oldest is None else max(0.0, self.clock() - oldest.timestamp())
         PLACEMENTS_UNRESOLVED_OLDEST_AGE.set(age)
         RECONCILE_GRACE.set(self.grace.total_seconds())

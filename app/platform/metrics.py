@@ -63,8 +63,9 @@ CALLBACKS = Counter(
 
 RECONCILE_BACKLOG = Gauge(
     "bff_reconcile_backlog",
-    "What the last reconciler round found waiting, by kind: placements (unresolved, past the "
-    "grace period, no live lease) and callbacks (stored, not applied, past the retry delay).",
+    "What the reconciler finds waiting, measured on every replica each interval, by kind: "
+    "placements (unresolved, past the grace period, no live lease) and callbacks (stored, not "
+    "applied, past the retry delay).",
     ["kind"],
 )
 

@@ -22,6 +22,7 @@ from tests.support.clock import FakeClock
 
 AGE = "bff_placements_unresolved_oldest_age_seconds"
 GRACE = "bff_reconcile_grace_seconds"
+BACKLOG = "bff_reconcile_backlog"
 
 
 def whole_seconds_now() -> float:
@@ -87,7 +88,14 @@ async def test_every_replica_measures_even_when_another_holds_the_round(
     await asyncio.to_thread(upgrade, fresh_database_url)
     clock = FakeClock(whole_seconds_now())
     async with open_checkout(database_url=fresh_database_url) as checkout:
-        await insert(checkout, user, timedelta(seconds=420), clock, placement_state="unknown")
+        await insert(
+            checkout,
+            user,
+            timedelta(seconds=420),
+            clock,
+            placement_state="unknown",
+            updated_at=clock.utc() - timedelta(seconds=420),
+        )
         lock_key = f"test:reconciler-lock:{uuid.uuid4().hex}"
         redis = state_of(checkout.app).redis
         await redis.set(lock_key, "another replica", px=60_000)  # this replica never wins it
@@ -99,6 +107,8 @@ async def test_every_replica_measures_even_when_another_holds_the_round(
             await wait_until_async(
                 lambda: REGISTRY.get_sample_value(AGE) == 420, what="the loop's measurement"
             )
+            # The backlog too: a gauge only the round's winner set would stand still here.
+            assert REGISTRY.get_sample_value(BACKLOG, {"kind": "placements"}) == 1
             clock.advance(30)
             await wait_until_async(
                 lambda: REGISTRY.get_sample_value(AGE) == 450, what="the next round's"
