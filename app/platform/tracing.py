@@ -15,6 +15,7 @@ import asyncio
 import os
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from fastapi import FastAPI
@@ -29,17 +30,20 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
+    Decision,
     ParentBased,
     ParentBasedTraceIdRatio,
     Sampler,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -134,13 +138,20 @@ class ServerSpans:
 
     Written here rather than taken from the FastAPI instrumentation, whose middleware builds a
     span's name and attributes before the sampler decides: it made a warm slot preview cost
-    2.8 times its CPU at 1% sampling (docs/tracing.md). Here an unsampled request costs an id,
-    a sampler's decision and a context switch, and only a sampled one gets attributes.
+    2.8 times its CPU at 1% sampling (docs/tracing.md). Here a request that starts its trace
+    draws the trace id and asks the sampler first; one that is dropped runs with no span at
+    all, and a sampled one gets its span with that very trace id (``_DrawnTraceIds``). A
+    request that carries a trace context gets a span, recording or not, as its parent says.
     """
 
-    def __init__(self, app: ASGIApp, tracer: Tracer) -> None:
+    def __init__(self, app: ASGIApp, provider: TracerProvider) -> None:
         self.app = app
+        tracer = provider.get_tracer(__name__)
         self.tracer = tracer
+        self.sampler = provider.sampler
+        self.ids = provider.id_generator
+        if isinstance(tracer, SdkTracer) and not isinstance(tracer.id_generator, _DrawnTraceIds):
+            tracer.id_generator = _DrawnTraceIds(tracer.id_generator)
         # The headers the configured propagators read (traceparent, tracestate, baggage).
         self._carried = {f.encode() for f in propagate.get_global_textmap().fields}
 
@@ -153,13 +164,25 @@ class ServerSpans:
                 await self.app(scope, receive, send)
             return
         parent = self._incoming(scope)
-        span = self.tracer.start_span(scope["method"], context=parent, kind=SpanKind.SERVER)
+        if parent is None:
+            trace_id = self.ids.generate_trace_id()
+            sampling = self.sampler.should_sample(None, trace_id, scope["method"], SpanKind.SERVER)
+            if sampling.decision is Decision.DROP:
+                await self.app(scope, receive, send)
+                return
+            drawn = _DRAWN_TRACE_ID.set(trace_id)
+            try:
+                span = self.tracer.start_span(scope["method"], kind=SpanKind.SERVER)
+            finally:
+                _DRAWN_TRACE_ID.reset(drawn)
+        else:
+            span = self.tracer.start_span(scope["method"], context=parent, kind=SpanKind.SERVER)
         token = context.attach(trace.set_span_in_context(span, parent))
         try:
             if span.is_recording():
                 await self._recorded(span, scope, receive, send)
             else:
-                # Not sampled: the context still carries the trace id to logs and upstream.
+                # The storefront's trace, not sampled: its id still goes to logs and upstream.
                 await self.app(scope, receive, send)
         finally:
             context.detach(token)
@@ -207,6 +230,27 @@ class ServerSpans:
             span.end()
 
 
+# The trace id ServerSpans drew for the span it is starting; 0 when none.
+_DRAWN_TRACE_ID: ContextVar[int] = ContextVar("drawn_trace_id", default=0)
+
+
+class _DrawnTraceIds(IdGenerator):
+    """The SDK's ids, except the trace id ServerSpans drew to ask the sampler before starting
+    a span: the span gets the id the sampler said yes to."""
+
+    def __init__(self, ids: IdGenerator) -> None:
+        self.ids = ids
+
+    def generate_span_id(self) -> int:
+        return self.ids.generate_span_id()
+
+    def generate_trace_id(self) -> int:
+        return _DRAWN_TRACE_ID.get() or self.ids.generate_trace_id()
+
+    def is_trace_id_random(self) -> bool:
+        return self.ids.is_trace_id_random()
+
+
 class _AsgiHeaders(Getter[list[tuple[bytes, bytes]]]):
     """Reads a propagator's headers from an ASGI scope's (lower-case) header list."""
 
@@ -244,9 +288,8 @@ class Tracing:
 
     def instrument_app(self, app: FastAPI) -> None:
         """Server spans for the app's requests (ServerSpans), until ``aclose``."""
-        tracer = self.provider.get_tracer(__name__)
         # The stack is built by the first call, the lifespan's own; later calls use this one.
-        app.middleware_stack = ServerSpans(app.build_middleware_stack(), tracer)
+        app.middleware_stack = ServerSpans(app.build_middleware_stack(), self.provider)
         self._apps.append(app)
 
     def instrument_httpx(self, *clients: AsyncClient) -> None:

@@ -15,7 +15,7 @@ import structlog
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
+from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
 
 from app.platform.logging import configure_logging
@@ -124,6 +124,28 @@ async def test_the_storefronts_traceparent_becomes_the_parent_and_decides_sampli
     assert format(slots.parent.trace_id, "032x") == trace_id
     assert format(slots.parent.span_id, "016x") == span_id
     assert {format(s.context.trace_id, "032x") for s in spans} == {trace_id}
+
+
+async def test_a_trace_the_service_starts_is_sampled_by_its_own_trace_id(
+    open_checkout: Callable[..., Any], exporter: InMemorySpanExporter, user: str
+) -> None:
+    # The sampler is asked before the span exists (ServerSpans): the span must then carry the
+    # trace id the sampler said yes to, or the ratio would apply twice.
+    sampler = ParentBasedTraceIdRatio(0.5)
+    provider = TracerProvider(sampler=sampler)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    try:
+        async with open_checkout(tracer_provider=provider) as checkout:
+            store_id = await checkout.first_store("pickup", user)
+            exporter.clear()
+            for _ in range(200):
+                await checkout.first_slot("pickup", store_id, user)
+    finally:
+        provider.shutdown()
+    spans = scoped(exporter.get_finished_spans(), SERVER)
+    bound = TraceIdRatioBased.get_bound_for_rate(0.5)
+    assert all(s.context.trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < bound for s in spans)
+    assert 60 <= len(spans) <= 140  # half of 200, give or take six standard deviations
 
 
 async def test_a_warm_slot_preview_from_the_fast_lane_gets_a_server_span(
