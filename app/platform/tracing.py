@@ -150,6 +150,7 @@ class ServerSpans:
         self.tracer = tracer
         self.sampler = provider.sampler
         self.ids = provider.id_generator
+        self._bound = _root_ratio_bound(provider.sampler)
         if isinstance(tracer, SdkTracer) and not isinstance(tracer.id_generator, _DrawnTraceIds):
             tracer.id_generator = _DrawnTraceIds(tracer.id_generator)
         # The headers the configured propagators read (traceparent, tracestate, baggage).
@@ -166,8 +167,7 @@ class ServerSpans:
         parent = self._incoming(scope)
         if parent is None:
             trace_id = self.ids.generate_trace_id()
-            sampling = self.sampler.should_sample(None, trace_id, scope["method"], SpanKind.SERVER)
-            if sampling.decision is Decision.DROP:
+            if self._drops(trace_id, scope["method"]):
                 await self.app(scope, receive, send)
                 return
             drawn = _DRAWN_TRACE_ID.set(trace_id)
@@ -186,6 +186,14 @@ class ServerSpans:
                 await self.app(scope, receive, send)
         finally:
             context.detach(token)
+
+    def _drops(self, trace_id: int, name: str) -> bool:
+        """Whether the sampler drops a trace that starts here with ``trace_id``."""
+        if self._bound is not None:
+            # The ratio sampler's own rule, without the objects its answer is made of.
+            return trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= self._bound
+        sampling = self.sampler.should_sample(None, trace_id, name, SpanKind.SERVER)
+        return sampling.decision is Decision.DROP
 
     def _incoming(self, scope: Scope) -> Context | None:
         """The storefront's trace context, if it sent one."""
@@ -228,6 +236,15 @@ class ServerSpans:
                 if status >= 500:  # a 4xx is the client's error, not the server's
                     span.set_status(Status(StatusCode.ERROR))
             span.end()
+
+
+def _root_ratio_bound(sampler: Sampler) -> int | None:
+    """The trace-id bound below which a (parent-based) ratio sampler samples a new trace; None
+    for any other sampler, which is then asked."""
+    # ParentBased keeps its root sampler there and offers no accessor; with no parent (a
+    # request that starts its trace, asked before any span is current) it is what decides.
+    root = sampler._root if isinstance(sampler, ParentBased) else sampler
+    return root.bound if isinstance(root, TraceIdRatioBased) else None
 
 
 # The trace id ServerSpans drew for the span it is starting; 0 when none.
