@@ -19,14 +19,15 @@ from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, TraceIdRat
 from opentelemetry.trace import SpanKind
 
 from app.platform.logging import configure_logging
-from app.platform.tracing import ServerSpans, Tracing
+from app.platform.server_spans import ServerSpans
+from app.platform.tracing import Tracing
 from tests.support.checkout import Checkout
 from tests.support.settings import suite_redis_url
 
 REDIS = "opentelemetry.instrumentation.redis"
 SQL = "opentelemetry.instrumentation.sqlalchemy"
 HTTPX = "opentelemetry.instrumentation.httpx"
-SERVER = "app.platform.tracing"
+SERVER = "app.platform.server_spans"
 
 
 def scoped(spans: Sequence[ReadableSpan], scope: str) -> list[ReadableSpan]:
