@@ -18,10 +18,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
 
+from app.instacart.models import TokenResponse
+from app.instacart.tokens import AccessToken, TokenProvider, token_key
 from app.platform.logging import configure_logging
 from app.platform.server_spans import ServerSpans
 from app.platform.tracing import Tracing
 from tests.support.checkout import Checkout
+from tests.support.clock import FakeClock
 from tests.support.settings import suite_redis_url
 
 REDIS = "opentelemetry.instrumentation.redis"
@@ -224,6 +227,42 @@ async def test_a_waiter_polling_a_lock_makes_no_spans(
         await client.aclose()
     names = [s.name for s in exporter.get_finished_spans()]
     assert names.count("SET") == 1, names
+
+
+async def test_a_replica_waiting_for_anothers_token_makes_no_span_per_poll(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    client, other_replica = (redis.Redis.from_url(suite_redis_url()) for _ in range(2))
+    Tracing(provider, owns_provider=False).instrument_redis(client)
+    clock = FakeClock()
+    key = token_key(f"tests:tracing:{uuid.uuid4().hex}", "c")
+    await other_replica.set(f"{key}:lock", "another-process", px=60_000)
+
+    async def sleep(seconds: float) -> None:
+        await clock.sleep(seconds)
+        if clock.slept >= 1.0:  # the other replica stores its token after 20 polls
+            token = AccessToken("winners-token", clock.time() + 86400, 86400)
+            await other_replica.set(key, token.to_json(), px=60_000)
+
+    async def fetch() -> TokenResponse:
+        raise AssertionError("the waiter fetched a token of its own")
+
+    tokens = TokenProvider(
+        fetch,
+        client,
+        client_id="c",
+        key_prefix=key.rsplit(":", 1)[0],
+        clock=clock.time,
+        monotonic=clock.monotonic,
+        sleep=sleep,
+    )
+    try:
+        assert await tokens.get() == "winners-token"
+    finally:
+        await client.aclose()
+        await other_replica.aclose()
+    # The first read only: the lock's tries and the waiter's reads make none.
+    assert [s.name for s in exporter.get_finished_spans()] == ["GET"]
 
 
 async def test_without_an_endpoint_nothing_is_instrumented(
