@@ -38,7 +38,6 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
-from wrapt import wrap_function_wrapper
 
 from app.platform.server_spans import ServerSpans
 
@@ -103,14 +102,19 @@ def provider_from(environ: Mapping[str, str]) -> TracerProvider | None:
     return provider
 
 
-async def _skip_lock_attempts(
-    wrapped: Callable[..., Awaitable[Any]], _: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    # A waiter tries the lock every few milliseconds: no span per try.
-    if args and args[0] == "SET" and "NX" in args[3:] and _is_lock_name(args[1]):
-        with suppress_instrumentation():
-            return await wrapped(*args, **kwargs)
-    return await wrapped(*args, **kwargs)
+def _without_lock_attempts(
+    execute: Callable[..., Awaitable[Any]],
+) -> Callable[..., Awaitable[Any]]:
+    """``execute`` (a client's execute_command), making no span for a lock's attempts: a
+    waiter tries the lock every few milliseconds."""
+
+    async def execute_command(*args: Any, **options: Any) -> Any:
+        if args and args[0] == "SET" and "NX" in args[3:] and _is_lock_name(args[1]):
+            with suppress_instrumentation():
+                return await execute(*args, **options)
+        return await execute(*args, **options)
+
+    return execute_command
 
 
 def _is_lock_name(name: Any) -> bool:
@@ -170,8 +174,10 @@ class Tracing:
         """A client span per Redis command or pipeline, a lock's attempts left out."""
         for client in clients:
             RedisInstrumentor.instrument_client(client, tracer_provider=self.provider)
-            # Outside the instrumentation's own wrapper, so that it sees the suppression.
-            wrap_function_wrapper(client, "execute_command", _skip_lock_attempts)
+            # Around the instrumentation's own wrapper, so that it sees the suppression; on the
+            # instance, as the instrumentation's own is.
+            lockless = _without_lock_attempts(client.execute_command)
+            client.execute_command = lockless  # type: ignore[method-assign,assignment]
 
     async def aclose(self) -> None:
         for app in self._apps:
