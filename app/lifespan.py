@@ -36,6 +36,7 @@ from app.platform.connections import build_engine, build_redis
 from app.platform.database.session import build_sessionmaker
 from app.platform.pool_gauges import pools_watched
 from app.platform.rate_limits import RateLimiter
+from app.platform.tracing import Tracing
 from app.services import CheckoutServices, build_services, rate_limiter
 from app.settings import Settings
 from app.stores.directory import ListedStore, read_store_list
@@ -191,6 +192,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Readers of the settings (the demo) see the filled-in values: the SQLite URL, the secret.
         settings = app.state.settings = dev.settings
     async with AsyncExitStack() as stack:
+        # First in, last out: spans that end while the rest closes are still exported.
+        tracing = Tracing.start(app.state.tracer_provider)
+        if tracing is not None:
+            stack.push_async_callback(tracing.aclose)
         redis = open_redis(settings, dev)
         stack.push_async_callback(redis.aclose)
         engine = open_engine(settings, dev)
@@ -254,6 +259,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             sandbox=sandbox,
             embedded=tuple(dev.parts.names) if dev is not None else (),
         )
+        if tracing is not None:
+            _instrument(tracing, app, redis, engine, instacart)
         if settings.reconciler_enabled:
             task = asyncio.create_task(
                 run_periodically(
@@ -281,6 +288,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             # Readiness answers 503 from here on so the ingress stops routing to us.
             lifecycle.draining = True
             log.info("app.stopping")
+
+
+def _instrument(
+    tracing: Tracing, app: FastAPI, redis: Redis, engine: AsyncEngine, instacart: InstacartClient
+) -> None:
+    """Spans for requests, SQL, Redis and Instacart calls (app/platform/tracing.py)."""
+    tracing.instrument_redis(redis)
+    tracing.instrument_engine(engine)
+    # The client's two connection pools, where it keeps them: instacart/ knows nothing of
+    # tracing, and the traceparent header is added by this instrumentation.
+    tracing.instrument_httpx(instacart._pools.default, instacart._pools.create)
+    tracing.instrument_app(app)
 
 
 def _store_list(settings: Settings, dev: DevelopmentMode | None) -> dict[str, ListedStore] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import stamina
@@ -30,6 +30,9 @@ from app.settings import Settings
 from app.stores.fast_lane import SlotFastLane
 from app.stores.routes import router as stores_router
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
 log = structlog.get_logger("app.main")
 
 
@@ -37,11 +40,14 @@ def create_app(
     settings: Settings | None = None,
     *,
     instacart_transport: httpx.AsyncBaseTransport | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """Build the service. No I/O happens here; the lifespan opens connections.
 
     ``instacart_transport`` lets tests and demos talk to the sandbox in-process. What is not
     configured is embedded when the lifespan starts (app/lifespan.py, app/dev/).
+    ``tracer_provider`` traces with that provider (tests); otherwise the OTEL_* environment
+    decides (app/platform/tracing.py).
     """
     settings = settings or Settings()
     configure_logging(settings)
@@ -53,6 +59,7 @@ def create_app(
     # storefront clients (openapi/bff.json), not by every replica on the public port.
     app = new_app(public_docs=settings.environment != "production", lifespan=lifespan)
     app.state.instacart_transport = instacart_transport
+    app.state.tracer_provider = tracer_provider
     app.state.settings = settings
     app.state.lifecycle = Lifecycle()
     app.state.demo_path = None

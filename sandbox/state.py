@@ -82,9 +82,9 @@ class SandboxState:
     def user_holds(self) -> dict[str, str]:
         return self._holds.user_holds
 
-    def record_call(self, operation_id: str) -> None:
+    def record_call(self, operation_id: str, traceparent: str | None = None) -> None:
         with self._lock:
-            self._calls.record_call(operation_id)
+            self._calls.record_call(operation_id, traceparent)
 
     def record_status(self, operation_id: str, status: int) -> None:
         with self._lock:

@@ -26,6 +26,7 @@ from typing import Any, TypeGuard
 import redis.asyncio as aioredis
 import redis.exceptions
 import structlog
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from app.instacart.access_token import AccessToken, RefreshPolicy, token_key
 from app.instacart.models import TokenResponse
@@ -215,7 +216,8 @@ class TokenProvider:
                     with contextlib.suppress(redis.exceptions.LockError, *_REDIS_ERRORS):
                         await lock.release()
             await self._sleep(self._poll_seconds)
-            shared = await self._read_shared()
+            with suppress_instrumentation():  # a waiter's reads: no trace span per poll
+                shared = await self._read_shared()
             if self._fresh_enough(shared):
                 return shared
             if self._monotonic() >= give_up_at:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import structlog
+from opentelemetry import trace
 from pydantic import SecretStr
 
 if TYPE_CHECKING:
@@ -121,15 +122,25 @@ def _drop_uvicorn_colours(_: Any, __: str, event_dict: dict[str, Any]) -> dict[s
     return event_dict
 
 
+def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    # A line logged inside a span leads to its trace (docs/tracing.md); none without tracing.
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict["trace_id"] = format(context.trace_id, "032x")
+        event_dict["span_id"] = format(context.span_id, "016x")
+    return event_dict
+
+
 def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default).decode()
 
 
 def _every_line() -> list[Any]:
-    """What every line gets: the bound context (the request id), who logged it, its level and
-    when."""
+    """What every line gets: the bound context (the request id), the trace, who logged it, its
+    level and when."""
     return [
         structlog.contextvars.merge_contextvars,
+        _add_trace_ids,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

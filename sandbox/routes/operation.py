@@ -56,7 +56,7 @@ def add_operation(
 
     async def endpoint(request: Request) -> Response:
         state = state_of(request)
-        state.record_call(op)
+        state.record_call(op, request.headers.get("traceparent"))
         try:
             response = await _run(request, op, handler, body, auth)
         except SandboxError as exc:

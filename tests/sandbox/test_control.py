@@ -71,6 +71,7 @@ async def test_reset_forgets_orders_tokens_stats_and_faults(
     assert stats == {
         "calls": {},
         "responses": {},
+        "traceparents": {},
         "tokens_issued": 0,
         "tokens_active": 0,
         "orders": 0,

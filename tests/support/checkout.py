@@ -101,13 +101,14 @@ def user() -> str:
 def open_checkout(migrated_database_url: str) -> Callable[..., Any]:
     """``async with open_checkout(**overrides) as checkout``: a BFF wired to its own sandbox.
 
-    Overrides go to the BFF's Settings; ``capacity`` sets the sandbox's slot capacity and
-    ``sandbox_app`` shares a sandbox between several BFF instances (replicas).
+    Overrides go to the BFF's Settings; ``capacity`` sets the sandbox's slot capacity,
+    ``sandbox_app`` shares a sandbox between several BFF instances (replicas) and
+    ``tracer_provider`` traces the BFF with it (tests/tracing/).
     """
 
     @contextlib.asynccontextmanager
     async def build(
-        *, sandbox_app: Any = None, capacity: int = 5, **overrides: Any
+        *, sandbox_app: Any = None, capacity: int = 5, tracer_provider: Any = None, **overrides: Any
     ) -> AsyncIterator[Checkout]:
         if sandbox_app is None:
             config = SandboxConfig(
@@ -124,7 +125,11 @@ def open_checkout(migrated_database_url: str) -> Callable[..., Any]:
             "cache_namespace": sandbox_app.state.config.client_id,
         }
         settings = Settings(**(values | overrides))
-        app = create_app(settings, instacart_transport=httpx.ASGITransport(app=sandbox_app))
+        app = create_app(
+            settings,
+            instacart_transport=httpx.ASGITransport(app=sandbox_app),
+            tracer_provider=tracer_provider,
+        )
         async with (
             LifespanManager(app) as manager,
             httpx.AsyncClient(
