@@ -111,17 +111,19 @@ def buildah(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Buildah]:
         shutil.rmtree(store, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def image(buildah: Buildah) -> str:
+def _build(buildah: Buildah, target: str, tag: str) -> str:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "checkout-bff"
     cached = any(cache.glob("bookworm-python311-*.tar"))
     started = time.monotonic()
     result = subprocess.run(
-        [str(REPO_ROOT / "scripts" / "image"), "--local-base", "--tag", TAG],
+        [str(REPO_ROOT / "scripts" / "image"), "--local-base", "--target", target, "--tag", tag],
         env={
             **os.environ,
             "BUILDAH_ROOT": str(buildah.root),
             "BUILDAH_RUNROOT": str(buildah.runroot),
+            # Each step's result kept: the with-sandbox target, built second, reuses the
+            # builder stage (pip installing requirements.lock) instead of doing it again.
+            "BUILDAH_LAYERS": "true",
         },
         capture_output=True,
         text=True,
@@ -133,7 +135,13 @@ def image(buildah: Buildah) -> str:
         f"\nimage: built in {time.monotonic() - started:.0f}s "
         f"({'cached' if cached else 'new'} base)\n" + "\n".join(steps)
     )
-    return TAG
+    return tag
+
+
+@pytest.fixture(scope="module")
+def image(buildah: Buildah) -> str:
+    """Production's image: the Dockerfile's default target."""
+    return _build(buildah, "service", TAG)
 
 
 @pytest.fixture(scope="module")
@@ -211,13 +219,18 @@ def _locked(lock: str) -> dict[str, str]:
     return {canonicalize_name(name): version for name, version in pins}
 
 
-def test_image_holds_exactly_the_runtime_lock(buildah: Buildah, container: str) -> None:
+def _installed(buildah: Buildah, container: str) -> dict[str, str]:
+    """The distributions installed in the image, by canonical name, with their versions."""
     listing = (
         "import importlib.metadata as m, json;"
         "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
     )
     found = json.loads(buildah.run(container, "python", "-c", listing))
-    installed = {canonicalize_name(name): version for name, version in found.items()}
+    return {canonicalize_name(name): version for name, version in found.items()}
+
+
+def test_image_holds_exactly_the_runtime_lock(buildah: Buildah, container: str) -> None:
+    installed = _installed(buildah, container)
     runtime = _locked("requirements.lock")
     # What only development and the tests use (pytest, fakeredis, lupa, aiosqlite, uvicorn,
     # playwright, mypy, ruff, kubectl, matplotlib, py-spy, uv, ...): the other lock's surplus.
@@ -314,19 +327,29 @@ def _terminate(port: int) -> None:
             os.kill(pid, signal.SIGTERM)
 
 
-def _service_pids(port: int) -> list[int]:
-    """Host pids of the Python processes serving on `port` (the container shares our pid space)."""
+def _argv(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def _python_pids(port: int) -> list[int]:
+    """Host pids of the Python processes with `port` among their arguments (the container
+    shares our pid space)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[0].endswith(b"/python") and str(port).encode() in argv and b"app" in argv:
+        argv = _argv(int(entry.name))
+        if argv and argv[0].endswith(b"/python") and str(port).encode() in argv:
             pids.append(int(entry.name))
     return pids
+
+
+def _service_pids(port: int) -> list[int]:
+    """Host pids of the Python processes serving the app on `port`."""
+    return [pid for pid in _python_pids(port) if b"app" in _argv(pid)]
 
 
 def _uid_of(pid: int) -> int:
@@ -441,3 +464,70 @@ def test_the_image_ends_a_start_it_cannot_make_with_one_line_and_status_1(
     (line,) = start({"BFF_ENVIRONMENT": "development"})
     assert "BFF_REDIS_URL unset needs fakeredis and lupa" in line
     assert "install the `embedded` extra" in line and "sandbox/" in line
+
+
+# --- the with-sandbox target: what the dev overlay runs ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sandbox_container(buildah: Buildah) -> Iterator[str]:
+    """A working container of the with-sandbox target (the dev overlay's image)."""
+    image = _build(buildah, "with-sandbox", f"{TAG}-sandbox")
+    name = f"checkout-bff-sandbox-test-{uuid.uuid4().hex[:8]}"
+    buildah("from", "--pull-never", "--name", name, image)
+    try:
+        yield name
+    finally:
+        subprocess.run(buildah.command("rm", name), capture_output=True, timeout=120)
+
+
+def test_the_with_sandbox_target_adds_the_sandbox_and_its_server_only(
+    buildah: Buildah, sandbox_container: str
+) -> None:
+    assert _installed(buildah, sandbox_container) == _locked("requirements-sandbox.lock")
+    listing = buildah.run(sandbox_container, "ls", "-A", "/opt/service").split()
+    assert sorted(listing) == ["alembic", "alembic.ini", "app", "sandbox"]
+
+
+def test_the_dev_overlays_sandbox_command_serves_from_the_with_sandbox_target(
+    buildah: Buildah, sandbox_container: str, tmp_path: Path
+) -> None:
+    # deploy/overlays/dev/sandbox.yaml's command, on a free loopback port
+    port = free_port()
+    command = ["python", "-m", "sandbox", "--host", "127.0.0.1", "--port", str(port)]
+    log_path = tmp_path / "sandbox.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            buildah.run_args(sandbox_container, {}, *command), stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}/sandbox/stats"
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the sandbox exited:\n{log_path.read_text()}")
+        return httpx.get(url, timeout=2).status_code == 200
+
+    try:
+        wait_until(
+            ready,
+            what="the sandbox in the container to answer",
+            timeout=60,
+            interval=0.2,
+            ignoring=(httpx.TransportError,),
+            explain=log_path.read_text,
+        )
+        pids = _sandbox_pids(port)
+        assert pids and {_uid_of(pid) for pid in pids} == {SERVICE_UID}
+    finally:
+        for pid in _sandbox_pids(port):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _sandbox_pids(port: int) -> list[int]:
+    return [pid for pid in _python_pids(port) if b"sandbox" in _argv(pid)]
