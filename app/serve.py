@@ -165,9 +165,10 @@ def serve(host: str, port: int) -> None:
     except SettingsError as exc:
         raise StartupError(str(exc)) from None
     if settings.environment != "production":
-        from app.dev.embedded import data_folder_problem  # production never loads it
+        # production never loads it
+        from app.dev.embedded import data_folder_problem, missing_packages_problem
 
-        if problem := data_folder_problem(settings):
+        if problem := missing_packages_problem(settings) or data_folder_problem(settings):
             raise StartupError(problem)
     if settings.stores_file is not None:
         try:

@@ -1,7 +1,7 @@
 """Finding the programs the local processes are (redis-server, initdb, pgbouncer, kubectl...).
 
 Debian keeps PostgreSQL's server programs out of PATH, in /usr/lib/postgresql/<version>/bin,
-and a few daemons in /usr/sbin; tools pinned by requirements.lock live beside the interpreter.
+and a few daemons in /usr/sbin; tools pinned by requirements-dev.lock live beside the interpreter.
 """
 
 from __future__ import annotations

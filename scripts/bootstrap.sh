@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Shared set-up for the run and test commands: a virtual environment with the locked packages.
-# Sourced, not executed. Re-installs only when requirements.lock changes.
+# Sourced, not executed. It installs requirements-dev.lock (the service's packages, the sandbox's
+# server, development mode's, the tests' and the tools', uv included) and re-installs only when
+# that lock changes. The image installs requirements.lock alone (docs/container-image.md).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,11 +15,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "==> creating virtual environment in .venv"
   "$PYTHON_BIN" -m venv "$VENV"
 fi
-want="$(sha256sum "$ROOT/requirements.lock" | cut -d' ' -f1)"
+want="$(sha256sum "$ROOT/requirements-dev.lock" | cut -d' ' -f1)"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
-  echo "==> installing locked packages (requirements.lock)"
+  echo "==> installing locked packages (requirements-dev.lock)"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
-    -r "$ROOT/requirements.lock"
+    -r "$ROOT/requirements-dev.lock"
   echo "$want" >"$STAMP"
 fi
 

