@@ -15,7 +15,6 @@ Prints the windows and the ratio, and writes bench/results/cpu-ab-<name>.json an
 from __future__ import annotations
 
 import argparse
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -24,18 +23,6 @@ from typing import Any
 from bench import harness as h
 from bench.checkout_capacity import slow_creates
 from bench.profile_checkout import load
-
-
-def export(ref: str, into: Path) -> str:
-    """The repository at `ref`, without its history, in `into`; the commit it names."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", ref], cwd=h.ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    archive = subprocess.run(
-        ["git", "archive", ref], cwd=h.ROOT, capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return commit
 
 
 def report(result: dict[str, Any]) -> str:
@@ -69,7 +56,7 @@ def main() -> None:
     count = int(args.rate * args.seconds)
     windows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-base-") as folder:
-        base_commit = export(args.base, Path(folder))
+        base_commit = h.export(args.base, Path(folder))
         code = {"base": Path(folder), "head": h.ROOT}
         with slow_creates("cpu-ab", {"base": {}, "head": {}}, code) as rig:
             for name, bff in rig.bffs.items():  # pools, caches and code paths warm

@@ -9,6 +9,7 @@ arrive on the clock at `--rate` (reserve, then place) for two windows of `--seco
 A bucket's ms per checkout is its share times the unprofiled CPU ms per checkout.
 
     .venv/bin/python -m bench.profile_checkout [--rate 50] [--seconds 20] [--name before]
+        [--ref main]   # another commit's app/ instead of the working tree's
 
 Writes bench/results/profile-<name>.speedscope.json (the raw profile: open it in
 https://www.speedscope.app or `py-spy`'s viewer of choice), profile-<name>.json (the buckets,
@@ -32,6 +33,7 @@ import contextlib
 import json
 import os
 import subprocess
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -257,11 +259,24 @@ def main() -> None:
     parser.add_argument("--sample-rate", type=int, default=200, help="py-spy samples/s")
     parser.add_argument("--name", default="before", help="results: profile-<name>.*")
     parser.add_argument("--top", type=int, default=15, help="innermost functions listed")
+    parser.add_argument(
+        "--ref", help="profile the app/ of this git ref (e.g. main) instead of the working tree"
+    )
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-ref-") as folder:
+        commit = h.git_commit()
+        code = h.ROOT
+        if args.ref:
+            commit, code = h.export(args.ref, Path(folder)), Path(folder)
+        profile(args, code, commit)
+
+
+def profile(args: argparse.Namespace, code: Path, commit: str) -> None:
+    """Warm up, the unprofiled and the profiled window, the report; the BFF runs `code`'s app/."""
     out = h.RESULTS / f"profile-{args.name}.speedscope.json"
     h.RESULTS.mkdir(parents=True, exist_ok=True)
     count = int(args.rate * args.seconds)
-    with slow_creates("profile", {"default": {}}) as rig:
+    with slow_creates("profile", {"default": {}}, {"default": code}) as rig:
         bff = rig.bffs["default"]
         assert bff.proc is not None
         warm = rig.stack.tokens(count // 4, f"{rig.run_id}-warm")
@@ -282,7 +297,7 @@ def main() -> None:
     total = sum(leaves.values()) or 1
     result = {
         "name": args.name,
-        "commit": h.git_commit(),
+        "commit": commit,
         "rate": args.rate,
         "seconds": args.seconds,
         "sample_rate": args.sample_rate,
