@@ -63,6 +63,8 @@ BUCKETS: list[tuple[str, tuple[str, ...]]] = [
 ]
 LOOP = "granian/asyncio"
 OTHER = "other"
+# Past this share of failed customers in a window the report says it profiled no checkouts.
+MAX_FAILED_SHARE = 0.05
 # The loop's and the server's own frames: skipped when charging a sample, like the standard
 # library's (`_generic`), so that it goes to the caller that did the work.
 GENERIC = (
@@ -229,11 +231,19 @@ def report(result: dict[str, Any]) -> str:
         [[f"`{name}`", f"{100 * share:.1f}%"] for name, share in result["top_functions"]],
     )
     un, pr = result["unprofiled"], result["profiled"]
+    failed = max(sum(w["failures"].values()) / w["customers"] for w in (un, pr))
+    warning = (
+        f"**Not a profile of checkouts: {100 * failed:.0f}% of a window's customers failed** "
+        "(a failed checkout costs less and runs other code); run it again on a quieter "
+        "machine.\n\n"
+        if failed > MAX_FAILED_SHARE
+        else ""
+    )
     return (
         f"### Where a checkout's CPU goes ({result['name']}, `python -m bench.profile_checkout`)"
-        f"\n\n{result['rate']:g} checkouts/s for {result['seconds']:g} s per window, commit "
-        f"{result['commit']}. Unprofiled window: **{un['cpu_ms_per_checkout']:.1f} ms CPU per "
-        f"checkout** (reserve + place), core {100 * un['core_busy']:.0f}% busy, "
+        f"\n\n{warning}{result['rate']:g} checkouts/s for {result['seconds']:g} s per window, "
+        f"commit {result['commit']}. Unprofiled window: **{un['cpu_ms_per_checkout']:.1f} ms "
+        f"CPU per checkout** (reserve + place), core {100 * un['core_busy']:.0f}% busy, "
         f"{sum(un['failures'].values())} failures of {un['customers']}"
         f"{_failures(un)}. Profiled window: {pr['cpu_ms_per_checkout']:.1f} ms "
         f"(py-spy pauses the process to sample), {sum(pr['failures'].values())} failures"
