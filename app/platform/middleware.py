@@ -165,10 +165,10 @@ async def _within(seconds: float, receive: Receive) -> Message | None:
     """``await receive()``, or None if it has not answered within `seconds`.
 
     What ``asyncio.timeout`` does, with its bookkeeping (a Timeout object, its state machine
-    and context manager) left out: on the checkout path, where every request reads a body, it
-    was 1.4 % of the BFF's CPU (docs/performance.md, "Cost per checkout"). As there, the
-    deadline cancels the task, and only that cancellation becomes None: one from outside (the
-    client gone, shutdown) still propagates.
+    and context manager) left out: every storefront write reads its body under this deadline
+    (docs/performance.md, "Per-request overhead"). As there, the deadline cancels the task,
+    and only that cancellation becomes None: one from outside (the client gone, shutdown)
+    still propagates.
     """
     task = asyncio.current_task()
     assert task is not None  # ASGI apps run in a task
