@@ -22,7 +22,7 @@ from typing import Any
 
 from bench import harness as h
 from bench.checkout_capacity import slow_creates
-from bench.profile_checkout import load
+from bench.profile_checkout import MAX_FAILED_SHARE, load
 
 
 def report(result: dict[str, Any]) -> str:
@@ -32,9 +32,16 @@ def report(result: dict[str, Any]) -> str:
     ]
     table = h.markdown_table(["repetition", "code", "CPU ms/checkout", "failures"], rows)
     base, head = result["base_ms"], result["head_ms"]
+    failed = max(sum(w["failures"].values()) / w["customers"] for w in result["windows"])
+    warning = (
+        f"**Not a comparison of checkouts: {100 * failed:.0f}% of a window's customers "
+        "failed** (a failed checkout costs less); run it again on a quieter machine.\n\n"
+        if failed > MAX_FAILED_SHARE
+        else ""
+    )
     return (
         f"### CPU per checkout, {result['base']} ({result['base_commit']}) against "
-        f"{result['head_commit']} (`python -m bench.cpu_ab`)\n\n"
+        f"{result['head_commit']} (`python -m bench.cpu_ab`)\n\n{warning}"
         f"{result['rate']:g} checkouts/s, {result['seconds']:g} s windows, alternating. Median "
         f"base {base:.2f} ms, head {head:.2f} ms: **head/base {head / base:.3f}** "
         f"({head - base:+.2f} ms per checkout).\n\n{table}\n"
