@@ -8,7 +8,9 @@ costs less). This one measures the process's own CPU time (`time.process_time`) 
   BodySizeLimitMiddleware (request id, context, body deadline, server duration histogram)
   to an app that reads the body and answers 201;
 - `rate limit`: `RateLimiter.hit` against the local Redis (a new user each call, as checkouts
-  are), the client's CPU only.
+  are), the client's CPU only;
+- `new Redis connection`: a connection object from `build_redis`'s pool, as the pool makes one
+  when a burst needs more than it holds (not connected: the object alone).
 
 Each side runs in its own process pinned to the server core, importing `app` from its own
 checkout (`--base`, exported with `git archive`, or this tree); sides alternate (base, head,
@@ -34,6 +36,7 @@ from typing import Any
 
 MIDDLEWARE_CALLS = 20_000
 RATE_LIMIT_CALLS = 3_000
+CONNECTIONS = 300
 
 
 async def _middleware_us() -> float:
@@ -92,6 +95,19 @@ async def _rate_limit_us(redis_url: str) -> float:
         await client.aclose()
 
 
+def _connection_us(redis_url: str) -> float:
+    from app.platform.connections import build_redis
+    from app.settings import Settings
+
+    settings = Settings(_env_file=None, environment="test", redis_url=redis_url)
+    pool = build_redis(settings).connection_pool
+    pool.make_connection()  # warm
+    started = time.process_time()
+    for _ in range(CONNECTIONS):
+        pool.make_connection()
+    return (time.process_time() - started) * 1e6 / CONNECTIONS
+
+
 def child(redis_url: str) -> None:
     """One side's measurements, as one JSON line."""
     import uvloop
@@ -100,6 +116,7 @@ def child(redis_url: str) -> None:
         return {
             "middleware": await _middleware_us(),
             "rate limit": await _rate_limit_us(redis_url),
+            "new Redis connection": _connection_us(redis_url),
         }
 
     print(json.dumps(uvloop.run(both())))
@@ -138,7 +155,7 @@ def main() -> None:
                 measured = run_side(code[side], redis_url, h.SERVER_CORES)
                 runs.append({"repetition": rep, "code": side, **measured})
                 print(f"rep {rep} {side}: {measured}", flush=True)
-    pieces = ["middleware", "rate limit"]
+    pieces = ["middleware", "rate limit", "new Redis connection"]
     rows = []
     for piece in pieces:
         base = h.median([r[piece] for r in runs if r["code"] == "base"])
@@ -159,7 +176,8 @@ def main() -> None:
         f"### Per-request pieces, {args.base} ({base_commit}) against {h.git_commit()} "
         f"(`python -m bench.request_overhead`)\n\n{args.repetitions} alternating runs per "
         f"side, each in its own process on core {h.SERVER_CORES}; {MIDDLEWARE_CALLS} requests "
-        f"through the middleware, {RATE_LIMIT_CALLS} rate-limit hits on the local Redis.\n\n"
+        f"through the middleware, {RATE_LIMIT_CALLS} rate-limit hits on the local Redis, "
+        f"{CONNECTIONS} connections made by the pool.\n\n"
         f"{table}\n"
     )
     h.save(
