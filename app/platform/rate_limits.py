@@ -14,7 +14,7 @@ from app.platform.errors import RateLimited
 log = structlog.get_logger("app.platform.rate_limits")
 
 # Count and keep the window's key alive in one command: a MULTI/INCR/EXPIRE/EXEC pipeline cost
-# four replies and a pipeline object per hit, 278 against 163 us of CPU (docs/performance.md,
+# four replies and a pipeline object per hit, about 40 % more CPU per hit (docs/performance.md,
 # "Per-request overhead"). Atomic, as the transaction was: no key is left without its expiry.
 # One key, so a Redis Cluster routes it like any command.
 _COUNT_IN_WINDOW = """
