@@ -26,6 +26,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -108,14 +109,21 @@ class SlowCreates:
 
 
 @contextlib.contextmanager
-def slow_creates(scenario: str, configs: dict[str, dict[str, Any]]) -> Iterator[SlowCreates]:
-    """The set-up this benchmark shares with bench/admission.py: a fresh database, the sandbox
-    creating pickup orders in CREATE_SECONDS, one BFF per config (on the server cores, a cache
-    namespace each) and the pickup slot they reserve; stopped and dropped at the end."""
+def slow_creates(
+    scenario: str, configs: dict[str, dict[str, Any]], code: dict[str, Path] | None = None
+) -> Iterator[SlowCreates]:
+    """The set-up this benchmark shares with bench/admission.py and bench/profile_checkout.py:
+    a fresh database, the sandbox creating pickup orders in CREATE_SECONDS, one BFF per config
+    (on the server cores, a cache namespace each; `code` may name another checkout of the
+    repository for a config to run) and the pickup slot they reserve; stopped and dropped at
+    the end."""
     logs, sandbox, stack = h.scenario(scenario)
     run_id = uuid.uuid4().hex[:6]
+    code = code or {}
     bffs = {
-        name: stack.bff(f"bff-{i}", logs, f"{scenario}-{run_id}-{i}", **settings)
+        name: stack.bff(
+            f"bff-{i}", logs, f"{scenario}-{run_id}-{i}", code=code.get(name, h.ROOT), **settings
+        )
         for i, (name, settings) in enumerate(configs.items())
     }
     try:

@@ -67,8 +67,9 @@ class Proc(Server):
         health: str,
         cores: str,
         log_dir: Path,
+        cwd: Path = ROOT,
     ) -> None:
-        super().__init__(name, module_argv, env, health, log_dir)
+        super().__init__(name, module_argv, env, health, log_dir, cwd=cwd)
         self.argv = ["taskset", "-c", cores, *self.argv]
 
     def wait_healthy(self, timeout: float = 60) -> None:
@@ -164,7 +165,10 @@ class Stack:
         env.update({f"BFF_{k.upper()}": str(v) for k, v in settings.items()})
         return env
 
-    def bff(self, name: str, logs: Path, namespace: str, **settings: Any) -> Proc:
+    def bff(
+        self, name: str, logs: Path, namespace: str, *, code: Path = ROOT, **settings: Any
+    ) -> Proc:
+        """A BFF replica; `code` is the checkout whose app/ it runs (this one by default)."""
         return Proc(
             name,
             ["app", "serve"],
@@ -172,6 +176,7 @@ class Stack:
             health="/readyz",
             cores=SERVER_CORES,
             log_dir=logs,
+            cwd=code,
         )
 
     def tokens(self, count: int, prefix: str) -> list[str]:
@@ -377,6 +382,17 @@ def git_commit() -> str:
         ).stdout.strip()
         return head + (" + uncommitted changes in app/ or sandbox/" if dirty else "")
     return ""
+
+
+def export(ref: str, into: Path) -> str:
+    """The repository at git `ref`, without its history, in `into` (to run another version of
+    the code beside this one); the commit `ref` names."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return commit
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -41,7 +41,10 @@ class Server:
         health_path: str,
         log_dir: Path,
         port: int | None = None,
+        cwd: Path = REPO_ROOT,
     ) -> None:
+        """``cwd``: the checkout whose code runs (``python -m`` imports from it); this one's by
+        default, another to compare two versions of the code side by side."""
         self.name = name
         self.port = port or free_port()
         self.argv = [sys.executable, "-m", *argv, "--port", str(self.port)]
@@ -50,6 +53,7 @@ class Server:
         self.log_path = log_dir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.kills = 0
+        self.cwd = cwd
 
     @property
     def url(self) -> str:
@@ -60,7 +64,7 @@ class Server:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.argv,
-                cwd=REPO_ROOT,
+                cwd=self.cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env},

@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+_Metric = TypeVar("_Metric", bound=MetricWrapperBase)
+# (metric, label values) -> its child. `.labels()` checks, stringifies and locks on every call;
+# on the per-request path a dictionary lookup does. The keys are the series themselves, as
+# bounded as the metric's labels are.
+_CHILDREN: dict[tuple[Any, ...], Any] = {}
+
+
+def labelled(metric: _Metric, *values: object) -> _Metric:
+    """``metric.labels(*values)``, remembered: for label values that recur on hot paths."""
+    key = (metric, *values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*(str(v) for v in values))
+    return child
+
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 

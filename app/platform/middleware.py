@@ -6,16 +6,16 @@ Pure ASGI rather than ``BaseHTTPMiddleware``: it is faster and keeps contextvars
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.platform.errors import PayloadTooLarge, RequestTimeout
-from app.platform.metrics import HTTP_SERVER_DURATION
+from app.platform.metrics import HTTP_SERVER_DURATION, labelled
 from app.platform.problems import app_error_response
 from app.platform.request_context import reset_request_id, set_request_id
 
@@ -42,6 +42,10 @@ STANDARD_METHODS = frozenset(
 )
 
 
+def _new_id() -> str:
+    return os.urandom(16).hex()
+
+
 class RequestContextMiddleware:
     """Gives each request an id (echoed in ``X-Request-ID``), logs it and times it."""
 
@@ -54,7 +58,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = header(scope, b"x-request-id")
-        request_id = incoming if incoming and _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        # 128 random bits in hex, as uuid4().hex gave, without building a UUID per request.
+        request_id = incoming if incoming and _SANE_REQUEST_ID.match(incoming) else _new_id()
         token = set_request_id(request_id)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -75,7 +80,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            HTTP_SERVER_DURATION.labels(method, template, str(status)).observe(elapsed)
+            labelled(HTTP_SERVER_DURATION, method, template, status).observe(elapsed)
             if self.access_log_enabled:
                 access_log.info(
                     "http.request",
@@ -119,10 +124,8 @@ class BodySizeLimitMiddleware:
                 # After the body, receive() waits for the client to leave (event streams): no
                 # deadline there.
                 return await receive()
-            try:
-                async with asyncio.timeout(self.read_timeout):
-                    message = await receive()
-            except TimeoutError:
+            message = await _within(self.read_timeout, receive)
+            if message is None:
                 stalled = True
                 return {"type": "http.request", "body": b"", "more_body": False}
             if message["type"] == "http.request":
@@ -156,6 +159,40 @@ class BodySizeLimitMiddleware:
         error = PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
         response = app_error_response(error, scope.get("path"))
         await response(scope, _drain_receive, send)
+
+
+async def _within(seconds: float, receive: Receive) -> Message | None:
+    """``await receive()``, or None if it has not answered within `seconds`.
+
+    What ``asyncio.timeout`` does, with its bookkeeping (a Timeout object, its state machine
+    and context manager) left out: every storefront write reads its body under this deadline
+    (docs/performance.md, "Per-request overhead"). As there, the deadline cancels the task,
+    and only that cancellation becomes None: one from outside (the client gone, shutdown)
+    still propagates.
+    """
+    task = asyncio.current_task()
+    assert task is not None  # ASGI apps run in a task
+    cancelling = task.cancelling()
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    deadline = asyncio.get_running_loop().call_later(seconds, expire)
+    try:
+        message = await receive()
+    except asyncio.CancelledError:
+        if expired and task.uncancel() <= cancelling:
+            return None
+        raise
+    finally:
+        deadline.cancel()
+    if expired:
+        # The deadline fell as receive() answered: its cancellation request is withdrawn.
+        task.uncancel()
+    return message
 
 
 async def _drain_receive() -> dict[str, Any]:

@@ -156,3 +156,21 @@ async def test_a_rate_limit_counts_under_its_namespace_in_one_minute_window() ->
     await limiter.hit("u1")  # a new window
     await client.delete(*await client.keys(f"{namespace}:*"))
     await client.aclose()
+
+
+async def test_a_rate_limit_window_expires_and_counts_on_after_redis_forgets_the_script() -> None:
+    client = redis.Redis.from_url(suite_redis_url())
+    namespace = f"ns{uuid.uuid4().hex[:8]}"
+    limiter = RateLimiter(client, "orders", 2, namespace=namespace, clock=minute_clock(5).time)
+    await limiter.hit("u1")
+    (key,) = await client.keys(f"{namespace}:*")
+    # The window's key goes with its minute (and one second more): none is left behind.
+    assert 55 <= await client.ttl(key) <= 61
+    # A Redis restart or failover forgets loaded scripts: the count goes on, the limit holds.
+    await client.script_flush()
+    await limiter.hit("u1")
+    with pytest.raises(RateLimited):
+        await limiter.hit("u1")
+    assert int(await client.get(key)) == 3
+    await client.delete(key)
+    await client.aclose()

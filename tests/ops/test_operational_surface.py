@@ -68,6 +68,12 @@ async def test_request_id_is_replaced_when_not_sane(bff: httpx.AsyncClient) -> N
     assert len(response.headers["x-request-id"]) == 32
 
 
+async def test_generated_request_ids_are_128_random_bits_in_hex(bff: httpx.AsyncClient) -> None:
+    ids = {(await bff.get("/livez")).headers["x-request-id"] for _ in range(20)}
+    assert len(ids) == 20
+    assert all(len(i) == 32 and set(i) <= set("0123456789abcdef") for i in ids)
+
+
 async def test_unknown_route_is_problem_json_404(bff: httpx.AsyncClient) -> None:
     response = await bff.get("/nope")
     assert response.status_code == 404

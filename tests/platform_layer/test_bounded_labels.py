@@ -56,3 +56,22 @@ async def test_random_methods_paths_and_headers_grow_no_series(bff: httpx.AsyncC
     assert _series("http_server_request_duration_seconds") == series
     # Counts grow by a few digits; a new series would add hundreds of bytes each.
     assert len(generate_latest()) < scrape * 1.02
+
+
+def _count(metric: str, **labels: str) -> float:
+    value = REGISTRY.get_sample_value(f"{metric}_count", labels)
+    return value or 0.0
+
+
+async def test_every_request_is_counted_once_in_its_route_series(bff: httpx.AsyncClient) -> None:
+    # The middleware keeps each series' child after its first request (metrics.labelled):
+    # the child it keeps must be the one /metrics exports, counting every later request.
+    labels = {"method": "GET", "route": "/livez", "status": "200"}
+    before = _count("http_server_request_duration_seconds", **labels)
+    for _ in range(5):
+        assert (await bff.get("/livez")).status_code == 200
+    assert _count("http_server_request_duration_seconds", **labels) == before + 5
+    missing = {"method": "GET", "route": "unmatched", "status": "404"}
+    before_missing = _count("http_server_request_duration_seconds", **missing)
+    assert (await bff.get("/no-such-page")).status_code == 404
+    assert _count("http_server_request_duration_seconds", **missing) == before_missing + 1

@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from asgi_lifespan import LifespanManager
 
 from app.auth.tokens import mint_token
 from app.main import create_app
+from app.platform.middleware import BodySizeLimitMiddleware
 from app.settings import Settings
 
 
@@ -79,3 +81,79 @@ async def test_a_stalled_body_is_408_after_the_read_timeout(
         answer = await _post_with_a_stalled_body(manager.app, headers)
     assert answer["status"] == 408
     assert 0.3 <= answer["seconds"] < 3
+
+
+def _scope() -> dict[str, Any]:
+    return {"type": "http", "method": "POST", "path": "/v1/orders", "headers": []}
+
+
+async def _echo_length(scope: Any, receive: Any, send: Any) -> None:
+    """An app that reads the whole body and answers its length."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(len(body)).encode()})
+
+
+async def test_a_body_whose_chunks_each_come_in_time_is_read_whole() -> None:
+    # The deadline is per chunk: 4 chunks 0.15 s apart take longer than the 0.4 s limit.
+    chunks = [b"a" * 10] * 4
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(0.15)
+        return {"type": "http.request", "body": chunks.pop(), "more_body": bool(chunks)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    app = BodySizeLimitMiddleware(_echo_length, max_bytes=1000, read_timeout_seconds=0.4)
+    await app(_scope(), receive, send)
+    assert sent[0]["status"] == 200
+    assert sent[1]["body"] == b"40"
+
+
+async def test_a_request_cancelled_while_its_body_is_awaited_is_cancelled_not_408() -> None:
+    # Cancellation from outside (the client gone, shutdown) is not the body's deadline.
+    waiting = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        waiting.set()
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    app = BodySizeLimitMiddleware(_echo_length, max_bytes=1000, read_timeout_seconds=30)
+    request = asyncio.create_task(app(_scope(), receive, send))
+    await waiting.wait()
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert sent == []
+    assert request.cancelled()
+
+
+async def test_a_stalled_body_ends_the_read_and_leaves_the_task_uncancelled() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    app = BodySizeLimitMiddleware(_echo_length, max_bytes=1000, read_timeout_seconds=0.05)
+    await app(_scope(), receive, send)
+    assert sent[0]["status"] == 408
+    # The deadline's cancellation was consumed: the request's task may await on afterwards.
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0)
