@@ -155,6 +155,15 @@ class SharedCache:
 
     # --- reading --------------------------------------------------------------------------
 
+    def peek(self, key: str) -> CacheEntry | None:
+        """The in-process tier's entry for ``key`` if it is still good (counted as a hit), or
+        None: an answer that costs no I/O and cannot fail, or no answer."""
+        local = self._local.get(key)
+        if local is None or local[1] <= self.clock():
+            return None
+        self._counters["hit"].inc()
+        return local[0]
+
     async def get_or_load(
         self,
         key: str,
@@ -171,11 +180,9 @@ class SharedCache:
         ``waited`` is called when this caller waited on a load (``loader``, or another
         caller's or replica's), successful or not.
         """
-        now = self.clock()
-        local = self._local.get(key)
-        if local is not None and local[1] > now:
-            self._counters["hit"].inc()
-            return local[0], "hit"
+        local = self.peek(key)
+        if local is not None:
+            return local, "hit"
 
         task = self._inflight.get(key)
         coalesced = task is not None

@@ -248,6 +248,19 @@ class SlotCatalog:
         )
         return _answer(entry, self.slot_cache)
 
+    def peek_slots(self, store_id: str, query: SlotQuery) -> CatalogAnswer | None:
+        """The preview ``slots`` would answer if it is held in process (no I/O, no error
+        possible), else None. Delivery and pickup only: last mile is never cached."""
+        slot_key = self._slot_keys.get((store_id, query))
+        if slot_key is None:
+            return None
+        entry = self.slot_cache.peek(slot_key.key)
+        if entry is None:
+            return None
+        # Counted as ``slots`` counts it; its key exists only for a listed store.
+        _PREVIEWS[query.fulfillment].inc()
+        return _answer(entry, self.slot_cache)
+
     async def _slots_body(
         self, store_id: str, fulfillment: Fulfillment, options: list[ServiceOption]
     ) -> bytes:
