@@ -51,9 +51,10 @@ _SLOTS_ROUTE = SimpleNamespace(path="/v1/stores/{store_id}/slots")
 # cannot grow it without end. Shared by both lanes: validation depends on nothing but its input.
 _VALID_REMEMBERED = 4096
 _valid: dict[tuple[str, bytes], tuple[str, SlotQuery]] = {}
-# Headers that make an answer more than the catalog's bytes (a body to cap, CORS to add): a
-# request carrying one goes the whole way.
-_NOT_HOT = frozenset({b"content-length", b"transfer-encoding", b"origin"})
+# Headers that make an answer more than the catalog's bytes (a body to cap, CORS to add, a trace
+# the caller started, whose span the app's tracing would give): a request carrying one goes the
+# whole way.
+_NOT_HOT = frozenset({b"content-length", b"transfer-encoding", b"origin", b"traceparent"})
 
 
 def validated(store_id: str, query_string: bytes) -> tuple[str, SlotQuery]:
