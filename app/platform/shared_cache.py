@@ -23,6 +23,9 @@ and a value loaded under an older generation is answered to its callers but neve
 
 When Redis is down, the cache steps aside: callers go to the loader, still coalesced in-process
 and under a concurrency cap, and never see an error because of the cache.
+
+One module past the usual length: the tiers, the lock, refresh-ahead and the generation are one
+protocol over the same Redis keys, and each part's correctness reads off the others'.
 """
 
 from __future__ import annotations
