@@ -36,6 +36,7 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server.embed import Server
 from prometheus_client import start_http_server
+from starlette.types import ASGIApp
 
 from app.auth.jwks import JWKSUnavailable
 from app.auth.tokens import AuthConfigError, TokenVerifier
@@ -48,6 +49,7 @@ from app.platform.logging import (
 )
 from app.settings import Settings, SettingsError, load_settings
 from app.stores.directory import read_store_list
+from app.stores.fast_lane import with_hot_previews
 
 log = structlog.get_logger("app.serve")
 
@@ -64,7 +66,7 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def frozen_after_startup(app: FastAPI) -> Any:
+def frozen_after_startup(app: ASGIApp) -> Any:
     """``app``, with start-up's objects frozen once its lifespan has started."""
 
     async def asgi(scope: Any, receive: Any, send: Any) -> None:
@@ -189,7 +191,8 @@ def serve(host: str, port: int) -> None:
     skip_unrendered_record_fields()
     app = create_app(settings)
     server = Server(
-        frozen_after_startup(app),
+        # Hot slot previews first, before even FastAPI's own per-request work.
+        frozen_after_startup(with_hot_previews(app)),
         address=host,
         port=port,
         interface=Interfaces.ASGI,

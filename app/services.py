@@ -64,6 +64,7 @@ def build_services(
         "slots",
         ttl_seconds=settings.slot_cache_ttl_seconds,
         stale_seconds=settings.slot_cache_stale_seconds,
+        refresh_at=settings.slot_cache_refresh_at,
     )
     directory = StoreDirectory(
         redis,

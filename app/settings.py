@@ -166,6 +166,10 @@ class Settings(BaseSettings):
     slot_cache_ttl_seconds: float = Field(default=20, gt=0)
     # How long an expired preview may still be served while one caller refreshes it.
     slot_cache_stale_seconds: float = Field(default=30, ge=0)
+    # The share of the TTL after which a hit refreshes a preview in the background (1: only
+    # once stale). With a stale window of at least this share of the TTL, a preview asked for
+    # at least once per TTL is never waited for once warm.
+    slot_cache_refresh_at: float = Field(default=0.75, gt=0, le=1)
     # The in-process tier in front of Redis; other replicas see an invalidation this late at most.
     slot_cache_local_seconds: float = Field(default=1.0, ge=0)
     # A reservation outlives its 10-minute hold: an expired hold still books while capacity lasts.

@@ -29,14 +29,14 @@ SLOTS_BODY = b'{"slots":[' + b",".join([_SLOT] * 49) + b"]}"
 @asynccontextmanager
 async def lifespan(app: Starlette):
     pool = redis.BlockingConnectionPool.from_url("redis://127.0.0.1:6379/0", max_connections=64)
-    app.state.bff.redis = redis.Redis(connection_pool=pool)
-    await app.state.bff.redis.set(KEY, SLOTS_BODY)
+    app.state.redis = redis.Redis(connection_pool=pool)
+    await app.state.redis.set(KEY, SLOTS_BODY)
     yield
-    await app.state.bff.redis.aclose()
+    await app.state.redis.aclose()
 
 
 async def slots(request: Request) -> Response:
-    body = await request.app.state.bff.redis.get(KEY)
+    body = await request.app.state.redis.get(KEY)
     return Response(body, media_type="application/json")
 
 

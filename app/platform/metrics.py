@@ -60,6 +60,18 @@ CACHE_REQUESTS = Counter(
     ["cache", "result"],
 )
 
+SLOT_PREVIEWS = Counter(
+    "bff_slot_previews_total",
+    "Slot preview requests that reached the catalog, by fulfillment.",
+    ["fulfillment"],
+)
+SLOT_PREVIEW_UPSTREAM_WAITS = Counter(
+    "bff_slot_preview_upstream_waits_total",
+    "Slot preview requests that waited on Instacart (a cache miss, a load they joined, Redis "
+    "down, last mile), by fulfillment.",
+    ["fulfillment"],
+)
+
 ORDERS_PLACED = Counter(
     "bff_orders_total",
     "Order placements, by outcome (created, failed, unknown, replayed, reconciled, adopted).",

@@ -27,8 +27,9 @@ from app.instacart.models import (
 from app.instacart.refusals import Refusal, classify, translate
 from app.orders.vocabulary import Fulfillment, FulfillmentType
 from app.platform.errors import AppError, ValidationFailed
+from app.platform.metrics import SLOT_PREVIEW_UPSTREAM_WAITS, SLOT_PREVIEWS
 from app.platform.rate_limits import RateLimiter
-from app.platform.shared_cache import CacheEntry, SharedCache, etag_for
+from app.platform.shared_cache import CacheEntry, SharedCache, etag_for, in_background_refresh
 from app.stores.directory import StoreDirectory, fulfillment_not_offered, store_not_found
 from app.stores.schemas import Address, Slot, SlotQuery, Store, StoreQuery
 
@@ -72,6 +73,10 @@ class _SlotKey:
     address: Address | None
     deadline: float
 
+
+# Children resolved once: a label look-up per request would sit on the hot preview.
+_PREVIEWS = {f.value: SLOT_PREVIEWS.labels(f.value) for f in FulfillmentType}
+_UPSTREAM_WAITS = {f.value: SLOT_PREVIEW_UPSTREAM_WAITS.labels(f.value) for f in FulfillmentType}
 
 # Bounded (cleared when full) so that cache busters in queries cannot grow it without end.
 _SLOT_KEYS_REMEMBERED = 4096
@@ -208,7 +213,9 @@ class SlotCatalog:
         fulfillment = query.fulfillment
         # An id the retailer's list lacks is answered here: no cache key, no upstream call.
         self.directory.check_listed(store_id, fulfillment)
+        _PREVIEWS[fulfillment].inc()
         if FulfillmentType(fulfillment) is FulfillmentType.LAST_MILE:
+            _UPSTREAM_WAITS[fulfillment].inc()
             await self.directory.check_remembered(store_id, fulfillment)
             # Never cached: Instacart's last-mile preview also holds every option it returns for
             # this user, so a cached answer handed to someone else shows holds that are not
@@ -225,14 +232,33 @@ class SlotCatalog:
         async def load() -> bytes:
             await self.directory.check_remembered(store_id, fulfillment)
             # Counted against the user whose request loads (single-flight: a refusal also
-            # reaches whoever waits on the same key in this process at that instant).
-            await self._count_miss(user_id)
+            # reaches whoever waits on the same key in this process at that instant), but not
+            # a refresh in the background: the user's request was a hit and cost no wait.
+            if not in_background_refresh():
+                await self._count_miss(user_id)
             options = await self.preview(user_id, fulfillment, store_id, slot_key.address)
             return await self._slots_body(store_id, fulfillment, options)
 
         entry, _ = await self.slot_cache.get_or_load(
-            slot_key.key, load, group=slot_key.group, deadline_seconds=slot_key.deadline
+            slot_key.key,
+            load,
+            group=slot_key.group,
+            deadline_seconds=slot_key.deadline,
+            waited=_UPSTREAM_WAITS[fulfillment].inc,
         )
+        return _answer(entry, self.slot_cache)
+
+    def peek_slots(self, store_id: str, query: SlotQuery) -> CatalogAnswer | None:
+        """The preview ``slots`` would answer if it is held in process (no I/O, no error
+        possible), else None. Delivery and pickup only: last mile is never cached."""
+        slot_key = self._slot_keys.get((store_id, query))
+        if slot_key is None:
+            return None
+        entry = self.slot_cache.peek(slot_key.key)
+        if entry is None:
+            return None
+        # Counted as ``slots`` counts it; its key exists only for a listed store.
+        _PREVIEWS[query.fulfillment].inc()
         return _answer(entry, self.slot_cache)
 
     async def _slots_body(

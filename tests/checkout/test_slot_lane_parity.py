@@ -1,7 +1,8 @@
 """The slot fast lane answers exactly as the documented route would, for any query.
 
-The lane (app/stores/fast_lane.py) answers warm slot previews before FastAPI sees them and passes
-on whatever it does not handle. Each generated request goes once through the whole app (lane
+The lanes (app/stores/fast_lane.py) answer warm slot previews before FastAPI's routing sees
+them (the hot lane, previews held in process, before FastAPI at all) and pass on whatever they
+do not handle. Each generated request goes once through the whole app (lane
 first) and once through the same app with the lane left out of its middleware, both sharing one
 lifespan (caches, verifier, sandbox); the answers must be byte-identical: status, body and
 every header (ETag and Cache-Control included).
@@ -22,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.tokens import Principal
 from app.platform.errors import DependencyUnavailable
-from app.stores.fast_lane import SlotFastLane
+from app.stores.fast_lane import SlotFastLane, with_hot_previews
 from tests.support.checkout import Checkout
 
 # Frozen for the cache, so that max-age cannot tick between the two answers of one example.
@@ -142,7 +143,12 @@ async def lanes(
         for cache in (catalog.slot_cache, catalog.store_cache):
             cache.clock = lambda: FROZEN_NOW
         transport = httpx.ASGITransport(app=route_only(checkout.app))
-        async with httpx.AsyncClient(transport=transport, base_url="http://bff.test") as route:
+        # The lane side as `app serve` serves the app: behind its hot lane too.
+        served = httpx.ASGITransport(app=with_hot_previews(checkout.app))
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://bff.test") as route,
+            httpx.AsyncClient(transport=served, base_url="http://bff.test") as checkout.bff,
+        ):
             yield checkout, route
 
 
