@@ -53,9 +53,11 @@ class ServerSpans:
         self._carried = {f.encode() for f in propagate.get_global_textmap().fields}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get(_SPANNED):
+            # Not HTTP, or a ServerSpans further out (the hot lane's) already handled it.
             await self.app(scope, receive, send)
             return
+        scope[_SPANNED] = True
         if UNTRACED_PATHS.match(scope["path"]):
             with suppress_instrumentation():
                 await self.app(scope, receive, send)
@@ -82,6 +84,14 @@ class ServerSpans:
                 await self.app(scope, receive, send)
         finally:
             context.detach(token)
+
+    def around(self, app: ASGIApp) -> ServerSpans:
+        """The same spans around another ASGI app: the hot lane, which answers in front of the
+        FastAPI app these spans were built for (app/stores/fast_lane.py)."""
+        spans = object.__new__(ServerSpans)
+        spans.__dict__.update(self.__dict__)
+        spans.app = app
+        return spans
 
     def _drops(self, trace_id: int, name: str) -> bool:
         """Whether the sampler drops a trace that starts here with ``trace_id``."""
@@ -142,6 +152,10 @@ def _root_ratio_bound(sampler: Sampler) -> int | None:
     root = sampler._root if isinstance(sampler, ParentBased) else sampler
     return root.bound if isinstance(root, TraceIdRatioBased) else None
 
+
+# Marks a request's scope once a ServerSpans has taken it, so that an inner one (FastAPI's own,
+# behind the hot lane's) does not start a second server span for the same request.
+_SPANNED = "bff.server_span"
 
 # The trace id ServerSpans drew for the span it is starting; 0 when none.
 _DRAWN_TRACE_ID: ContextVar[int] = ContextVar("drawn_trace_id", default=0)

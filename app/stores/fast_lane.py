@@ -38,6 +38,7 @@ from app.orders.vocabulary import FulfillmentType
 from app.platform.errors import AppError
 from app.platform.metrics import HTTP_SERVER_DURATION
 from app.platform.middleware import access_log, request_id_for
+from app.platform.server_spans import ServerSpans
 from app.stores.routes import etag_matches, render
 from app.stores.schemas import STORE_ID, SlotQuery
 from app.stores.slot_catalog import CatalogAnswer
@@ -51,10 +52,10 @@ _SLOTS_ROUTE = SimpleNamespace(path="/v1/stores/{store_id}/slots")
 # cannot grow it without end. Shared by both lanes: validation depends on nothing but its input.
 _VALID_REMEMBERED = 4096
 _valid: dict[tuple[str, bytes], tuple[str, SlotQuery]] = {}
-# Headers that make an answer more than the catalog's bytes (a body to cap, CORS to add, a trace
-# the caller started, whose span the app's tracing would give): a request carrying one goes the
-# whole way.
-_NOT_HOT = frozenset({b"content-length", b"transfer-encoding", b"origin", b"traceparent"})
+# Headers that make an answer more than the catalog's bytes (a body to cap, CORS to add): a
+# request carrying one goes the whole way. A caller's traceparent does not: the hot lane runs
+# inside the app's server spans when tracing is on.
+_NOT_HOT = frozenset({b"content-length", b"transfer-encoding", b"origin"})
 
 
 def validated(store_id: str, query_string: bytes) -> tuple[str, SlotQuery]:
@@ -198,8 +199,20 @@ class HotSlotPreviews:
         self.app = app
         self.fastapi_app = fastapi_app
         self._starts: dict[tuple[int, str, int], list[tuple[bytes, bytes]]] = {}
+        self._traced: tuple[ServerSpans, ServerSpans] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # With tracing on, the app's server spans start out here, so that a hot answer has its
+        # span too; the app's own then sees the request spanned and adds none.
+        spans = self.fastapi_app.middleware_stack
+        if isinstance(spans, ServerSpans):
+            if self._traced is None or self._traced[0] is not spans:
+                self._traced = (spans, spans.around(self._serve))
+            await self._traced[1](scope, receive, send)
+        else:
+            await self._serve(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = slot_request(scope)
         if request is None or not request.plain:
             await self.app(scope, receive, send)

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio as redis
 import structlog
@@ -23,6 +24,8 @@ from app.instacart.tokens import AccessToken, TokenProvider, token_key
 from app.platform.logging import configure_logging
 from app.platform.server_spans import ServerSpans
 from app.platform.tracing import Tracing
+from app.stores.fast_lane import with_hot_previews
+from tests.support.addresses import SF_ADDRESS
 from tests.support.checkout import Checkout
 from tests.support.clock import FakeClock
 from tests.support.settings import suite_redis_url
@@ -164,6 +167,35 @@ async def test_a_warm_slot_preview_from_the_fast_lane_gets_a_server_span(
     slots = server_span(spans, "GET /v1/stores/{store_id}/slots")
     assert slots.attributes.get("http.route") == "/v1/stores/{store_id}/slots"
     assert slots.attributes.get("http.response.status_code") == 200
+
+
+async def test_the_hot_lane_answers_inside_one_server_span_of_the_storefronts_trace(
+    checkout_traced: tuple[Checkout, InMemorySpanExporter], user: str
+) -> None:
+    checkout, exporter = checkout_traced
+    # As served: the hot lane in front of the app, time standing still for its in-process tier.
+    checkout.app.state.bff.checkout.catalog.slot_cache.clock = FakeClock().time
+    lane = with_hot_previews(checkout.app)
+    transport = httpx.ASGITransport(app=lane)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bff.test") as client:
+        store_id = await checkout.first_store("pickup", user)
+        url = f"/v1/stores/{store_id}/slots"
+        params = {"fulfillment": "pickup"} | SF_ADDRESS
+        assert (await client.get(url, params=params, headers=checkout.auth(user))).is_success
+        exporter.clear()
+        trace_id, parent_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+        headers = checkout.auth(user) | traceparent(trace_id, parent_id)
+        hot = await client.get(url, params=params, headers=headers)
+        assert hot.status_code == 200
+        spans = exporter.get_finished_spans()
+        # Held in process: answered by the lane, so no SQL, no Redis, only its server span.
+        assert [s.kind for s in spans] == [SpanKind.SERVER], [s.name for s in spans]
+        assert spans[0].context.trace_id == int(trace_id, 16)
+        assert spans[0].parent is not None and spans[0].parent.span_id == int(parent_id, 16)
+
+        exporter.clear()  # and what goes on to the app has one server span, not two
+        assert (await client.get("/v1/stores", headers=checkout.auth(user))).status_code < 500
+        assert len([s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]) == 1
 
 
 async def test_probes_metrics_and_the_event_stream_make_no_spans(
