@@ -49,6 +49,27 @@ def _the_key(user_id: str, key: str) -> tuple[ColumnElement[bool], ColumnElement
 _IN_PROGRESS = IdempotencyKey.state == IdempotencyState.IN_PROGRESS
 
 
+def claimed_values(
+    user_id: str | ColumnElement[str],
+    key: str | ColumnElement[str],
+    fingerprint: str | ColumnElement[str],
+    order_id: str | ColumnElement[str],
+    lock: timedelta | ColumnElement[float],
+    ttl: timedelta | ColumnElement[float],
+) -> dict[str, Any]:
+    """The columns of a fresh claim (values or bound parameters; `lock` and `ttl` from now)."""
+    return {
+        "user_id": user_id,
+        "key": key,
+        "fingerprint": fingerprint,
+        "state": IdempotencyState.IN_PROGRESS,
+        "order_id": order_id,
+        "locked_until": db_now(lock),
+        "created_at": db_now(),
+        "expires_at": db_now(ttl),
+    }
+
+
 class IdempotencyRepository:
     """Idempotency records, one per (user, key)."""
 
@@ -78,16 +99,7 @@ class IdempotencyRepository:
         for _ in range(3):
             inserted = await self.session.execute(
                 insert_unless_present(self.session, IdempotencyKey, ["user_id", "key"])
-                .values(
-                    user_id=user_id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    state=IdempotencyState.IN_PROGRESS,
-                    order_id=order_id,
-                    locked_until=db_now(lock),
-                    created_at=db_now(),
-                    expires_at=db_now(ttl),
-                )
+                .values(claimed_values(user_id, key, fingerprint, order_id, lock, ttl))
                 .returning(IdempotencyKey.order_id)
             )
             if inserted.first() is not None:
@@ -204,16 +216,10 @@ class IdempotencyRepository:
         lock: timedelta,
         ttl: timedelta,
     ) -> None:
+        fresh = claimed_values(user_id, key, fingerprint, order_id, lock, ttl)
+        del fresh["user_id"], fresh["key"]
         await self._update(
-            *_the_key(user_id, key),
-            fingerprint=fingerprint,
-            state=IdempotencyState.IN_PROGRESS,
-            order_id=order_id,
-            response_status=None,
-            response_body=None,
-            locked_until=db_now(lock),
-            created_at=db_now(),
-            expires_at=db_now(ttl),
+            *_the_key(user_id, key), response_status=None, response_body=None, **fresh
         )
 
     # Every write is one guarded statement whose row count tells the caller whether it held.

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.platform.database.portable import db_now, rows_affected
 from app.reservations.tables import ReservationRow
+
+
+def kept_for_user(
+    reservation_id: str | ColumnElement[str], user_id: str | ColumnElement[str]
+) -> tuple[ColumnElement[bool], ...]:
+    """The condition naming the user's reservation while it is kept (values or bound
+    parameters): a placement builds its one claiming statement on it too."""
+    return (
+        ReservationRow.id == reservation_id,
+        ReservationRow.user_id == user_id,
+        ReservationRow.retain_until > db_now(),
+    )
 
 
 class ReservationsRepository:
@@ -24,11 +36,7 @@ class ReservationsRepository:
 
     async def get_for_user(self, reservation_id: str, user_id: str) -> ReservationRow | None:
         """The user's reservation; None when unknown, past retention or someone else's."""
-        stmt = select(ReservationRow).where(
-            ReservationRow.id == reservation_id,
-            ReservationRow.user_id == user_id,
-            ReservationRow.retain_until > db_now(),
-        )
+        stmt = select(ReservationRow).where(*kept_for_user(reservation_id, user_id))
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def purge_expired(self, now: datetime) -> int:
