@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.platform.database.portable import db_now, rows_affected
 from app.reservations.tables import ReservationRow
+
+_RESERVATIONS = cast(Table, ReservationRow.__table__)
 
 
 def kept_for_user(
@@ -33,6 +36,11 @@ class ReservationsRepository:
         self.session.add(reservation)
         await self.session.flush()
         return reservation
+
+    async def insert(self, values: dict[str, Any]) -> None:
+        """Insert a reservation from its column values: one Core INSERT, without the ORM's
+        flush (a checkout's reservation keeps no object to track)."""
+        await self.session.execute(insert(_RESERVATIONS).values(values))
 
     async def get_for_user(self, reservation_id: str, user_id: str) -> ReservationRow | None:
         """The user's reservation; None when unknown, past retention or someone else's."""
