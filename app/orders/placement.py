@@ -8,7 +8,8 @@ not have it. Instacart refuses a second order with an id it knows, so re-sending
 make two orders. Every outcome is a move of the state machine (`app.orders.state_machine`).
 
 A completed key answers from its stored response before anything else is read, so a replay
-needs neither the reservation nor Redis.
+needs neither the reservation nor Redis. On Postgres the claim, the reservation check and the
+intent are one statement (`app.orders.intent`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from app.instacart.errors import InstacartBadRequest, InstacartError, InstacartN
 from app.instacart.models import Cart, CartItem, CreateOrderRequest, UpstreamOrder
 from app.instacart.refusals import Refusal, classify, translate
 from app.orders.events import OrderEvents
-from app.orders.idempotency import ClaimOutcome, IdempotencyRepository
+from app.orders.idempotency import ClaimOutcome, ClaimResult, IdempotencyRepository
+from app.orders.intent import one_statement_intent, record_intent
 from app.orders.outcomes import PlacementOutcomes
 from app.orders.repository import OrdersRepository
 from app.orders.schemas import Order, OrderRequest
@@ -89,20 +91,35 @@ def request_fingerprint(request: OrderRequest) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _checked(reservation: ReservationRecord | None, request: OrderRequest) -> ReservationRecord:
-    if reservation is None:
+def _check(fulfillment: str | None, used_by: str | None, request: OrderRequest) -> None:
+    """Refuse a placement its reservation does not allow (`fulfillment` None: no reservation)."""
+    if fulfillment is None:
         # Unknown, past retention, or another user's: the same answer, so nothing leaks.
         raise ReservationNotFound(
             "There is no such reservation of yours: reserve a slot again.", param="reservation_id"
         )
     try:
-        check_delivery_units(reservation.fulfillment, request.items)
+        check_delivery_units(fulfillment, request.items)
     except ValueError as exc:
         raise ValidationFailed(str(exc), errors=[{"field": "items", "message": str(exc)}]) from exc
-    if FulfillmentType(reservation.fulfillment).needs_address and request.address is None:
+    if FulfillmentType(fulfillment).needs_address and request.address is None:
         message = "an address is required for delivery and last-mile orders"
         raise ValidationFailed(message, errors=[{"field": "address", "message": message}])
-    return reservation
+    if used_by is not None:
+        # An order the customer already has: say which, rather than ask Instacart to refuse
+        # the used hold.
+        raise ReservationUsed(used_by)
+
+
+def _intent_items(request: OrderRequest) -> list[dict[str, Any]]:
+    return [
+        {**item.model_dump(exclude_none=True), "name": None, "status": None}
+        for item in request.items
+    ]
+
+
+def _intent_address(request: OrderRequest) -> dict[str, Any] | None:
+    return request.address.model_dump(exclude_none=True) if request.address else None
 
 
 def _intent(
@@ -114,14 +131,11 @@ def _intent(
         fulfillment=reservation.fulfillment,
         store_id=reservation.store_id,
         slot=reservation.slot.model_dump(mode="json"),
-        items=[
-            {**item.model_dump(exclude_none=True), "name": None, "status": None}
-            for item in request.items
-        ],
+        items=_intent_items(request),
         placement_state=PlacementState.PENDING,
         hold_id=reservation.hold_id,
         reservation_id=reservation.id,
-        address=request.address.model_dump(exclude_none=True) if request.address else None,
+        address=_intent_address(request),
         instructions=request.instructions,
     )
 
@@ -169,28 +183,11 @@ class PlacementService:
 
     async def place(self, user_id: str, key: str, request: OrderRequest) -> PlacedOrder:
         fingerprint = request_fingerprint(request)
-        stored = await self._stored_answer(user_id, key, fingerprint)
-        if stored is not None:
-            return stored
         order_id = new_order_id()
         async with self.sessions() as session, session.begin():
-            claim = await IdempotencyRepository(session).claim(
-                user_id, key, fingerprint, order_id, self.idempotency_lock, self.idempotency_ttl
-            )
-            if claim.outcome is ClaimOutcome.CLAIMED:
-                # Anything refused from here rolls the claim back with it, so the key stays
-                # free for a corrected request. Only new placements count against the limit.
-                reservation = await self.reservations.get(request.reservation_id, user_id, session)
-                checked = _checked(reservation, request)
-                orders = OrdersRepository(session)
-                # An order the customer already has: say which, rather than ask Instacart to
-                # refuse the used hold.
-                used_by = await orders.created_with_reservation(user_id, checked.id)
-                if used_by is not None:
-                    raise ReservationUsed(used_by)
-                intent = _intent(order_id, user_id, checked, request)
-                await self.limiter.hit(user_id)
-                await orders.add(intent, lease=timedelta(seconds=self.lease_seconds))
+            # Anything refused in this transaction rolls the claim back with it, so the key
+            # stays free for a corrected request.
+            claim, intent = await self._claim(session, user_id, key, fingerprint, order_id, request)
 
         if claim.outcome is ClaimOutcome.COMPLETED:
             return self._replay(claim.response_body)
@@ -201,18 +198,83 @@ class PlacementService:
         if claim.outcome is ClaimOutcome.RECLAIMABLE:
             assert claim.order_id is not None
             return await self._resume(user_id, key, claim.order_id)
+        assert intent is not None
         return await self._drive(user_id, key, intent, Actor.REQUEST, look_first=False)
 
-    async def _stored_answer(self, user_id: str, key: str, fingerprint: str) -> PlacedOrder | None:
-        async with self.sessions() as session:
-            record = await IdempotencyRepository(session).get(user_id, key)
-        if record is None or record.expires_at <= datetime.now(UTC):
-            return None
-        if record.fingerprint != fingerprint:
-            raise IdempotencyKeyReused("This Idempotency-Key was used with another request body.")
-        if record.state == IdempotencyState.COMPLETED:
-            return self._replay(record.response_body)
-        return None
+    async def _claim(
+        self,
+        session: AsyncSession,
+        user_id: str,
+        key: str,
+        fingerprint: str,
+        order_id: str,
+        request: OrderRequest,
+    ) -> tuple[ClaimResult, OrderRow | None]:
+        """Claim the key and, when it is new, write the order's intent; or say why not.
+
+        A completed key replays from its stored answer before anything else is read (the one
+        statement reads the reservation beside it, but a replay needs neither it nor Redis).
+        """
+        if one_statement_intent(session):
+            written = await record_intent(
+                session,
+                user_id=user_id,
+                key=key,
+                fingerprint=fingerprint,
+                order_id=order_id,
+                reservation_id=request.reservation_id,
+                items=_intent_items(request),
+                address=_intent_address(request),
+                instructions=request.instructions,
+                lock=timedelta(seconds=self.idempotency_lock),
+                ttl=timedelta(seconds=self.idempotency_ttl),
+                lease=timedelta(seconds=self.lease_seconds),
+            )
+            if written.claimed:
+                _check(written.fulfillment, written.used_by, request)
+                # Only new placements count against the limit.
+                await self.limiter.hit(user_id)
+                assert written.row is not None, "a claimed key with its reservation is written"
+                return ClaimResult(ClaimOutcome.CLAIMED, order_id=order_id), written.row
+            stored = written.stored
+            if stored is not None and not stored.expired:
+                if stored.fingerprint != fingerprint:
+                    return ClaimResult(ClaimOutcome.MISMATCH), None
+                if stored.state == IdempotencyState.COMPLETED:
+                    completed = ClaimResult(
+                        ClaimOutcome.COMPLETED,
+                        order_id=stored.order_id,
+                        response_status=stored.response_status,
+                        response_body=stored.response_body,
+                    )
+                    return completed, None
+        # A claim in flight, crashed or past its retention (or a database without the
+        # one-statement intent): the general path, which locks the key's record.
+        claim = await IdempotencyRepository(session).claim(
+            user_id, key, fingerprint, order_id, self.idempotency_lock, self.idempotency_ttl
+        )
+        if claim.outcome is not ClaimOutcome.CLAIMED:
+            return claim, None
+        return claim, await self._intent_in_steps(session, user_id, order_id, request)
+
+    async def _intent_in_steps(
+        self, session: AsyncSession, user_id: str, order_id: str, request: OrderRequest
+    ) -> OrderRow:
+        """The intent of a claimed key, statement by statement (SQLite, or a key claimed anew
+        after its retention)."""
+        reservation = await self.reservations.get(request.reservation_id, user_id, session)
+        used_by = (
+            await OrdersRepository(session).created_with_reservation(user_id, reservation.id)
+            if reservation is not None
+            else None
+        )
+        _check(reservation.fulfillment if reservation else None, used_by, request)
+        assert reservation is not None
+        await self.limiter.hit(user_id)
+        intent = _intent(order_id, user_id, reservation, request)
+        return await OrdersRepository(session).add(
+            intent, lease=timedelta(seconds=self.lease_seconds)
+        )
 
     def _replay(self, body: Any) -> PlacedOrder:
         ORDERS_PLACED.labels("replayed").inc()

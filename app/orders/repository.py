@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.orders.tables import OrderRow
@@ -52,6 +52,17 @@ def _abandoned(grace: timedelta) -> tuple[Any, ...]:
         OrderRow.placement_state.in_(UNRESOLVED_PLACEMENT_STATES),
         or_(OrderRow.lease_until.is_(None), OrderRow.lease_until <= db_now()),
         OrderRow.updated_at < db_now(-grace),
+    )
+
+
+def created_with(
+    user_id: str | ColumnElement[str], reservation_id: str | ColumnElement[str]
+) -> tuple[ColumnElement[bool], ...]:
+    """This user's orders that Instacart created from the reservation (values or parameters)."""
+    return (
+        OrderRow.user_id == user_id,
+        OrderRow.reservation_id == reservation_id,
+        OrderRow.placement_state == PlacementState.CREATED,
     )
 
 
@@ -148,15 +159,7 @@ class OrdersRepository:
 
     async def created_with_reservation(self, user_id: str, reservation_id: str) -> str | None:
         """The id of this user's order that Instacart created from `reservation_id`, if any."""
-        stmt = (
-            select(OrderRow.id)
-            .where(
-                OrderRow.user_id == user_id,
-                OrderRow.reservation_id == reservation_id,
-                OrderRow.placement_state == PlacementState.CREATED,
-            )
-            .limit(1)
-        )
+        stmt = select(OrderRow.id).where(*created_with(user_id, reservation_id)).limit(1)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def count_abandoned_placements(self, grace: timedelta) -> int:

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.platform.database.portable import db_now, rows_affected
 from app.reservations.tables import ReservationRow
+
+_RESERVATIONS = cast(Table, ReservationRow.__table__)
+
+
+def kept_for_user(
+    reservation_id: str | ColumnElement[str], user_id: str | ColumnElement[str]
+) -> tuple[ColumnElement[bool], ...]:
+    """The condition naming the user's reservation while it is kept (values or bound
+    parameters): a placement builds its one claiming statement on it too."""
+    return (
+        ReservationRow.id == reservation_id,
+        ReservationRow.user_id == user_id,
+        ReservationRow.retain_until > db_now(),
+    )
 
 
 class ReservationsRepository:
@@ -22,13 +37,14 @@ class ReservationsRepository:
         await self.session.flush()
         return reservation
 
+    async def insert(self, values: dict[str, Any]) -> None:
+        """Insert a reservation from its column values: one Core INSERT, without the ORM's
+        flush (a checkout's reservation keeps no object to track)."""
+        await self.session.execute(insert(_RESERVATIONS).values(values))
+
     async def get_for_user(self, reservation_id: str, user_id: str) -> ReservationRow | None:
         """The user's reservation; None when unknown, past retention or someone else's."""
-        stmt = select(ReservationRow).where(
-            ReservationRow.id == reservation_id,
-            ReservationRow.user_id == user_id,
-            ReservationRow.retain_until > db_now(),
-        )
+        stmt = select(ReservationRow).where(*kept_for_user(reservation_id, user_id))
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def purge_expired(self, now: datetime) -> int:

@@ -22,7 +22,6 @@ from app.platform.errors import SlotInPast, SlotNotFound, SlotUnavailable
 from app.platform.rate_limits import RateLimiter
 from app.reservations.repository import ReservationsRepository
 from app.reservations.schemas import Reservation, ReservationRequest
-from app.reservations.tables import ReservationRow
 from app.stores.schemas import Slot
 from app.stores.slot_catalog import SlotCatalog, slot_json
 
@@ -53,17 +52,17 @@ class ReservationStore:
 
     async def save(self, record: ReservationRecord) -> None:
         async with self.sessions() as session, session.begin():
-            await ReservationsRepository(session).add(
-                ReservationRow(
-                    id=record.id,
-                    user_id=record.user_id,
-                    fulfillment=record.fulfillment,
-                    store_id=record.store_id,
-                    hold_id=record.hold_id,
-                    slot=record.slot.model_dump(mode="json"),
-                    expires_at=record.expires_at,
-                    retain_until=datetime.now(UTC) + self.ttl,
-                )
+            await ReservationsRepository(session).insert(
+                {
+                    "id": record.id,
+                    "user_id": record.user_id,
+                    "fulfillment": record.fulfillment,
+                    "store_id": record.store_id,
+                    "hold_id": record.hold_id,
+                    "slot": record.slot.model_dump(mode="json"),
+                    "expires_at": record.expires_at,
+                    "retain_until": datetime.now(UTC) + self.ttl,
+                }
             )
 
     async def get(

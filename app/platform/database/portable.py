@@ -51,9 +51,13 @@ class _DbNow(FunctionElement[datetime]):
     inherit_cache = True
 
 
-def db_now(offset: timedelta | None = None) -> ColumnElement[datetime]:
+def db_now(offset: timedelta | ColumnElement[float] | None = None) -> ColumnElement[datetime]:
     """The database's wall clock (plus `offset`), not now(): one clock for every replica's
-    leases, and a long transaction must not see a lease as fresher than it is."""
+    leases, and a long transaction must not see a lease as fresher than it is.
+
+    `offset` may be a bound parameter (seconds), for a statement built once and reused."""
+    if isinstance(offset, ColumnElement):
+        return _DbNow(offset)
     seconds = offset.total_seconds() if offset is not None else 0.0
     return _DbNow(literal(seconds, Float))
 
