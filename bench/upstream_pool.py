@@ -10,7 +10,7 @@ wait for a connection and the client's own work). Only the client is measured: t
 the same for every variant.
 
 Variants (the client as configured, POST with a small JSON body, as the service sends):
-  httpx         httpx 0.28.1 / httpcore 1.0.9, one AsyncClient of N connections (today)
+  httpx         httpx / httpcore (today 0.28.1 / 1.0.9), one AsyncClient of N connections
   httpx2        httpx2 / httpcore2 (the maintained fork), the same layout
   httpx-h2      httpx 0.28.1 with http2=True, prior-knowledge h2c to granian --http 2
   httpx2-h2     httpx2 with HTTP/2, the same
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata as metadata
 import json
 import os
 import random
@@ -139,6 +140,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.gather(*workers, return_exceptions=True)
     completed = done1 - done0
     overheads.sort()
+    lib = "httpx2" if args.variant.startswith("httpx2") else "httpx"
+    versions = {d: metadata.version(d) for d in (lib, lib.replace("httpx", "httpcore"))}
 
     def ms(q: float) -> float | None:
         return round(overheads[int(q * (len(overheads) - 1))] * 1000, 1) if overheads else None
@@ -156,6 +159,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "overhead_p50_ms": ms(0.5),
         "overhead_p99_ms": ms(0.99),
         "errors": errors,
+        "versions": versions,
     }
 
 

@@ -20,8 +20,9 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-# Connections per shard: the CPU per request was flat from 8 to 32 and grew past that
-# (bench/upstream_pool.py; docs/performance.md).
+# Connections per shard: at 150 connections, shards of 4 to 32 cost about the same CPU per
+# request (16 the least), shards of 64 up to three times that (bench/upstream_pool.py,
+# docs/performance.md); fewer, larger shards would bring httpcore's walk back.
 SHARD_SIZE = 16
 
 
