@@ -296,9 +296,10 @@ def _instrument(
     """Spans for requests, SQL, Redis and Instacart calls (app/platform/tracing.py)."""
     tracing.instrument_redis(redis)
     tracing.instrument_engine(engine)
-    # The client's two connection pools, where it keeps them: instacart/ knows nothing of
-    # tracing, and the traceparent header is added by this instrumentation.
-    tracing.instrument_httpx(instacart._pools.default, instacart._pools.create)
+    # The client's two pools, one httpx client each (not the shards inside them, which would
+    # give each request two spans): instacart/ knows nothing of tracing, and the traceparent
+    # header is added by this instrumentation.
+    tracing.instrument_httpx(*instacart.http_clients)
     tracing.instrument_app(app)
 
 

@@ -81,8 +81,8 @@ class InstacartClient:
         redis: aioredis.Redis | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: httpx.Timeout | None = None,
-        limits: httpx.Limits | None = None,
-        create_limits: httpx.Limits | None = None,
+        max_connections: int = 50,
+        create_max_connections: int = 20,
         policies: Mapping[str, OperationPolicy] | None = None,
         breaker: BreakerConfig | None = None,
         backoff: Backoff | None = None,
@@ -101,8 +101,8 @@ class InstacartClient:
             base_url,
             transport=transport,
             timeout=timeout,
-            limits=limits,
-            create_limits=create_limits,
+            max_connections=max_connections,
+            create_max_connections=create_max_connections,
             user_agent=user_agent,
         )
         self._http = self._pools.default
@@ -155,12 +155,8 @@ class InstacartClient:
             "transport": transport,
             "timeout": timeout,
             "token_key_prefix": f"{settings.cache_namespace}:instacart:token",
-            "limits": httpx.Limits(
-                max_connections=read_connections, max_keepalive_connections=read_connections
-            ),
-            "create_limits": httpx.Limits(
-                max_connections=create_connections, max_keepalive_connections=create_connections
-            ),
+            "max_connections": read_connections,
+            "create_max_connections": create_connections,
         }
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -180,6 +176,11 @@ class InstacartClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    @property
+    def http_clients(self) -> tuple[httpx.AsyncClient, ...]:
+        """Every httpx client this holds (one per pool), e.g. to instrument them all."""
+        return self._pools.clients
 
     def policy(self, operation: str) -> OperationPolicy:
         return self._policies[operation]
