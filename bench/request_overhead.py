@@ -122,9 +122,17 @@ def child(redis_url: str) -> None:
     print(json.dumps(uvloop.run(both())))
 
 
-def run_side(code: Path, redis_url: str, cores: str) -> dict[str, float]:
-    argv = ["taskset", "-c", cores, sys.executable, str(Path(__file__).resolve()), "--child"]
-    argv += ["--redis-url", redis_url]
+def run_side(
+    code: Path,
+    redis_url: str,
+    cores: str,
+    *,
+    script: Path = Path(__file__),
+    extra: list[str] | None = None,
+) -> dict[str, float]:
+    """`script --child` (this module, or another bench of its kind) under `code`'s app/."""
+    argv = ["taskset", "-c", cores, sys.executable, str(script.resolve()), "--child"]
+    argv += ["--redis-url", redis_url, *(extra or [])]
     env = {**os.environ, "PYTHONPATH": str(code)}
     out = subprocess.run(argv, cwd=code, env=env, capture_output=True, text=True, check=True)
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])

@@ -83,6 +83,21 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
 """
 
+# Invalidating a group in one round trip (it was SMEMBERS, then a transaction): the generation
+# moves first, so that a load in flight does not store what it read before; then the group's
+# keys go, named from the set (ARGV[2] is the prefix of a member's key: they share the
+# group's hash tag, so one slot). Returns the members, for the caller's local tier.
+_INVALIDATE_GROUP = """
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local members = redis.call('SMEMBERS', KEYS[2])
+for _, member in ipairs(members) do
+  redis.call('DEL', ARGV[2] .. member)
+end
+redis.call('DEL', KEYS[2])
+return members
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class CacheEntry:
@@ -137,6 +152,7 @@ class SharedCache:
         self._bypass_slots = asyncio.Semaphore(bypass_concurrency)
         self._redis_down_logged_at = 0.0
         self._store_if_current = redis.register_script(_STORE_IF_CURRENT)
+        self._invalidate_group = redis.register_script(_INVALIDATE_GROUP)
         self._counters = {
             result: CACHE_REQUESTS.labels(name, result)
             for result in ("hit", "miss", "stale", "coalesced", "bypass")
@@ -371,18 +387,13 @@ class SharedCache:
 
     async def invalidate_group(self, group: str) -> None:
         """Drops every key filled under ``group`` (say, all slot previews of one store)."""
-        group_key = self._group_key(group)
         try:
+            found = await self._invalidate_group(
+                keys=[self._generation_key(group), self._group_key(group)],
+                args=[GENERATION_SECONDS, self._key("", group)],
+            )
             # bytes: no client of this service sets decode_responses
-            members = [bytes(m).decode() for m in await self.redis.smembers(group_key)]  # type: ignore[arg-type]
-            generation_key = self._generation_key(group)
-            async with self.redis.pipeline(transaction=True) as pipe:
-                # First, so that a load in flight does not store what it read before.
-                pipe.incr(generation_key)
-                pipe.expire(generation_key, GENERATION_SECONDS)
-                if members:
-                    pipe.delete(*(self._key(m, group) for m in members), group_key)
-                await pipe.execute()
+            members = [bytes(m).decode() for m in found]
         except (RedisError, OSError) as exc:
             self._note_redis_down(exc)
             members = []

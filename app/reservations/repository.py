@@ -12,6 +12,7 @@ from app.platform.database.portable import db_now, rows_affected
 from app.reservations.tables import ReservationRow
 
 _RESERVATIONS = cast(Table, ReservationRow.__table__)
+_INSERT = insert(_RESERVATIONS)
 
 
 def kept_for_user(
@@ -40,7 +41,11 @@ class ReservationsRepository:
     async def insert(self, values: dict[str, Any]) -> None:
         """Insert a reservation from its column values: one Core INSERT, without the ORM's
         flush (a checkout's reservation keeps no object to track)."""
-        await self.session.execute(insert(_RESERVATIONS).values(values))
+        # One statement built once, its values bound at execution, on the session's connection:
+        # building `.values(...)` per call and the session's ORM execute path were most of the
+        # CPU of an insert.
+        connection = await self.session.connection()
+        await connection.execute(_INSERT, values)
 
     async def get_for_user(self, reservation_id: str, user_id: str) -> ReservationRow | None:
         """The user's reservation; None when unknown, past retention or someone else's."""

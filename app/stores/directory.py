@@ -11,7 +11,8 @@ unknown id does not cost a call each time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import structlog
@@ -27,6 +28,13 @@ from app.stores.schemas import Store, StoreAddress
 from app.stores.time_zones import is_zone, zone_for_address
 
 log = structlog.get_logger("app.stores.directory")
+
+# How long a replica trusts what it last read from Redis about a store (no refusal remembered,
+# no zone learnt), and how many stores it keeps so. A reservation asked Redis both on every
+# call; a refusal or a zone another replica stores now reaches this one up to a second later,
+# which costs at most one more upstream call per store. Ids come from clients: hence the bound.
+MEMO_SECONDS = 1.0
+MEMO_ENTRIES = 4096
 
 
 class ListedStore(BaseModel):
@@ -90,8 +98,12 @@ class StoreDirectory:
         namespace: str,
         listed: Mapping[str, ListedStore] | None,
         unknown_store_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = redis
+        self.monotonic = monotonic
+        # key -> (what Redis said, until when this replica believes it)
+        self._memo: dict[str, tuple[str | None, float]] = {}
         self.listed = dict(listed) if listed is not None else None
         self.unknown_store_ms = int(unknown_store_seconds * 1000)
         self._zones_key = f"{namespace}:stores:zones"
@@ -130,11 +142,15 @@ class StoreDirectory:
         """The store's IANA zone, or None when nothing says (no list, never seen)."""
         if (zone := self._zones.get(store_id)) is not None or self.listed is not None:
             return zone
+        memo_key = f"zone:{store_id}"
+        if self._recalled(memo_key):
+            return None  # no zone in Redis a moment ago
         try:
             shared = await self.redis.hget(self._zones_key, store_id)
         except (RedisError, OSError):
             return None
         if shared is None:
+            self._recall(memo_key, None)
             return None
         zone = shared.decode() if isinstance(shared, bytes) else str(shared)
         self._zones[store_id] = zone
@@ -155,13 +171,20 @@ class StoreDirectory:
         """Refuse again what Instacart refused lately for this store and fulfillment."""
         if self.listed is not None or not self.unknown_store_ms:
             return
-        try:
-            code = await self.redis.get(self._missing_key(store_id, fulfillment))
-        except (RedisError, OSError):
-            return  # Instacart will say it again
+        key = self._missing_key(store_id, fulfillment)
+        memo = self._memo.get(key)
+        if memo is not None and memo[1] > self.monotonic():
+            code: object = memo[0]
+        else:
+            try:
+                code = await self.redis.get(key)
+            except (RedisError, OSError):
+                return  # Instacart will say it again
+            code = code.decode() if isinstance(code, bytes) else code
+            self._recall(key, None if code is None else str(code))
         if code is None:
             return
-        if (code.decode() if isinstance(code, bytes) else code) == FulfillmentNotOffered.code:
+        if code == FulfillmentNotOffered.code:
             raise fulfillment_not_offered(store_id, fulfillment)
         raise store_not_found(store_id)
 
@@ -169,12 +192,21 @@ class StoreDirectory:
         """Keep Instacart's "no such store" (or "not for this fulfillment") briefly."""
         if self.listed is not None or not self.unknown_store_ms:
             return
+        key = self._missing_key(store_id, fulfillment)
+        self._recall(key, error.code, min(MEMO_SECONDS, self.unknown_store_ms / 1000))
         try:
-            await self.redis.set(
-                self._missing_key(store_id, fulfillment), error.code, px=self.unknown_store_ms
-            )
+            await self.redis.set(key, error.code, px=self.unknown_store_ms)
         except (RedisError, OSError) as exc:
             log.warning("stores.refusal_not_remembered", error=type(exc).__name__)
+
+    def _recalled(self, key: str) -> bool:
+        memo = self._memo.get(key)
+        return memo is not None and memo[1] > self.monotonic()
+
+    def _recall(self, key: str, value: str | None, seconds: float = MEMO_SECONDS) -> None:
+        if len(self._memo) >= MEMO_ENTRIES:
+            self._memo.clear()  # many stores at once: start over rather than grow
+        self._memo[key] = (value, self.monotonic() + seconds)
 
     def _missing_key(self, store_id: str, fulfillment: str) -> str:
         return f"{self._missing_prefix}{fulfillment}:{store_id}"

@@ -637,3 +637,44 @@ async def test_a_move_by_an_actor_not_allowed_it_is_not_counted(
         result: transitions_counted("record_status", Actor.REQUEST, result)
         for result in ("applied", "refused")
     } == counted
+
+
+# --- the row a move returns -----------------------------------------------------------------
+
+
+async def test_a_move_brings_the_row_the_session_holds_up_to_date(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    order_id = await insert(db_session, user_id, "pending")
+    held = await db_session.get(OrderRow, order_id)
+    assert held is not None and held.placement_state == "pending"
+
+    row = await machine(db_session).confirm(order_id, Actor.REQUEST, "brand_new", items=ITEMS)
+
+    # The caller that read the order first sees the write on the object it already has.
+    assert row is held
+    assert (held.placement_state, held.status, held.version, held.items) == (
+        "created",
+        "brand_new",
+        1,
+        ITEMS,
+    )
+    await db_session.commit()
+    assert (await snapshot(db_session, order_id))["placement_state"] == "created"
+
+
+async def test_a_moves_row_is_what_was_written_and_never_flushed_back(
+    db_session: AsyncSession, user_id: str
+) -> None:
+    order_id = await insert(db_session, user_id, "unknown")
+    db_session.expunge_all()
+
+    row = await machine(db_session).record_failed(order_id, 1, Actor.RETRY, "refused", "no")
+    assert row is not None
+    after = await snapshot(db_session, order_id)
+    assert {name: getattr(row, name) for name in after} == after
+
+    # Detached: changing it writes nothing the state machine did not guard.
+    row.placement_state = "created"
+    await db_session.commit()
+    assert (await snapshot(db_session, order_id))["placement_state"] == "failed"

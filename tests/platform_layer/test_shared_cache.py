@@ -81,6 +81,29 @@ async def test_invalidating_a_group_drops_its_keys_everywhere(replicas) -> None:
     assert calls["n"] == 4
 
 
+async def test_invalidating_a_group_leaves_only_its_moved_generation_in_redis(replicas) -> None:
+    name = f"t{uuid.uuid4().hex}"
+    cache = SharedCache(replicas[0], name, ttl_seconds=30)
+    load, _ = counting_loader()
+    for key in ("pickup:s1:x", "pickup:s1:y", "pickup:s1:z"):
+        await cache.get_or_load(key, load, group="pickup:s1")
+    await cache.get_or_load("pickup:s2:x", load, group="pickup:s2")
+    generation = cache.prefix + "gen:{pickup:s1}"
+    before = int(await replicas[0].get(generation) or 0)
+
+    await cache.invalidate_group("pickup:s1")
+
+    left = sorted([k.decode() async for k in replicas[0].scan_iter(f"{cache.prefix}*")])
+    assert left == sorted(
+        [generation, cache.prefix + "{pickup:s2}:pickup:s2:x", cache.prefix + "group:{pickup:s2}"]
+    )
+    assert int(await replicas[0].get(generation)) == before + 1
+    assert await replicas[0].ttl(generation) > 0
+    # A group with nothing in it moves its generation all the same.
+    await cache.invalidate_group("pickup:s1")
+    assert int(await replicas[0].get(generation)) == before + 2
+
+
 async def test_local_tier_serves_without_redis_for_its_short_life(replicas) -> None:
     clock = FakeClock()
     name = f"t{uuid.uuid4().hex}"
